@@ -5,6 +5,7 @@
 // (Device::kCuda); host-only code checks device() before touching data().
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -47,7 +48,8 @@ class Tensor {
   int ndim() const { return static_cast<int>(shape_.size()); }
   // Negative dims count from the end.
   int64_t dim(int i) const { return shape_[i < 0 ? i + ndim() : i]; }
-  int64_t numel() const { return NumElements(shape_); }
+  // 0 for an undefined tensor (its empty shape would otherwise read as a 1-element scalar).
+  int64_t numel() const { return defined_ ? NumElements(shape_) : 0; }
   size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype_); }
   bool is_contiguous() const;
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and tests need (offline Bazel + system libraries).
+# Safe to re-run; needs root (CI runs as root) or sudo.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+  bazel-bootstrap bazel-platforms
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libopenblas-dev nlohmann-json3-dev libpng-dev libjpeg62-turbo-dev libpcre2-dev
+  libcpp-httplib-dev curl python3 yamllint
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# kubectl (for rendering the Kustomize overlays): Debian's kubernetes-client, unless one exists.
+if ! command -v kubectl >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends kubernetes-client || true
+fi
+if [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  echo "WARNING: /usr/local/cuda/bin/nvcc not found; CUDA targets cannot build" >&2
+fi
