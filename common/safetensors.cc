@@ -96,7 +96,7 @@ absl::StatusOr<TensorInfo> ParseEntry(const std::string& path, const std::string
   if (end - begin != expected) {
     return TensorError(path, name,
                        absl::StrCat("byte span ", end - begin, " != ", expected, " for ",
-                                    DTypeName(*dtype), ShapeToString(shape)));
+                                    std::string(DTypeName(*dtype)), ShapeToString(shape)));
   }
   TensorInfo info;
   info.name = name;
@@ -143,7 +143,8 @@ absl::StatusOr<std::shared_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8) {
     ::close(fd);
-    return Invalid(path, absl::StrCat("file is ", file_size, " bytes, shorter than the 8-byte header length"));
+    return Invalid(
+        path, absl::StrCat("file is ", file_size, " bytes, shorter than the 8-byte header length"));
   }
   void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
   int map_err = errno;
@@ -166,8 +167,8 @@ absl::StatusOr<std::shared_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
                                       kMaxHeaderBytes, "-byte cap"));
   }
   if (header_len > file_size - 8) {
-    return Invalid(path, absl::StrCat("header length ", header_len, " exceeds the file size ",
-                                      file_size));
+    return Invalid(
+        path, absl::StrCat("header length ", header_len, " exceeds the file size ", file_size));
   }
   const char* header_begin = reinterpret_cast<const char*>(bytes + 8);
   json header = json::parse(header_begin, header_begin + header_len, nullptr,
@@ -181,7 +182,8 @@ absl::StatusOr<std::shared_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
       if (!it->is_object()) return Invalid(path, "__metadata__ is not an object");
       for (auto m = it->begin(); m != it->end(); ++m) {
         if (!m->is_string()) {
-          return Invalid(path, absl::StrCat("__metadata__ value for \"", m.key(), "\" is not a string"));
+          return Invalid(path,
+                         absl::StrCat("__metadata__ value for \"", m.key(), "\" is not a string"));
         }
         file->metadata_[m.key()] = m->get<std::string>();
       }
@@ -215,8 +217,7 @@ absl::StatusOr<Tensor> SafetensorsFile::Get(const std::string& name) const {
   }
   const TensorInfo& info = it->second;
   std::shared_ptr<const SafetensorsFile> self = self_.lock();
-  // The mapping is PROT_READ: the const_cast only satisfies Tensor's untyped pointer; writing
-  // through it faults.
+  // The mapping is PROT_READ: writing through the returned tensor faults; Clone() to modify.
   void* data = static_cast<char*>(map_) + info.data_offset;
   return Tensor::Borrow(info.dtype, info.shape, data, std::move(self));
 }
@@ -248,26 +249,29 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
   std::map<std::string, std::shared_ptr<SafetensorsFile>> shards;  // opened once each
   for (auto it = wm->begin(); it != wm->end(); ++it) {
     if (!it->is_string()) {
-      return Invalid(index_path, absl::StrCat("weight_map entry for \"", it.key(), "\" is not a string"));
+      return Invalid(index_path,
+                     absl::StrCat("weight_map entry for \"", it.key(), "\" is not a string"));
     }
     const std::string shard = it->get<std::string>();
     // Shards are siblings of the index; refuse paths that would escape the directory.
     if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..") {
-      return Invalid(index_path, absl::StrCat("tensor \"", it.key(), "\": bad shard name \"", shard, "\""));
+      return Invalid(index_path,
+                     absl::StrCat("tensor \"", it.key(), "\": bad shard name \"", shard, "\""));
     }
     auto sit = shards.find(shard);
     if (sit == shards.end()) {
       const std::string shard_path = dir + "/" + shard;
       if (!FileExists(shard_path)) {
-        return absl::NotFoundError(absl::StrCat(index_path, ": shard ", shard_path, " (for tensor \"",
-                                                it.key(), "\") does not exist"));
+        return absl::NotFoundError(absl::StrCat(index_path, ": shard ", shard_path,
+                                                " (for tensor \"", it.key(), "\") does not exist"));
       }
       ASSIGN_OR_RETURN(std::shared_ptr<SafetensorsFile> file, SafetensorsFile::Open(shard_path));
       sit = shards.emplace(shard, std::move(file)).first;
     }
     if (!sit->second->Has(it.key())) {
-      return absl::NotFoundError(absl::StrCat(index_path, ": tensor \"", it.key(), "\" is mapped to ",
-                                              sit->second->path(), " but that shard lacks it"));
+      return absl::NotFoundError(absl::StrCat(index_path, ": tensor \"", it.key(),
+                                              "\" is mapped to ", sit->second->path(),
+                                              " but that shard lacks it"));
     }
     ckpt.by_tensor_[it.key()] = sit->second;
   }
@@ -304,14 +308,14 @@ absl::StatusOr<Tensor> Checkpoint::GetF32(const std::string& name,
   ASSIGN_OR_RETURN(Tensor t, Get(name));
   const std::string& path = by_tensor_.at(name)->path();
   if (t.shape() != expected_shape) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": tensor \"", name, "\": expected shape ",
-                     ShapeToString(expected_shape), ", got ", ShapeToString(t.shape())));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": tensor \"", name, "\": expected shape ",
+                                                   ShapeToString(expected_shape), ", got ",
+                                                   ShapeToString(t.shape())));
   }
   if (t.dtype() != DType::kF32 && t.dtype() != DType::kBF16 && t.dtype() != DType::kF16) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": tensor \"", name,
                                                    "\": expected a float dtype, got ",
-                                                   DTypeName(t.dtype())));
+                                                   std::string(DTypeName(t.dtype()))));
   }
   return t.ToF32();
 }

@@ -151,9 +151,9 @@ absl::StatusOr<Tensor> Tensor::Reshape(Shape shape) const {
     known = n;
   }
   if (known != n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Reshape: ", DebugString(), " has ", n, " elements, ", ShapeToString(shape),
-                     " needs ", known));
+    return absl::InvalidArgumentError(absl::StrCat("Reshape: ", DebugString(), " has ", n,
+                                                   " elements, ", ShapeToString(shape), " needs ",
+                                                   known));
   }
   Tensor t = *this;
   t.strides_ = ContiguousStrides(shape);
@@ -163,7 +163,8 @@ absl::StatusOr<Tensor> Tensor::Reshape(Shape shape) const {
 
 Tensor Tensor::SliceRows(int64_t begin, int64_t end) const {
   if (!defined_ || ndim() == 0) Fail("SliceRows needs a tensor with at least one dimension");
-  if (!is_contiguous()) Fail(absl::StrCat("SliceRows needs a contiguous tensor, got ", DebugString()));
+  if (!is_contiguous())
+    Fail(absl::StrCat("SliceRows needs a contiguous tensor, got ", DebugString()));
   if (begin < 0 || end < begin || end > shape_[0]) {
     Fail(absl::StrCat("SliceRows [", begin, ",", end, ") out of range for ", DebugString()));
   }
@@ -230,7 +231,7 @@ Tensor Tensor::Clone() const {
 
 std::string Tensor::DebugString() const {
   if (!defined_) return "undefined";
-  std::string s = absl::StrCat(DTypeName(dtype_), ShapeToString(shape_));
+  std::string s = absl::StrCat(std::string(DTypeName(dtype_)), ShapeToString(shape_));
   if (device_ == Device::kCuda) absl::StrAppend(&s, "@cuda");
   return s;
 }
