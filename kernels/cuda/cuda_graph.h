@@ -1,0 +1,46 @@
+// CUDA graph capture and replay for decode steps, one graph per batch-size bucket.
+//
+// The first Run() for a bucket records `record` on the stream into a graph and instantiates it;
+// later calls replay it. Everything `record` enqueues must read and write fixed device
+// addresses (weights, the KV cache, a DeviceArena reset per step, fixed metadata buffers that
+// the host updates with cudaMemcpyAsync BEFORE Run) since a replay reuses the captured pointers
+// and kernel arguments. Host-side work inside `record` (argument packing, GEMM plan lookups)
+// happens only at capture time.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+
+namespace glm4v::cuda {
+
+class CudaGraphCache {
+ public:
+  CudaGraphCache() = default;
+  ~CudaGraphCache();
+  CudaGraphCache(const CudaGraphCache&) = delete;
+  CudaGraphCache& operator=(const CudaGraphCache&) = delete;
+
+  // Replays bucket's graph on `stream`, capturing it first if needed. Not thread-safe.
+  absl::Status Run(int bucket, cudaStream_t stream,
+                   absl::FunctionRef<absl::Status(cudaStream_t)> record);
+  bool Has(int bucket) const { return graphs_.contains(bucket); }
+  size_t size() const { return graphs_.size(); }
+  // Drops every graph (e.g. after buffers were reallocated).
+  void Clear();
+
+ private:
+  absl::flat_hash_map<int, cudaGraphExec_t> graphs_;
+};
+
+// The smallest bucket >= batch (buckets ascending), or -1 when batch exceeds them all.
+int BucketFor(int batch, absl::Span<const int> buckets);
+// Default decode buckets: 1, 2, 4, 8, then multiples of 8 up to max_batch.
+std::vector<int> DefaultDecodeBuckets(int max_batch);
+
+}  // namespace glm4v::cuda

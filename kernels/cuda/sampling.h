@@ -1,0 +1,35 @@
+// Token selection on the GPU: argmax and temperature / top-k / top-p sampling, one row of
+// logits [rows, vocab] per sequence. T = float or __nv_bfloat16.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace glm4v::cuda {
+
+// Per-row sampling settings (device array). temperature <= 0 means greedy (argmax).
+// top_k <= 0 or >= vocab disables top-k; top_p >= 1 disables top-p. Ties at a cut-off are kept
+// (as HF's top-k warper does). `seed` must change every step (e.g. hash(request seed, step)):
+// the draw is a deterministic function of (seed, logits).
+struct SamplingParams {
+  float temperature = 1.f;
+  int32_t top_k = 0;
+  float top_p = 1.f;
+  uint64_t seed = 0;
+};
+
+// out[r] = index of the largest logit of row r (first on ties; NaN never wins).
+template <typename T>
+cudaError_t ArgmaxRows(const T* logits, int64_t rows, int64_t vocab, int32_t* out,
+                       cudaStream_t stream);
+
+// out[r] = a token drawn from softmax(logits[r] / temperature) restricted to the top-k tokens
+// and then to the smallest top set with probability mass >= top_p (exact categorical sampling
+// by the Gumbel-max trick over the kept set).
+template <typename T>
+cudaError_t SampleRows(const T* logits, int64_t rows, int64_t vocab, const SamplingParams* params,
+                       int32_t* out, cudaStream_t stream);
+
+}  // namespace glm4v::cuda

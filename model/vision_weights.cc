@@ -1,0 +1,100 @@
+#include "model/vision_weights.h"
+
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace glm4v {
+namespace {
+
+// Reads `name` with its stored shape checked, then views it as `as_shape` (same element count).
+absl::StatusOr<Tensor> Load(const Checkpoint& checkpoint, Backend* backend,
+                            const std::string& name, const Shape& shape, Shape as_shape = {}) {
+  ASSIGN_OR_RETURN(Tensor host, checkpoint.GetF32(name, shape));
+  if (!as_shape.empty()) {
+    ASSIGN_OR_RETURN(host, host.Reshape(std::move(as_shape)));
+  }
+  return backend->Upload(host);
+}
+
+}  // namespace
+
+absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
+                                                const ModelConfig& config, Backend* backend) {
+  const VisionConfig& vc = config.vision;
+  if (vc.patch_size <= 0 || vc.image_size % vc.patch_size != 0 || vc.grid() % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vision image_size ", vc.image_size, " must be an even multiple of patch_size ",
+        vc.patch_size));
+  }
+  if (vc.num_positions != vc.num_patches() + 1) {
+    return absl::InvalidArgumentError(absl::StrCat("vision num_positions ", vc.num_positions,
+                                                   " != patches + 1 = ", vc.num_patches() + 1));
+  }
+  if (vc.num_heads <= 0 || vc.hidden_size % vc.num_heads != 0) {
+    return absl::InvalidArgumentError("vision hidden_size not divisible by num_heads");
+  }
+  if (vc.hidden_act != "gelu") {
+    return absl::UnimplementedError(absl::StrCat("vision hidden_act ", vc.hidden_act));
+  }
+  const int64_t vh = vc.hidden_size, inter = vc.intermediate_size, c = vc.in_channels;
+  const int64_t p = vc.patch_size, h = config.hidden_size, ffn = config.ffn_hidden_size;
+  const std::string v = "transformer.vision.";
+  VisionWeights w;
+  ASSIGN_OR_RETURN(w.patch_weight, Load(checkpoint, backend, v + "patch_embedding.proj.weight",
+                                        {vh, c, p, p}, {vh, c * p * p}));
+  ASSIGN_OR_RETURN(w.patch_bias, Load(checkpoint, backend, v + "patch_embedding.proj.bias", {vh}));
+  ASSIGN_OR_RETURN(w.cls_embedding,
+                   Load(checkpoint, backend, v + "patch_embedding.cls_embedding", {1, vh}));
+  ASSIGN_OR_RETURN(w.position_embedding,
+                   Load(checkpoint, backend, v + "patch_embedding.position_embedding.weight",
+                        {vc.num_patches() + 1, vh}));
+  for (int l = 0; l < vc.num_hidden_layers; ++l) {
+    const std::string q = absl::StrCat(v, "transformer.layers.", l, ".");
+    VisionLayerWeights layer;
+    ASSIGN_OR_RETURN(layer.qkv_weight, Load(checkpoint, backend,
+                                            q + "attention.query_key_value.weight", {3 * vh, vh}));
+    ASSIGN_OR_RETURN(layer.qkv_bias,
+                     Load(checkpoint, backend, q + "attention.query_key_value.bias", {3 * vh}));
+    ASSIGN_OR_RETURN(layer.dense_weight,
+                     Load(checkpoint, backend, q + "attention.dense.weight", {vh, vh}));
+    ASSIGN_OR_RETURN(layer.dense_bias, Load(checkpoint, backend, q + "attention.dense.bias", {vh}));
+    ASSIGN_OR_RETURN(layer.ln1_weight,
+                     Load(checkpoint, backend, q + "input_layernorm.weight", {vh}));
+    ASSIGN_OR_RETURN(layer.ln1_bias, Load(checkpoint, backend, q + "input_layernorm.bias", {vh}));
+    ASSIGN_OR_RETURN(layer.fc1_weight, Load(checkpoint, backend, q + "mlp.fc1.weight", {inter, vh}));
+    ASSIGN_OR_RETURN(layer.fc1_bias, Load(checkpoint, backend, q + "mlp.fc1.bias", {inter}));
+    ASSIGN_OR_RETURN(layer.fc2_weight, Load(checkpoint, backend, q + "mlp.fc2.weight", {vh, inter}));
+    ASSIGN_OR_RETURN(layer.fc2_bias, Load(checkpoint, backend, q + "mlp.fc2.bias", {vh}));
+    ASSIGN_OR_RETURN(layer.ln2_weight,
+                     Load(checkpoint, backend, q + "post_attention_layernorm.weight", {vh}));
+    ASSIGN_OR_RETURN(layer.ln2_bias,
+                     Load(checkpoint, backend, q + "post_attention_layernorm.bias", {vh}));
+    w.layers.push_back(std::move(layer));
+  }
+  ASSIGN_OR_RETURN(w.conv_weight,
+                   Load(checkpoint, backend, v + "conv.weight", {h, vh, 2, 2}, {h, vh * 4}));
+  ASSIGN_OR_RETURN(w.conv_bias, Load(checkpoint, backend, v + "conv.bias", {h}));
+  ASSIGN_OR_RETURN(w.proj_weight,
+                   Load(checkpoint, backend, v + "linear_proj.linear_proj.weight", {h, h}));
+  ASSIGN_OR_RETURN(w.proj_norm_weight,
+                   Load(checkpoint, backend, v + "linear_proj.norm1.weight", {h}));
+  ASSIGN_OR_RETURN(w.proj_norm_bias, Load(checkpoint, backend, v + "linear_proj.norm1.bias", {h}));
+  {
+    ASSIGN_OR_RETURN(Tensor gate, checkpoint.GetF32(v + "linear_proj.gate_proj.weight", {ffn, h}));
+    ASSIGN_OR_RETURN(Tensor up, checkpoint.GetF32(v + "linear_proj.dense_h_to_4h.weight", {ffn, h}));
+    Tensor stacked = Tensor::Empty(DType::kF32, {2 * ffn, h});
+    std::memcpy(stacked.data<float>(), gate.data<float>(), gate.nbytes());
+    std::memcpy(stacked.data<float>() + ffn * h, up.data<float>(), up.nbytes());
+    ASSIGN_OR_RETURN(w.gate_up_weight, backend->Upload(stacked));
+  }
+  ASSIGN_OR_RETURN(w.down_weight,
+                   Load(checkpoint, backend, v + "linear_proj.dense_4h_to_h.weight", {h, ffn}));
+  ASSIGN_OR_RETURN(w.boi, Load(checkpoint, backend, v + "boi", {1, 1, h}, {1, h}));
+  ASSIGN_OR_RETURN(w.eoi, Load(checkpoint, backend, v + "eoi", {1, 1, h}, {1, h}));
+  return w;
+}
+
+}  // namespace glm4v

@@ -1,0 +1,44 @@
+// Weights of the GLM-4V vision tower (EVA2-CLIP), its 2x2 conv and the GLU projector
+// (`transformer.vision.*`), loaded as f32 with every shape checked against the config.
+#pragma once
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model_config.h"
+#include "common/safetensors.h"
+#include "common/tensor.h"
+#include "kernels/ops.h"
+
+namespace glm4v {
+
+struct VisionLayerWeights {
+  Tensor qkv_weight, qkv_bias;      // [3 * vh, vh], [3 * vh]; rows [q | k | v]
+  Tensor dense_weight, dense_bias;  // [vh, vh], [vh]
+  Tensor ln1_weight, ln1_bias;      // input_layernorm, applied to the attention output
+  Tensor fc1_weight, fc1_bias;      // [inter, vh], [inter]
+  Tensor fc2_weight, fc2_bias;      // [vh, inter], [vh]
+  Tensor ln2_weight, ln2_bias;      // post_attention_layernorm, applied to the MLP output
+};
+
+struct VisionWeights {
+  Tensor patch_weight;        // conv [vh, c, p, p] flattened to [vh, c * p * p]
+  Tensor patch_bias;          // [vh]
+  Tensor cls_embedding;       // [1, vh]
+  Tensor position_embedding;  // [num_patches + 1, vh]
+  std::vector<VisionLayerWeights> layers;
+  Tensor conv_weight;         // 2x2 conv [hidden, vh, 2, 2] flattened to [hidden, vh * 4]
+  Tensor conv_bias;           // [hidden]
+  Tensor proj_weight;         // linear_proj [hidden, hidden]
+  Tensor proj_norm_weight, proj_norm_bias;  // norm1 [hidden]
+  // gate_proj and dense_h_to_4h stacked [gate ; h_to_4h] -> [2 * ffn, hidden], so one GEMM
+  // feeds SiluAndMul: silu(gate x) * (h_to_4h x).
+  Tensor gate_up_weight;
+  Tensor down_weight;         // dense_4h_to_h [hidden, ffn]
+  Tensor boi, eoi;            // [1, hidden]
+};
+
+absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
+                                                const ModelConfig& config, Backend* backend);
+
+}  // namespace glm4v

@@ -1,0 +1,40 @@
+// bazel run //tests:golden_check -- --golden_dir=/abs/path/to/golden/tiny-glm4v
+// Prints one line per golden case with the measured error; exits non-zero on any mismatch.
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "kernels/backends.h"
+#include "tests/golden/golden_runner.h"
+
+ABSL_FLAG(std::string, golden_dir, "", "golden directory (golden.json, golden.safetensors, model/)");
+ABSL_FLAG(std::string, backend, "cpu", "compute backend");
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const std::string dir = absl::GetFlag(FLAGS_golden_dir);
+  if (dir.empty()) {
+    std::fprintf(stderr, "--golden_dir is required\n");
+    return 2;
+  }
+  auto backend = glm4v::GetBackend(absl::GetFlag(FLAGS_backend));
+  if (!backend.ok()) {
+    std::fprintf(stderr, "%s\n", backend.status().ToString().c_str());
+    return 2;
+  }
+  auto results = glm4v::RunGoldenCases(dir, *backend);
+  if (!results.ok()) {
+    std::fprintf(stderr, "golden_check: %s\n", results.status().ToString().c_str());
+    return 1;
+  }
+  int failed = 0;
+  for (size_t i = 0; i < results->size(); ++i) {
+    const auto& r = (*results)[i];
+    std::printf("[%s] case %zu %s: %s\n", r.passed ? " OK " : "FAIL", i, r.kind.c_str(),
+                r.summary.c_str());
+    failed += r.passed ? 0 : 1;
+  }
+  std::printf("%zu cases, %d failed\n", results->size(), failed);
+  return failed == 0 && !results->empty() ? 0 : 1;
+}

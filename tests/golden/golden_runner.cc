@@ -1,0 +1,254 @@
+#include "tests/golden/golden_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/safetensors.h"
+#include "common/status_macros.h"
+#include "model/glm4v_model.h"
+#include "model/greedy_generate.h"
+#include "model/image_splice.h"
+#include "nlohmann/json.hpp"
+#include "services/vision/image/preprocess.h"
+
+namespace glm4v {
+namespace {
+
+using json = nlohmann::json;
+
+// Tolerances from shared/golden/README.md (CPU fp32 path). Never loosen these.
+constexpr double kRelativeTolerance = 1e-4;  // max |ours - golden| <= 1e-4 * max |golden|
+constexpr double kPngLevelsAlmostAll = 1.0;   // levels, for >= 99% of values
+constexpr double kPngFractionWithin = 0.99;
+constexpr double kPngLevelsMax = 2.0;
+constexpr double kJpegLevelsMax = 3.0;
+// Slack for comparing a float32 level difference with an integer level bound.
+constexpr double kLevelSlack = 1e-3;
+constexpr double kClipStd[3] = {0.26862954, 0.26130258, 0.27577711};
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Comparison {
+  double max_err = 0, max_ref = 0;
+  bool ok() const { return max_err <= kRelativeTolerance * max_ref; }
+  std::string ToString(absl::string_view what) const {
+    return absl::StrFormat("%s max_err %.3g (tol %.3g)", what, max_err,
+                           kRelativeTolerance * max_ref);
+  }
+};
+
+// Both host tensors, same element count (shapes may differ by leading 1s).
+absl::StatusOr<Comparison> Compare(const Tensor& ours, const Tensor& golden) {
+  if (ours.numel() != golden.numel()) {
+    return absl::InvalidArgumentError(absl::StrCat("size mismatch: ours ", ours.DebugString(),
+                                                   ", golden ", golden.DebugString()));
+  }
+  Tensor a = ours.ToF32(), b = golden.ToF32();
+  Comparison c;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double d = std::fabs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]);
+    if (!(d <= c.max_err)) c.max_err = std::isnan(d) ? INFINITY : d;
+    c.max_ref = std::max(c.max_ref, std::fabs(static_cast<double>(b.data<float>()[i])));
+  }
+  return c;
+}
+
+class GoldenRunner {
+ public:
+  GoldenRunner(std::string dir, json spec, std::shared_ptr<SafetensorsFile> tensors,
+               Glm4vModel model)
+      : dir_(std::move(dir)), spec_(std::move(spec)), tensors_(std::move(tensors)),
+        model_(std::move(model)) {}
+
+  GoldenCaseResult Run(const json& c) {
+    GoldenCaseResult r;
+    r.kind = c.value("kind", "?");
+    absl::StatusOr<std::string> summary;
+    bool passed = false;
+    if (r.kind == "preprocess") {
+      summary = Preprocess(c, &passed);
+    } else if (r.kind == "vision") {
+      summary = Vision(c, &passed);
+    } else if (r.kind == "multimodal" || r.kind == "text") {
+      summary = Generation(c, r.kind == "multimodal", &passed);
+    } else {
+      summary = absl::UnimplementedError(absl::StrCat("unknown case kind '", r.kind, "'"));
+    }
+    if (!summary.ok()) {
+      r.summary = absl::StrCat("ERROR ", summary.status().ToString());
+      r.passed = false;
+    } else {
+      r.summary = *summary;
+      r.passed = passed;
+    }
+    return r;
+  }
+
+ private:
+  absl::StatusOr<Tensor> Golden(const json& c, const char* key) {
+    if (!c.contains(key) || !c[key].is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat("case lacks '", key, "'"));
+    }
+    return tensors_->Get(c[key].get<std::string>());
+  }
+
+  absl::StatusOr<std::string> Preprocess(const json& c, bool* passed) {
+    const std::string image = c.at("image").get<std::string>();
+    ASSIGN_OR_RETURN(std::string bytes, ReadFile(absl::StrCat(dir_, "/", image)));
+    ASSIGN_OR_RETURN(PixelTensor ours, PreprocessImage(bytes, model_.config.vision.image_size));
+    ASSIGN_OR_RETURN(Tensor golden_t, Golden(c, "pixels"));
+    Tensor golden = golden_t.ToF32();
+    const int64_t plane = static_cast<int64_t>(ours.height) * ours.width;
+    if (ours.channels != 3 || golden.numel() != 3 * plane) {
+      return absl::InvalidArgumentError(absl::StrCat("pixel shape mismatch: ours ", ours.channels,
+                                                     "x", ours.height, "x", ours.width,
+                                                     ", golden ", golden.DebugString()));
+    }
+    double max_levels = 0;
+    int64_t within_one = 0;
+    for (int64_t i = 0; i < golden.numel(); ++i) {
+      const double levels = std::fabs(static_cast<double>(ours.data[i]) - golden.data<float>()[i]) *
+                            255.0 * kClipStd[i / plane];
+      max_levels = std::max(max_levels, levels);
+      if (levels <= kPngLevelsAlmostAll + kLevelSlack) ++within_one;
+    }
+    const double fraction = static_cast<double>(within_one) / golden.numel();
+    const bool jpeg = absl::EndsWithIgnoreCase(image, ".jpg") ||
+                      absl::EndsWithIgnoreCase(image, ".jpeg");
+    if (jpeg) {
+      *passed = max_levels <= kJpegLevelsMax + kLevelSlack;
+      return absl::StrFormat("%s (jpeg): max %.3f levels (tol %.0f), %.2f%% within 1 level",
+                             image, max_levels, kJpegLevelsMax, 100 * fraction);
+    }
+    *passed = max_levels <= kPngLevelsMax + kLevelSlack && fraction >= kPngFractionWithin;
+    return absl::StrFormat("%s: max %.3f levels (tol %.0f), %.2f%% within 1 level (tol %.0f%%)",
+                           image, max_levels, kPngLevelsMax, 100 * fraction,
+                           100 * kPngFractionWithin);
+  }
+
+  absl::StatusOr<Tensor> RunVision(const Tensor& pixels) {
+    if (model_.vision == nullptr) return absl::FailedPreconditionError("no vision tower");
+    ASSIGN_OR_RETURN(Tensor features, model_.vision->Forward(pixels.ToF32()));
+    return model_.decoder->backend()->Download(features);
+  }
+
+  absl::StatusOr<std::string> Vision(const json& c, bool* passed) {
+    ASSIGN_OR_RETURN(Tensor input, Golden(c, "input"));
+    ASSIGN_OR_RETURN(Tensor expected, Golden(c, "output"));
+    ASSIGN_OR_RETURN(Tensor ours, RunVision(input));
+    if (ours.shape() != expected.shape()) {
+      return absl::InvalidArgumentError(absl::StrCat("vision output ", ours.DebugString(),
+                                                     ", golden ", expected.DebugString()));
+    }
+    ASSIGN_OR_RETURN(Comparison cmp, Compare(ours, expected));
+    *passed = cmp.ok();
+    return absl::StrCat(ShapeToString(ours.shape()), " ", cmp.ToString("features"));
+  }
+
+  absl::StatusOr<std::string> Generation(const json& c, bool with_image, bool* passed) {
+    const std::vector<int32_t> input_ids = c.at("input_ids").get<std::vector<int32_t>>();
+    const std::vector<int32_t> expected_ids = c.at("greedy_ids").get<std::vector<int32_t>>();
+    Tensor features;
+    std::vector<int32_t> image_rows;
+    if (with_image) {
+      ASSIGN_OR_RETURN(Tensor pixels, Golden(c, "image"));
+      ASSIGN_OR_RETURN(Tensor batch_features, RunVision(pixels));
+      ASSIGN_OR_RETURN(features, batch_features.Reshape({-1, model_.config.hidden_size}));
+      image_rows.push_back(static_cast<int32_t>(features.dim(0)));
+    }
+    ASSIGN_OR_RETURN(SplicedPrompt prompt,
+                     SpliceImages(input_ids, image_rows, model_.config, /*max_images=*/1));
+    std::vector<std::string> parts;
+    bool ok = true;
+    if (with_image) {
+      ASSIGN_OR_RETURN(Tensor golden_pos_t, Golden(c, "position_ids"));
+      Tensor golden_pos = golden_pos_t.ToF32();
+      bool same = golden_pos.numel() == static_cast<int64_t>(prompt.positions.size());
+      for (size_t i = 0; same && i < prompt.positions.size(); ++i) {
+        same = golden_pos.data<float>()[i] == prompt.positions[i];
+      }
+      ok &= same;
+      parts.push_back(absl::StrCat("position_ids ", same ? "identical" : "DIFFER", " (",
+                                   prompt.positions.size(), " rows)"));
+    }
+    GreedyOptions options;
+    options.max_new_tokens = static_cast<int>(expected_ids.size());
+    options.return_prompt_logits = true;
+    ASSIGN_OR_RETURN(GreedyResult result,
+                     GenerateGreedy(*model_.decoder, prompt, features, options));
+
+    ASSIGN_OR_RETURN(Tensor golden_prompt, Golden(c, "prompt_logits"));
+    ASSIGN_OR_RETURN(Comparison prompt_cmp, Compare(result.prompt_logits, golden_prompt));
+    ok &= prompt_cmp.ok();
+    parts.push_back(prompt_cmp.ToString(absl::StrCat("prompt_logits[", prompt.token_ids.size(), "]")));
+
+    int same_ids = 0;
+    for (size_t i = 0; i < std::min(result.ids.size(), expected_ids.size()); ++i) {
+      if (result.ids[i] != expected_ids[i]) break;
+      ++same_ids;
+    }
+    const bool ids_ok = result.ids == expected_ids;
+    ok &= ids_ok;
+    parts.push_back(absl::StrCat("greedy_ids ", ids_ok ? "identical" : "DIFFER", " (", same_ids,
+                                 "/", expected_ids.size(), " leading match)"));
+
+    ASSIGN_OR_RETURN(Tensor golden_steps, Golden(c, "step_logits"));
+    absl::StatusOr<Comparison> step_cmp = Compare(result.step_logits, golden_steps);
+    if (step_cmp.ok()) {
+      ok &= step_cmp->ok();
+      parts.push_back(step_cmp->ToString("step_logits"));
+    } else {
+      ok = false;
+      parts.push_back(absl::StrCat("step_logits ", step_cmp.status().message()));
+    }
+    *passed = ok;
+    return absl::StrJoin(parts, ", ");
+  }
+
+  std::string dir_;
+  json spec_;
+  std::shared_ptr<SafetensorsFile> tensors_;
+  Glm4vModel model_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<GoldenCaseResult>> RunGoldenCases(const std::string& golden_dir,
+                                                             Backend* backend) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(golden_dir + "/golden.json"));
+  json spec = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (spec.is_discarded() || !spec.contains("cases") || !spec["cases"].is_array()) {
+    return absl::InvalidArgumentError(absl::StrCat(golden_dir, "/golden.json: malformed"));
+  }
+  const std::string model_dir =
+      absl::StrCat(golden_dir, "/", spec.value("model_dir", std::string("model")));
+  const std::string tensors_path =
+      absl::StrCat(golden_dir, "/", spec.value("tensors", std::string("golden.safetensors")));
+  ASSIGN_OR_RETURN(std::shared_ptr<SafetensorsFile> tensors, SafetensorsFile::Open(tensors_path));
+  ASSIGN_OR_RETURN(Glm4vModel model, LoadGlm4vModel(model_dir, backend));
+  GoldenRunner runner(golden_dir, spec, tensors, std::move(model));
+  std::vector<GoldenCaseResult> results;
+  for (const json& c : spec["cases"]) {
+    try {
+      results.push_back(runner.Run(c));
+    } catch (const json::exception& e) {
+      results.push_back({c.value("kind", "?"), absl::StrCat("ERROR malformed case: ", e.what()),
+                         false});
+    }
+  }
+  return results;
+}
+
+}  // namespace glm4v

@@ -1,0 +1,36 @@
+// The engine's view of the model: one forward step over a batch of sequence chunks, writing and
+// reading a paged KV cache the runner owns. Everything above this interface (scheduling, block
+// management, sampling) is device-agnostic; a CPU, CUDA or tensor-parallel runner plugs in here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/model_config.h"
+#include "model/decoder_batch.h"
+#include "model/kv_cache.h"
+
+namespace glm4v::worker {
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  // KV geometry of this runner (layers, KV heads held by this rank, head dim) for blocks of
+  // `block_size` tokens; num_blocks is left 0.
+  virtual KvCacheShape KvBlockShape(int block_size) const = 0;
+  // Bytes per stored KV element (4 for the f32 CPU cache, 2 for bf16 on GPUs).
+  virtual size_t kv_element_size() const = 0;
+  // Memory a fraction-based KV budget is taken from (free device memory after the weights);
+  // 0 when the runner cannot tell.
+  virtual int64_t kv_memory_capacity_bytes() const = 0;
+  // Allocates the paged cache once, before the first Execute.
+  virtual absl::Status AllocateKvCache(const KvCacheShape& shape) = 0;
+  // One forward step; logits rows per batch.sequences[i].logits (see DecoderOutput).
+  virtual absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) = 0;
+};
+
+}  // namespace glm4v::worker
