@@ -9,7 +9,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev nlohmann-json3-dev libpng-dev libjpeg62-turbo-dev libpcre2-dev
-  libcpp-httplib-dev curl python3 yamllint
+  libcpp-httplib-dev curl python3 python3-yaml yamllint patchelf
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
