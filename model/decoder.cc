@@ -8,9 +8,9 @@
 
 namespace glm4v {
 
-absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const Checkpoint& checkpoint,
-                                                       const ModelConfig& config,
-                                                       Backend* backend) {
+namespace {
+
+absl::Status CheckConfig(const ModelConfig& config) {
   if (config.num_attention_heads <= 0 || config.multi_query_group_num <= 0 ||
       config.num_attention_heads % config.multi_query_group_num != 0) {
     return absl::InvalidArgumentError(
@@ -22,26 +22,111 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const Checkpoint& checkpo
     // Half of each head rotates, in pairs.
     return absl::InvalidArgumentError("kv_channels must be a positive multiple of 4");
   }
-  ASSIGN_OR_RETURN(DecoderWeights weights, LoadDecoderWeights(checkpoint, config, backend));
-  return std::make_unique<Decoder>(config, std::move(weights), backend);
+  return absl::OkStatus();
 }
 
-Decoder::Decoder(const ModelConfig& config, DecoderWeights weights, Backend* backend)
-    : config_(config), weights_(std::move(weights)), backend_(backend) {}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Load(const Checkpoint& checkpoint,
+                                                       const ModelConfig& config,
+                                                       Backend* backend,
+                                                       const TensorParallelContext& tp) {
+  RETURN_IF_ERROR(CheckConfig(config));
+  ASSIGN_OR_RETURN(TensorParallelShard shard, PlanShard(config, tp.rank, tp.size));
+  ASSIGN_OR_RETURN(DecoderWeights weights,
+                   LoadDecoderWeights(checkpoint, config, backend, shard));
+  return Create(config, std::move(weights), backend, tp);
+}
+
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const ModelConfig& config,
+                                                         DecoderWeights weights, Backend* backend,
+                                                         const TensorParallelContext& tp) {
+  RETURN_IF_ERROR(CheckConfig(config));
+  ASSIGN_OR_RETURN(TensorParallelShard shard, PlanShard(config, tp.rank, tp.size));
+  if (weights.shard.rank != shard.rank || weights.shard.size != shard.size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weights are shard ", weights.shard.rank, " of ", weights.shard.size,
+        ", the decoder is rank ", tp.rank, " of ", tp.size));
+  }
+  if (tp.size > 1) {
+    if (tp.comm == nullptr) {
+      return absl::InvalidArgumentError("tensor parallelism needs a communicator");
+    }
+    if (tp.comm->rank() != tp.rank || tp.comm->world_size() != tp.size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "communicator is rank ", tp.comm->rank(), " of ", tp.comm->world_size(),
+          ", the decoder shard rank ", tp.rank, " of ", tp.size));
+    }
+  }
+  return std::make_unique<Decoder>(config, std::move(weights), backend, tp);
+}
+
+Decoder::Decoder(const ModelConfig& config, DecoderWeights weights, Backend* backend,
+                 const TensorParallelContext& tp)
+    : config_(config), weights_(std::move(weights)), backend_(backend), tp_(tp) {}
+
+absl::Status Decoder::AllReduce(Tensor* t) const {
+  if (tp_.size == 1 || t->numel() == 0) return absl::OkStatus();
+  comm::Communicator& comm = *tp_.comm;
+  const bool host_tensor = t->device() == Device::kCpu;
+  if (comm.memory_space() == comm::MemorySpace::kDevice || host_tensor) {
+    if (host_tensor && comm.memory_space() == comm::MemorySpace::kDevice) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          comm.backend_name(), " reduces device memory; backend ", backend_->name(),
+          " keeps activations on the host"));
+    }
+    return comm.AllReduceSum(t->data<float>(), static_cast<size_t>(t->numel()));
+  }
+  // Host collectives over device activations (sharded GPU math with the socket backend, e.g.
+  // on a one-GPU machine): stage through host memory.
+  ASSIGN_OR_RETURN(Tensor host, backend_->Download(*t));
+  RETURN_IF_ERROR(comm.AllReduceSum(host.data<float>(), static_cast<size_t>(host.numel())));
+  ASSIGN_OR_RETURN(Tensor device, backend_->Upload(host));
+  return backend_->CopyRows(device, 0, t->dim(0), t, 0);
+}
+
+absl::StatusOr<Tensor> Decoder::GatherLogits(const Tensor& local) const {
+  if (tp_.size == 1) return local;
+  comm::Communicator& comm = *tp_.comm;
+  const int64_t rows = local.dim(0), part = local.dim(1), vocab = part * tp_.size;
+  const size_t part_bytes = static_cast<size_t>(rows * part) * sizeof(float);
+  // All-gather is rank-major ([rank][row][column]); logits rows need [row][rank][column].
+  std::vector<float> gathered(static_cast<size_t>(rows * vocab));
+  if (comm.memory_space() == comm::MemorySpace::kDevice) {
+    if (local.device() == Device::kCpu) {
+      return absl::FailedPreconditionError("device communicator with host activations");
+    }
+    Tensor all = backend_->Empty(DType::kF32, {tp_.size * rows, part});
+    RETURN_IF_ERROR(comm.AllGather(local.raw_data(), all.raw_data(), part_bytes));
+    ASSIGN_OR_RETURN(Tensor host, backend_->Download(all));
+    std::copy(host.data<float>(), host.data<float>() + host.numel(), gathered.data());
+  } else {
+    ASSIGN_OR_RETURN(Tensor host, backend_->Download(local));
+    RETURN_IF_ERROR(comm.AllGather(host.raw_data(), gathered.data(), part_bytes));
+  }
+  Tensor logits = Tensor::Empty(DType::kF32, {rows, vocab});
+  for (int r = 0; r < tp_.size; ++r) {
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* src = gathered.data() + (r * rows + i) * part;
+      std::copy(src, src + part, logits.data<float>() + i * vocab + r * part);
+    }
+  }
+  return backend_->Upload(logits);
+}
 
 KvCacheShape Decoder::CacheShape(int num_blocks, int block_size) const {
   KvCacheShape shape;
   shape.num_layers = config_.num_layers;
   shape.num_blocks = num_blocks;
   shape.block_size = block_size;
-  shape.num_kv_heads = config_.multi_query_group_num;
+  shape.num_kv_heads = weights_.shard.num_kv_heads;
   shape.head_dim = config_.kv_channels;
   return shape;
 }
 
 absl::Status Decoder::Validate(const DecoderBatch& batch, const PagedKvCache& cache) const {
   const KvCacheShape& cs = cache.shape();
-  if (cs.num_layers != config_.num_layers || cs.num_kv_heads != config_.multi_query_group_num ||
+  if (cs.num_layers != config_.num_layers || cs.num_kv_heads != weights_.shard.num_kv_heads ||
       cs.head_dim != config_.kv_channels || cs.block_size <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "KV cache shape (layers ", cs.num_layers, ", kv heads ", cs.num_kv_heads, ", head dim ",
@@ -130,8 +215,25 @@ absl::StatusOr<DecoderOutput> Decoder::Forward(const DecoderBatch& batch,
   const int64_t total = ids.size();
 
   // Embeddings: word embeddings, then image rows copied over their placeholders.
+  const TensorParallelShard& shard = weights_.shard;
+  if (shard.size > 1) {
+    // Vocab-parallel: ids owned by other ranks (and image rows) gather the zero row.
+    for (int32_t& id : ids) {
+      const int64_t local = id - shard.first_vocab;
+      id = static_cast<int32_t>(local >= 0 && local < shard.vocab ? local : shard.vocab);
+    }
+    for (size_t s = 0; s < batch.sequences.size(); ++s) {
+      const SequenceChunk& seq = batch.sequences[s];
+      for (size_t i = 0; i < seq.embedding_rows.size(); ++i) {
+        if (seq.embedding_rows[i] >= 0) {
+          ids[spans[s].query_begin + i] = static_cast<int32_t>(shard.vocab);
+        }
+      }
+    }
+  }
   Tensor x = be.Empty(DType::kF32, {total, hidden});
   RETURN_IF_ERROR(be.GatherRows(weights_.word_embeddings, ids, &x));
+  RETURN_IF_ERROR(AllReduce(&x));
   for (size_t s = 0; s < batch.sequences.size(); ++s) {
     const SequenceChunk& seq = batch.sequences[s];
     if (seq.embedding_rows.empty()) continue;
@@ -155,14 +257,17 @@ absl::StatusOr<DecoderOutput> Decoder::Forward(const DecoderBatch& batch,
   const float eps = static_cast<float>(c.layernorm_epsilon);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
   Tensor h = be.Empty(DType::kF32, {total, hidden});
-  Tensor qkv = be.Empty(DType::kF32, {total, c.qkv_size()});
-  Tensor q = be.Empty(DType::kF32, {total, c.q_size()});
-  Tensor k = be.Empty(DType::kF32, {total, c.kv_size()});
-  Tensor v = be.Empty(DType::kF32, {total, c.kv_size()});
-  Tensor attn = be.Empty(DType::kF32, {total, c.q_size()});
+  // Per-rank widths (the whole model when unsharded).
+  const int num_heads = shard.num_heads;
+  const int64_t q_size = num_heads * head_dim, kv_size = shard.num_kv_heads * head_dim;
+  Tensor qkv = be.Empty(DType::kF32, {total, q_size + 2 * kv_size});
+  Tensor q = be.Empty(DType::kF32, {total, q_size});
+  Tensor k = be.Empty(DType::kF32, {total, kv_size});
+  Tensor v = be.Empty(DType::kF32, {total, kv_size});
+  Tensor attn = be.Empty(DType::kF32, {total, q_size});
   Tensor out = be.Empty(DType::kF32, {total, hidden});
-  Tensor up = be.Empty(DType::kF32, {total, 2 * static_cast<int64_t>(c.ffn_hidden_size)});
-  Tensor act = be.Empty(DType::kF32, {total, c.ffn_hidden_size});
+  Tensor up = be.Empty(DType::kF32, {total, 2 * shard.ffn});
+  Tensor act = be.Empty(DType::kF32, {total, shard.ffn});
   auto bias = [](const Tensor& t) { return t.defined() ? &t : nullptr; };
   for (int l = 0; l < c.num_layers; ++l) {
     const DecoderLayerWeights& w = weights_.layers[l];
@@ -174,14 +279,16 @@ absl::StatusOr<DecoderOutput> Decoder::Forward(const DecoderBatch& batch,
     RETURN_IF_ERROR(be.ApplyRope(&q, positions, head_dim, c.rotary_dim(), c.rope_base()));
     RETURN_IF_ERROR(be.ApplyRope(&k, positions, head_dim, c.rotary_dim(), c.rope_base()));
     RETURN_IF_ERROR(be.WriteKvCache(k, v, slots, l, cache));
-    RETURN_IF_ERROR(be.PagedAttention(q, *cache, l, spans, c.num_attention_heads, scale, &attn));
+    RETURN_IF_ERROR(be.PagedAttention(q, *cache, l, spans, num_heads, scale, &attn));
     RETURN_IF_ERROR(be.Linear(attn, w.dense_weight, bias(w.dense_bias), &out));
+    RETURN_IF_ERROR(AllReduce(&out));  // row-parallel: partial sums over the local heads
     RETURN_IF_ERROR(be.AddInPlace(out, &x));
     // MLP block: silu(a) * b over the two halves of dense_h_to_4h.
     RETURN_IF_ERROR(be.RmsNorm(x, w.post_norm, eps, &h));
     RETURN_IF_ERROR(be.Linear(h, w.h_to_4h_weight, bias(w.h_to_4h_bias), &up));
     RETURN_IF_ERROR(be.SiluAndMul(up, &act));
     RETURN_IF_ERROR(be.Linear(act, w.four_h_to_h_weight, bias(w.four_h_to_h_bias), &out));
+    RETURN_IF_ERROR(AllReduce(&out));  // row-parallel: partial sums over the local FFN slice
     RETURN_IF_ERROR(be.AddInPlace(out, &x));
   }
 
@@ -191,8 +298,13 @@ absl::StatusOr<DecoderOutput> Decoder::Forward(const DecoderBatch& batch,
   RETURN_IF_ERROR(be.GatherRows(x, logit_rows, &selected));
   Tensor normed = be.Empty(DType::kF32, {rows, hidden});
   RETURN_IF_ERROR(be.RmsNorm(selected, weights_.final_norm, eps, &normed));
-  output.logits = be.Empty(DType::kF32, {rows, c.padded_vocab_size});
-  RETURN_IF_ERROR(be.Linear(normed, weights_.output_layer, nullptr, &output.logits));
+  Tensor logits = be.Empty(DType::kF32, {rows, shard.vocab});
+  RETURN_IF_ERROR(be.Linear(normed, weights_.output_layer, nullptr, &logits));
+  if (rows == 0) {  // same on every rank: nothing to gather
+    output.logits = be.Empty(DType::kF32, {0, c.padded_vocab_size});
+    return output;
+  }
+  ASSIGN_OR_RETURN(output.logits, GatherLogits(logits));
   return output;
 }
 

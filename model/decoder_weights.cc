@@ -4,62 +4,94 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "model/weight_slices.h"
 
 namespace glm4v {
-namespace {
-
-absl::StatusOr<Tensor> Load(const Checkpoint& checkpoint, Backend* backend,
-                            const std::string& name, const Shape& shape) {
-  ASSIGN_OR_RETURN(Tensor host, checkpoint.GetF32(name, shape));
-  return backend->Upload(host);
-}
-
-}  // namespace
 
 absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
                                                   const ModelConfig& config, Backend* backend) {
+  ASSIGN_OR_RETURN(TensorParallelShard shard, PlanShard(config, /*rank=*/0, /*size=*/1));
+  return LoadDecoderWeights(checkpoint, config, backend, shard);
+}
+
+absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
+                                                  const ModelConfig& config, Backend* backend,
+                                                  const TensorParallelShard& shard) {
   if (!config.rmsnorm || !config.original_rope || !config.post_layer_norm) {
     return absl::UnimplementedError(
         "only the GLM-4 decoder variant (rmsnorm, original_rope, post_layer_norm) is supported");
   }
   const int64_t hidden = config.hidden_size, vocab = config.padded_vocab_size;
   const int64_t qkv = config.qkv_size(), ffn = config.ffn_hidden_size;
+  const int64_t d = config.kv_channels, q_size = config.q_size(), kv_size = config.kv_size();
+  const bool sharded = shard.size > 1;
+  // Rows of query_key_value [q | k | v] this rank keeps: its query heads, then its KV groups
+  // in the k block and in the v block.
+  const int64_t q0 = shard.first_head * d, q1 = q0 + shard.num_heads * d;
+  const int64_t g0 = shard.first_kv_head * d, g1 = g0 + shard.num_kv_heads * d;
+  const std::vector<IndexRange> qkv_rows = {
+      {q0, q1}, {q_size + g0, q_size + g1}, {q_size + kv_size + g0, q_size + kv_size + g1}};
+  // Rows of dense_h_to_4h [gate | up]: the same slice of both halves.
+  const int64_t f0 = shard.first_ffn, f1 = f0 + shard.ffn;
+  const std::vector<IndexRange> h_to_4h_rows = {{f0, f1}, {ffn + f0, ffn + f1}};
+  const std::vector<IndexRange> vocab_rows = {{shard.first_vocab, shard.first_vocab + shard.vocab}};
+  // Row-parallel biases are added by rank 0 only, so the all-reduce counts them once.
+  const bool owns_row_bias = shard.rank == 0;
+
+  SliceReader read(checkpoint);
+  auto upload = [&](absl::StatusOr<Tensor> host) -> absl::StatusOr<Tensor> {
+    if (!host.ok()) return host.status();
+    return backend->Upload(*host);
+  };
   const std::string p = "transformer.";
   DecoderWeights w;
-  ASSIGN_OR_RETURN(w.word_embeddings,
-                   Load(checkpoint, backend, p + "embedding.word_embeddings.weight", {vocab, hidden}));
+  w.shard = shard;
+  {
+    const std::string name = p + "embedding.word_embeddings.weight";
+    if (!sharded) {
+      ASSIGN_OR_RETURN(w.word_embeddings, upload(read.All(name, {vocab, hidden})));
+    } else {
+      ASSIGN_OR_RETURN(Tensor rows, read.Rows(name, {vocab, hidden}, vocab_rows));
+      Tensor table = Tensor::Zeros(DType::kF32, {shard.vocab + 1, hidden});
+      std::copy(rows.data<float>(), rows.data<float>() + rows.numel(), table.data<float>());
+      ASSIGN_OR_RETURN(w.word_embeddings, upload(table));
+    }
+  }
   for (int l = 0; l < config.num_layers; ++l) {
     const std::string q = absl::StrCat(p, "encoder.layers.", l, ".");
     DecoderLayerWeights layer;
-    ASSIGN_OR_RETURN(layer.input_norm, Load(checkpoint, backend, q + "input_layernorm.weight", {hidden}));
-    ASSIGN_OR_RETURN(layer.qkv_weight, Load(checkpoint, backend,
-                                            q + "self_attention.query_key_value.weight", {qkv, hidden}));
+    ASSIGN_OR_RETURN(layer.input_norm, upload(read.All(q + "input_layernorm.weight", {hidden})));
+    ASSIGN_OR_RETURN(layer.qkv_weight, upload(read.Rows(q + "self_attention.query_key_value.weight",
+                                                        {qkv, hidden}, qkv_rows)));
     if (config.add_qkv_bias) {
-      ASSIGN_OR_RETURN(layer.qkv_bias, Load(checkpoint, backend,
-                                            q + "self_attention.query_key_value.bias", {qkv}));
+      ASSIGN_OR_RETURN(layer.qkv_bias, upload(read.Rows(q + "self_attention.query_key_value.bias",
+                                                        {qkv}, qkv_rows)));
     }
-    ASSIGN_OR_RETURN(layer.dense_weight, Load(checkpoint, backend, q + "self_attention.dense.weight",
-                                              {hidden, config.q_size()}));
+    ASSIGN_OR_RETURN(layer.dense_weight,
+                     upload(read.Columns(q + "self_attention.dense.weight", {hidden, q_size},
+                                         {q0, q1})));
     ASSIGN_OR_RETURN(layer.post_norm,
-                     Load(checkpoint, backend, q + "post_attention_layernorm.weight", {hidden}));
-    ASSIGN_OR_RETURN(layer.h_to_4h_weight,
-                     Load(checkpoint, backend, q + "mlp.dense_h_to_4h.weight", {2 * ffn, hidden}));
+                     upload(read.All(q + "post_attention_layernorm.weight", {hidden})));
+    ASSIGN_OR_RETURN(layer.h_to_4h_weight, upload(read.Rows(q + "mlp.dense_h_to_4h.weight",
+                                                            {2 * ffn, hidden}, h_to_4h_rows)));
     ASSIGN_OR_RETURN(layer.four_h_to_h_weight,
-                     Load(checkpoint, backend, q + "mlp.dense_4h_to_h.weight", {hidden, ffn}));
+                     upload(read.Columns(q + "mlp.dense_4h_to_h.weight", {hidden, ffn}, {f0, f1})));
     if (config.add_bias_linear) {
-      ASSIGN_OR_RETURN(layer.dense_bias,
-                       Load(checkpoint, backend, q + "self_attention.dense.bias", {hidden}));
+      if (owns_row_bias) {
+        ASSIGN_OR_RETURN(layer.dense_bias,
+                         upload(read.All(q + "self_attention.dense.bias", {hidden})));
+        ASSIGN_OR_RETURN(layer.four_h_to_h_bias,
+                         upload(read.All(q + "mlp.dense_4h_to_h.bias", {hidden})));
+      }
       ASSIGN_OR_RETURN(layer.h_to_4h_bias,
-                       Load(checkpoint, backend, q + "mlp.dense_h_to_4h.bias", {2 * ffn}));
-      ASSIGN_OR_RETURN(layer.four_h_to_h_bias,
-                       Load(checkpoint, backend, q + "mlp.dense_4h_to_h.bias", {hidden}));
+                       upload(read.Rows(q + "mlp.dense_h_to_4h.bias", {2 * ffn}, h_to_4h_rows)));
     }
     w.layers.push_back(std::move(layer));
   }
-  ASSIGN_OR_RETURN(w.final_norm,
-                   Load(checkpoint, backend, p + "encoder.final_layernorm.weight", {hidden}));
+  ASSIGN_OR_RETURN(w.final_norm, upload(read.All(p + "encoder.final_layernorm.weight", {hidden})));
   ASSIGN_OR_RETURN(w.output_layer,
-                   Load(checkpoint, backend, p + "output_layer.weight", {vocab, hidden}));
+                   upload(read.Rows(p + "output_layer.weight", {vocab, hidden}, vocab_rows)));
+  w.checkpoint_bytes_read = read.bytes_read();
   return w;
 }
 

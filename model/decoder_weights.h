@@ -1,8 +1,10 @@
 // The ChatGLM language decoder's weights, loaded from the HF checkpoint layout
 // (`transformer.embedding.*`, `transformer.encoder.*`, `transformer.output_layer.*`).
 //
-// All decoder weight loading happens here so tensor-parallel slicing (a (tp_rank, tp_size)
-// argument selecting row/column shards of qkv, dense and the MLP) can be added in one place.
+// All decoder weight loading happens here, including tensor-parallel slicing: with a shard of a
+// group of size > 1 each tensor below holds only that rank's rows/columns (shapes in brackets
+// are per rank; see model/tensor_parallel.h for the split), read straight from the mmap'd
+// checkpoint without converting the rest.
 #pragma once
 
 #include <vector>
@@ -12,32 +14,42 @@
 #include "common/safetensors.h"
 #include "common/tensor.h"
 #include "kernels/ops.h"
+#include "model/tensor_parallel.h"
 
 namespace glm4v {
 
 struct DecoderLayerWeights {
   Tensor input_norm;       // [hidden]
-  Tensor qkv_weight;       // [q_size + 2 * kv_size, hidden], rows [q | k | v]
-  Tensor qkv_bias;         // [q_size + 2 * kv_size] (undefined without add_qkv_bias)
-  Tensor dense_weight;     // [hidden, q_size]
-  Tensor dense_bias;       // [hidden] (only with add_bias_linear)
+  Tensor qkv_weight;       // [q_local + 2 * kv_local, hidden], rows [q | k | v] of local heads
+  Tensor qkv_bias;         // [q_local + 2 * kv_local] (undefined without add_qkv_bias)
+  Tensor dense_weight;     // [hidden, q_local] (input columns of the local heads)
+  Tensor dense_bias;       // [hidden] (only with add_bias_linear; rank 0 only, added once)
   Tensor post_norm;        // [hidden]
-  Tensor h_to_4h_weight;   // [2 * ffn, hidden], rows [a | b] -> silu(a) * b
-  Tensor h_to_4h_bias;     // [2 * ffn] (only with add_bias_linear)
-  Tensor four_h_to_h_weight;  // [hidden, ffn]
-  Tensor four_h_to_h_bias;    // [hidden] (only with add_bias_linear)
+  Tensor h_to_4h_weight;   // [2 * ffn_local, hidden], rows [a | b] -> silu(a) * b
+  Tensor h_to_4h_bias;     // [2 * ffn_local] (only with add_bias_linear)
+  Tensor four_h_to_h_weight;  // [hidden, ffn_local]
+  Tensor four_h_to_h_bias;    // [hidden] (only with add_bias_linear; rank 0 only)
 };
 
 struct DecoderWeights {
-  Tensor word_embeddings;  // [vocab, hidden]
+  // [vocab, hidden]; sharded: [vocab_local + 1, hidden], rows [first_vocab, + vocab_local)
+  // followed by one zero row that ids owned by other ranks gather (the all-reduce adds the
+  // owner's row to zeros, exactly).
+  Tensor word_embeddings;
   std::vector<DecoderLayerWeights> layers;
   Tensor final_norm;       // [hidden]
-  Tensor output_layer;     // [vocab, hidden]
+  Tensor output_layer;     // [vocab_local, hidden]
+  TensorParallelShard shard;   // which slice this is (size 1: everything)
+  int64_t checkpoint_bytes_read = 0;  // bytes converted from the checkpoint (tests, logs)
 };
 
-// Reads every decoder tensor as f32 (bf16 converted), checks its shape against `config`, and
-// moves it to `backend`'s device.
+// Reads this shard's part of every decoder tensor as f32 (bf16 converted), checks the full
+// shapes against `config`, and moves the slices to `backend`'s device. The default shard is
+// the whole model.
 absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
                                                   const ModelConfig& config, Backend* backend);
+absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
+                                                  const ModelConfig& config, Backend* backend,
+                                                  const TensorParallelShard& shard);
 
 }  // namespace glm4v

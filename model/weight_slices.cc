@@ -1,0 +1,100 @@
+#include "model/weight_slices.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/dtype.h"
+#include "common/status_macros.h"
+
+namespace glm4v {
+namespace {
+
+// Converts `n` consecutive elements of a float dtype to f32.
+void ConvertToF32(const void* src, DType dtype, int64_t n, float* dst) {
+  switch (dtype) {
+    case DType::kF32:
+      std::memcpy(dst, src, n * sizeof(float));
+      return;
+    case DType::kBF16: {
+      const uint16_t* s = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = BF16ToF32(s[i]);
+      return;
+    }
+    default: {  // kF16 (View() admits only float dtypes)
+      const uint16_t* s = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(s[i]);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> SliceReader::View(const std::string& name, const Shape& full_shape) const {
+  ASSIGN_OR_RETURN(Tensor t, checkpoint_.Get(name));  // zero-copy mmap view
+  if (t.shape() != full_shape) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor \"", name, "\": expected shape ",
+                                                   ShapeToString(full_shape), ", got ",
+                                                   ShapeToString(t.shape())));
+  }
+  if (t.dtype() != DType::kF32 && t.dtype() != DType::kBF16 && t.dtype() != DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor \"", name, "\": expected a float dtype, got ",
+                                                   std::string(DTypeName(t.dtype()))));
+  }
+  return t;
+}
+
+absl::StatusOr<Tensor> SliceReader::Rows(const std::string& name, const Shape& full_shape,
+                                         const std::vector<IndexRange>& ranges) {
+  ASSIGN_OR_RETURN(Tensor t, View(name, full_shape));
+  const int64_t row_elems = t.dim(0) == 0 ? 0 : t.numel() / t.dim(0);
+  int64_t rows = 0;
+  for (const IndexRange& r : ranges) {
+    if (r.first < 0 || r.second < r.first || r.second > t.dim(0)) {
+      return absl::OutOfRangeError(absl::StrCat("tensor \"", name, "\": rows [", r.first, ", ",
+                                                r.second, ") outside ", t.DebugString()));
+    }
+    rows += r.second - r.first;
+  }
+  Shape shape = full_shape;
+  shape[0] = rows;
+  Tensor out = Tensor::Empty(DType::kF32, shape);
+  const size_t elem = DTypeSize(t.dtype());
+  float* dst = out.data<float>();
+  for (const IndexRange& r : ranges) {
+    const int64_t n = (r.second - r.first) * row_elems;
+    ConvertToF32(static_cast<const char*>(t.raw_data()) + r.first * row_elems * elem, t.dtype(),
+                 n, dst);
+    dst += n;
+    bytes_read_ += n * static_cast<int64_t>(elem);
+  }
+  return out;
+}
+
+absl::StatusOr<Tensor> SliceReader::Columns(const std::string& name, const Shape& full_shape,
+                                            IndexRange columns) {
+  ASSIGN_OR_RETURN(Tensor t, View(name, full_shape));
+  if (t.ndim() != 2 || columns.first < 0 || columns.second < columns.first ||
+      columns.second > t.dim(1)) {
+    return absl::OutOfRangeError(absl::StrCat("tensor \"", name, "\": columns [", columns.first,
+                                              ", ", columns.second, ") outside ",
+                                              t.DebugString()));
+  }
+  const int64_t rows = t.dim(0), cols = t.dim(1), n = columns.second - columns.first;
+  Tensor out = Tensor::Empty(DType::kF32, {rows, n});
+  const size_t elem = DTypeSize(t.dtype());
+  const char* src = static_cast<const char*>(t.raw_data());
+  for (int64_t r = 0; r < rows; ++r) {
+    ConvertToF32(src + (r * cols + columns.first) * elem, t.dtype(), n,
+                 out.data<float>() + r * n);
+  }
+  bytes_read_ += rows * n * static_cast<int64_t>(elem);
+  return out;
+}
+
+absl::StatusOr<Tensor> SliceReader::All(const std::string& name, const Shape& full_shape) {
+  if (full_shape.empty()) return absl::InvalidArgumentError("scalar tensors are not sliced");
+  return Rows(name, full_shape, {{0, full_shape[0]}});
+}
+
+}  // namespace glm4v

@@ -1,0 +1,44 @@
+// Partial reads of checkpoint tensors as f32, for tensor-parallel shards: only the requested
+// rows / columns are converted (the rest of the mmap'd tensor is never touched), and the bytes
+// read from the checkpoint are counted so tests can check a rank reads only its slices.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/safetensors.h"
+#include "common/tensor.h"
+
+namespace glm4v {
+
+// Half-open [begin, end) range of dim 0 (rows) or dim 1 (columns).
+using IndexRange = std::pair<int64_t, int64_t>;
+
+class SliceReader {
+ public:
+  explicit SliceReader(const Checkpoint& checkpoint) : checkpoint_(checkpoint) {}
+
+  // The given row ranges of `name` (checked against `full_shape`) concatenated in order, as an
+  // f32 tensor [sum of range lengths, full_shape[1:]...].
+  absl::StatusOr<Tensor> Rows(const std::string& name, const Shape& full_shape,
+                              const std::vector<IndexRange>& ranges);
+  // Columns [begin, end) of every row of a 2-D tensor: f32 [full_shape[0], end - begin].
+  absl::StatusOr<Tensor> Columns(const std::string& name, const Shape& full_shape,
+                                 IndexRange columns);
+  // The whole tensor.
+  absl::StatusOr<Tensor> All(const std::string& name, const Shape& full_shape);
+
+  // Checkpoint bytes converted so far.
+  int64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  absl::StatusOr<Tensor> View(const std::string& name, const Shape& full_shape) const;
+
+  const Checkpoint& checkpoint_;
+  int64_t bytes_read_ = 0;
+};
+
+}  // namespace glm4v

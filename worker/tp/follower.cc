@@ -1,0 +1,51 @@
+#include "worker/tp/follower.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "model/kv_cache.h"
+#include "worker/tp/step_message.h"
+
+namespace glm4v::worker::tp {
+
+absl::Status RunFollower(const Decoder& decoder, comm::Communicator& control) {
+  const int rank = control.rank();
+  auto context = [rank](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("tensor-parallel rank ", rank, ": ", s.message()));
+  };
+  std::unique_ptr<PagedKvCache> cache;
+  while (true) {
+    std::string bytes;
+    if (absl::Status s = comm::BroadcastString(control, &bytes, /*root=*/0); !s.ok()) {
+      return context(s);
+    }
+    absl::StatusOr<StepMessage> message = DecodeStepMessage(bytes);
+    if (!message.ok()) return context(message.status());
+    switch (message->kind) {
+      case StepMessage::Kind::kHeartbeat:
+        break;
+      case StepMessage::Kind::kStop:
+        return absl::OkStatus();
+      case StepMessage::Kind::kAllocateKvCache:
+        if (cache != nullptr || message->num_blocks <= 0 || message->block_size <= 0) {
+          return context(absl::FailedPreconditionError("bad KV cache allocation message"));
+        }
+        cache = std::make_unique<PagedKvCache>(
+            decoder.CacheShape(message->num_blocks, message->block_size));
+        break;
+      case StepMessage::Kind::kStep: {
+        if (cache == nullptr) {
+          return context(absl::FailedPreconditionError("step before KV cache allocation"));
+        }
+        // Rank 0 validated the batch; any failure here leaves the group out of step.
+        absl::StatusOr<DecoderOutput> output = decoder.Forward(message->batch, cache.get());
+        if (!output.ok()) return context(output.status());
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace glm4v::worker::tp

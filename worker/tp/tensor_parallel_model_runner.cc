@@ -1,0 +1,123 @@
+#include "worker/tp/tensor_parallel_model_runner.h"
+
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace glm4v::worker::tp {
+
+TensorParallelModelRunner::TensorParallelModelRunner(RankResources rank,
+                                                     absl::Duration heartbeat_interval)
+    : heartbeat_interval_(heartbeat_interval), rank_(std::move(rank)) {
+  absl::MutexLock lock(&mu_);
+  last_sent_ = absl::Now();
+  if (rank_.control != nullptr) heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+TensorParallelModelRunner::~TensorParallelModelRunner() { Stop(); }
+
+KvCacheShape TensorParallelModelRunner::KvBlockShape(int block_size) const {
+  return rank_.decoder->CacheShape(/*num_blocks=*/0, block_size);
+}
+
+int64_t TensorParallelModelRunner::kv_memory_capacity_bytes() const {
+  if (rank_.decoder->backend()->device() != Device::kCpu) return 0;
+  // Rank 0's free memory; every rank holds the same number of blocks of the same size.
+  const long pages = sysconf(_SC_AVPHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<int64_t>(pages) * page_size;
+}
+
+absl::Status TensorParallelModelRunner::Send(const StepMessage& message) {
+  if (rank_.control == nullptr) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string bytes, EncodeStepMessage(message));
+  RETURN_IF_ERROR(comm::BroadcastString(*rank_.control, &bytes, /*root=*/0));
+  last_sent_ = absl::Now();
+  return absl::OkStatus();
+}
+
+absl::Status TensorParallelModelRunner::Break(const absl::Status& cause) {
+  if (broken_.ok()) {
+    broken_ = absl::UnavailableError(
+        absl::StrCat("tensor-parallel group of ", tp_size(), " failed: ", cause.ToString()));
+  }
+  return broken_;
+}
+
+absl::Status TensorParallelModelRunner::AllocateKvCache(const KvCacheShape& shape) {
+  absl::MutexLock lock(&mu_);
+  if (!broken_.ok()) return broken_;
+  if (cache_ != nullptr) return absl::FailedPreconditionError("KV cache already allocated");
+  const KvCacheShape want = rank_.decoder->CacheShape(shape.num_blocks, shape.block_size);
+  if (shape.num_layers != want.num_layers || shape.num_kv_heads != want.num_kv_heads ||
+      shape.head_dim != want.head_dim || shape.num_blocks <= 0 || shape.block_size <= 0) {
+    return absl::InvalidArgumentError("KV cache shape does not match this rank's shard");
+  }
+  StepMessage message;
+  message.kind = StepMessage::Kind::kAllocateKvCache;
+  message.num_blocks = shape.num_blocks;
+  message.block_size = shape.block_size;
+  if (absl::Status s = Send(message); !s.ok()) return Break(s);
+  cache_ = std::make_unique<PagedKvCache>(shape);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DecoderOutput> TensorParallelModelRunner::Execute(const DecoderBatch& batch) {
+  absl::MutexLock lock(&mu_);
+  if (!broken_.ok()) return broken_;
+  if (cache_ == nullptr) return absl::FailedPreconditionError("KV cache not allocated");
+  // Reject bad batches here, before the followers see them, so the group stays in step.
+  RETURN_IF_ERROR(rank_.decoder->Validate(batch, *cache_));
+  StepMessage message;
+  message.kind = StepMessage::Kind::kStep;
+  message.batch = batch;  // copies host metadata; embeddings share storage
+  if (absl::Status s = Send(message); !s.ok()) return Break(s);
+  absl::StatusOr<DecoderOutput> output = rank_.decoder->Forward(batch, cache_.get());
+  // After the broadcast any failure leaves the ranks out of step: the group is done.
+  if (!output.ok()) return Break(output.status());
+  if (output->logits.defined() && output->logits.device() != Device::kCpu) {
+    absl::StatusOr<Tensor> host = rank_.decoder->backend()->Download(output->logits);
+    if (!host.ok()) return Break(host.status());
+    output->logits = *std::move(host);  // the sampler reads host memory
+  }
+  return output;
+}
+
+void TensorParallelModelRunner::HeartbeatLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopped_ && broken_.ok()) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopped_), heartbeat_interval_);
+    if (stopped_ || !broken_.ok()) break;
+    if (absl::Now() - last_sent_ < heartbeat_interval_) continue;
+    StepMessage beat;
+    beat.kind = StepMessage::Kind::kHeartbeat;
+    if (absl::Status s = Send(beat); !s.ok()) Break(s).IgnoreError();
+  }
+}
+
+void TensorParallelModelRunner::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) {
+      stopped_ = true;
+      if (broken_.ok()) {
+        StepMessage stop;
+        stop.kind = StepMessage::Kind::kStop;
+        // Best effort: a follower that is already gone fails on its own.
+        Send(stop).IgnoreError();
+        broken_ = absl::UnavailableError("tensor-parallel group stopped");
+      }
+    }
+  }
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+absl::Status TensorParallelModelRunner::health() const {
+  absl::MutexLock lock(&mu_);
+  return broken_;
+}
+
+}  // namespace glm4v::worker::tp
