@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_generic.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/norms.h"
@@ -233,19 +234,41 @@ absl::Status CudaBackend::RunAttention(const Tensor& q, const Tensor& k, const T
                                        int max_kv_len, int num_heads, int num_kv_heads,
                                        bool causal, float scale, Tensor* out) {
   const int head_dim = static_cast<int>(q.dim(1) / num_heads);
-  if (!AttentionHeadDimSupported(head_dim)) {
-    return absl::UnimplementedError(
-        absl::StrCat("CUDA attention: head_dim ", head_dim, " (supported: 64, 80, 96, 112, 128)"));
-  }
   if (seqs.empty() || q.dim(0) == 0) return absl::OkStatus();
-  ASSIGN_OR_RETURN(Tensor q16, ToBF16(q));
-  ASSIGN_OR_RETURN(Tensor k16, ToBF16(k));
-  ASSIGN_OR_RETURN(Tensor v16, ToBF16(v));
-  ASSIGN_OR_RETURN(Tensor out16, allocator_->Allocate(DType::kBF16, out->shape()));
   const int64_t seq_bytes = static_cast<int64_t>(seqs.size() * sizeof(AttnSequence));
   ASSIGN_OR_RETURN(Tensor seq_dev, allocator_->Allocate(DType::kU8, {seq_bytes}));
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(seq_dev.raw_data(), seqs.data(), seq_bytes,
                                        cudaMemcpyHostToDevice, stream_));
+  if (!AttentionHeadDimSupported(head_dim)) {
+    if (head_dim > kGenericAttentionMaxHeadDim) {
+      return absl::UnimplementedError(absl::StrCat("CUDA attention: head_dim ", head_dim, " > ",
+                                                   kGenericAttentionMaxHeadDim));
+    }
+    // Head dims without a tensor-core instantiation run the plain f32 kernel on the f32
+    // operands directly.
+    GenericAttnParams g;
+    g.q = q.data<float>();
+    g.q_stride = q.dim(1);
+    g.k = k.data<float>();
+    g.v = v.data<float>();
+    g.kv_stride = k.dim(1);
+    g.out = out->data<float>();
+    g.out_stride = out->dim(1);
+    g.seqs = static_cast<const AttnSequence*>(seq_dev.raw_data());
+    g.num_seqs = static_cast<int>(seqs.size());
+    g.max_num_q = max_num_q;
+    g.num_heads = num_heads;
+    g.num_kv_heads = num_kv_heads;
+    g.head_dim = head_dim;
+    g.causal = causal;
+    g.scale = scale;
+    CUDA_RETURN_IF_ERROR(GenericAttention(g, stream_));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(Tensor q16, ToBF16(q));
+  ASSIGN_OR_RETURN(Tensor k16, ToBF16(k));
+  ASSIGN_OR_RETURN(Tensor v16, ToBF16(v));
+  ASSIGN_OR_RETURN(Tensor out16, allocator_->Allocate(DType::kBF16, out->shape()));
   AttnParams p;
   p.q = q16.data<bf16>();
   p.q_stride = q.dim(1);

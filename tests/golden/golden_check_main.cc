@@ -1,5 +1,6 @@
-// bazel run //tests:golden_check -- --golden_dir=/abs/path/to/golden/tiny-glm4v
+// bazel run //tests:golden_check -- --golden_dir=/abs/path/to/golden/tiny-glm4v [--backend=cuda]
 // Prints one line per golden case with the measured error; exits non-zero on any mismatch.
+// --backend=cpu checks the README's CPU fp32 tolerances, --backend=cuda its GPU bf16 ones.
 #include <cstdio>
 #include <string>
 
@@ -9,7 +10,7 @@
 #include "tests/golden/golden_runner.h"
 
 ABSL_FLAG(std::string, golden_dir, "", "golden directory (golden.json, golden.safetensors, model/)");
-ABSL_FLAG(std::string, backend, "cpu", "compute backend");
+ABSL_FLAG(std::string, backend, "cpu", "compute backend: cpu or cuda");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -23,7 +24,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", backend.status().ToString().c_str());
     return 2;
   }
-  auto results = glm4v::RunGoldenCases(dir, *backend);
+  const glm4v::GoldenTolerance tolerance = glm4v::GoldenToleranceFor(**backend);
+  std::printf("backend %s, %s tolerances\n", std::string((*backend)->name()).c_str(),
+              glm4v::GoldenToleranceName(tolerance));
+  auto results = glm4v::RunGoldenCases(dir, *backend, tolerance);
   if (!results.ok()) {
     std::fprintf(stderr, "golden_check: %s\n", results.status().ToString().c_str());
     return 1;

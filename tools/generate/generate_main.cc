@@ -28,7 +28,8 @@ ABSL_FLAG(std::string, model_dir, "", "GLM-4V checkpoint directory (config.json 
 ABSL_FLAG(std::string, image, "", "optional image file (PNG/JPEG)");
 ABSL_FLAG(std::string, prompt_ids, "", "comma-separated prompt token ids");
 ABSL_FLAG(int, max_new_tokens, 32, "maximum number of generated tokens");
-ABSL_FLAG(std::string, backend, "cpu", "compute backend");
+ABSL_FLAG(std::string, backend, "cpu",
+          "compute backend: cpu, or cuda (needs a CUDA device)");
 
 namespace glm4v {
 namespace {
