@@ -2,6 +2,7 @@
 # Installs the Debian packages the build and tests need (offline Bazel + system libraries).
 # Safe to re-run; needs root (CI runs as root) or sudo.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
@@ -26,4 +27,9 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 if [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "WARNING: /usr/local/cuda/bin/nvcc not found; CUDA targets cannot build" >&2
+fi
+# The OpenAI client used by //tests/openai:node_client_test (a real client no one here wrote).
+if command -v npm >/dev/null 2>&1 && [ -f tests/openai/node/package-lock.json ]; then
+  npm ci --prefix tests/openai/node --no-audit --no-fund --loglevel=error || \
+    echo "WARNING: npm ci failed; //tests/openai:node_client_test will fail" >&2
 fi

@@ -1,0 +1,148 @@
+#include "services/gateway/openai/chat_response.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace glm4v::openai {
+namespace {
+
+using nlohmann::json;
+
+CompletionContext Ctx() {
+  CompletionContext c;
+  c.id = "chatcmpl-abc";
+  c.created = 1700000000;
+  c.model = "glm-4v-9b";
+  return c;
+}
+
+// Splits "data: X\n\n" events and parses each X (or keeps "[DONE]").
+std::vector<json> ParseEvents(const std::string& sse) {
+  std::vector<json> out;
+  size_t pos = 0;
+  while (pos < sse.size()) {
+    EXPECT_EQ(sse.compare(pos, 6, "data: "), 0) << sse.substr(pos);
+    const size_t end = sse.find("\n\n", pos);
+    EXPECT_NE(end, std::string::npos);
+    const std::string payload = sse.substr(pos + 6, end - pos - 6);
+    out.push_back(payload == "[DONE]" ? json("[DONE]") : json::parse(payload));
+    pos = end + 2;
+  }
+  return out;
+}
+
+TEST(ChatResponseTest, CompletionObject) {
+  glm4v::v1::GenerateResponse r;
+  r.set_text("Hello");
+  r.set_finish_reason(glm4v::v1::FINISH_REASON_LENGTH);
+  r.mutable_usage()->set_prompt_tokens(10);
+  r.mutable_usage()->set_completion_tokens(3);
+  r.mutable_usage()->set_cached_prompt_tokens(4);
+  json j = CompletionToJson(r, Ctx());
+  EXPECT_EQ(j["id"], "chatcmpl-abc");
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["created"], 1700000000);
+  EXPECT_EQ(j["model"], "glm-4v-9b");
+  ASSERT_EQ(j["choices"].size(), 1u);
+  EXPECT_EQ(j["choices"][0]["index"], 0);
+  EXPECT_EQ(j["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 10);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(j["usage"]["total_tokens"], 13);
+  EXPECT_EQ(j["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
+}
+
+TEST(ChatResponseTest, FinishReasons) {
+  EXPECT_STREQ(FinishReasonName(glm4v::v1::FINISH_REASON_STOP), "stop");
+  EXPECT_STREQ(FinishReasonName(glm4v::v1::FINISH_REASON_LENGTH), "length");
+}
+
+TEST(ChatResponseTest, LogprobsAreTrimmedToWhatWasAsked) {
+  glm4v::v1::GenerateResponse r;
+  r.set_text("ab");
+  auto* lp = r.add_logprobs();
+  lp->mutable_chosen()->set_text("a");
+  lp->mutable_chosen()->set_logprob(-0.5f);
+  for (int i = 0; i < 3; ++i) {
+    auto* t = lp->add_top();
+    t->set_text(std::string(1, static_cast<char>('x' + i)));
+    t->set_logprob(-1.0f - i);
+  }
+  CompletionContext ctx = Ctx();
+  ctx.logprobs = true;
+  ctx.top_logprobs = 2;
+  json content = CompletionToJson(r, ctx)["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 1u);
+  EXPECT_EQ(content[0]["token"], "a");
+  EXPECT_FLOAT_EQ(content[0]["logprob"].get<float>(), -0.5f);
+  EXPECT_EQ(content[0]["bytes"], json::array({97}));
+  ASSERT_EQ(content[0]["top_logprobs"].size(), 2u);
+  EXPECT_EQ(content[0]["top_logprobs"][1]["token"], "y");
+  ctx.top_logprobs = 0;
+  EXPECT_TRUE(
+      CompletionToJson(r, ctx)["choices"][0]["logprobs"]["content"][0]["top_logprobs"].empty());
+}
+
+TEST(ChatResponseTest, StreamSequenceWithUsage) {
+  ChatStreamEncoder enc(Ctx(), /*include_usage=*/true);
+  std::string sse = enc.Start();
+  glm4v::v1::GenerateStreamResponse m;
+  m.set_text_delta("Hel");
+  sse += enc.Next(m);
+  m.Clear();
+  m.add_token_ids(5);  // half a character: no text yet, nothing to send
+  EXPECT_EQ(enc.Next(m), "");
+  m.Clear();
+  m.set_text_delta("lo");
+  m.set_finish_reason(glm4v::v1::FINISH_REASON_STOP);
+  m.mutable_usage()->set_prompt_tokens(4);
+  m.mutable_usage()->set_completion_tokens(2);
+  EXPECT_FALSE(enc.finished());
+  sse += enc.Next(m);
+  EXPECT_TRUE(enc.finished());
+  sse += SseDone();
+
+  std::vector<json> ev = ParseEvents(sse);
+  ASSERT_EQ(ev.size(), 6u) << sse;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(ev[i]["object"], "chat.completion.chunk");
+    EXPECT_EQ(ev[i]["id"], "chatcmpl-abc");
+  }
+  EXPECT_EQ(ev[0]["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_TRUE(ev[0]["usage"].is_null());
+  EXPECT_EQ(ev[1]["choices"][0]["delta"]["content"], "Hel");
+  EXPECT_TRUE(ev[1]["choices"][0]["finish_reason"].is_null());
+  EXPECT_EQ(ev[2]["choices"][0]["delta"]["content"], "lo");
+  EXPECT_TRUE(ev[3]["choices"][0]["delta"].empty());
+  EXPECT_EQ(ev[3]["choices"][0]["finish_reason"], "stop");
+  EXPECT_TRUE(ev[4]["choices"].empty());
+  EXPECT_EQ(ev[4]["usage"]["total_tokens"], 6);
+  EXPECT_EQ(ev[5], "[DONE]");
+}
+
+TEST(ChatResponseTest, StreamWithoutUsageHasNoUsageField) {
+  ChatStreamEncoder enc(Ctx(), /*include_usage=*/false);
+  glm4v::v1::GenerateStreamResponse m;
+  m.set_finish_reason(glm4v::v1::FINISH_REASON_LENGTH);
+  std::vector<json> ev = ParseEvents(enc.Start() + enc.Next(m));
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_FALSE(ev[0].contains("usage"));
+  EXPECT_EQ(ev[1]["choices"][0]["finish_reason"], "length");
+}
+
+TEST(ChatResponseTest, StreamErrorEvent) {
+  ChatStreamEncoder enc(Ctx(), false);
+  std::string e = enc.Error(InvalidRequest("boom"));
+  EXPECT_TRUE(absl::StartsWith(e, "data: {\"error\""));
+  EXPECT_EQ(ParseEvents(e)[0]["error"]["message"], "boom");
+}
+
+}  // namespace
+}  // namespace glm4v::openai

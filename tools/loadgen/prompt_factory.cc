@@ -1,0 +1,98 @@
+#include "tools/loadgen/prompt_factory.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace glm4v::loadgen {
+namespace {
+
+// Plain words so chat prompts tokenize to roughly one token per word.
+constexpr const char* kWords[] = {
+    "the",   "image", "shows", "a",     "small", "red",   "house", "near",  "river", "with",
+    "trees", "and",   "blue",  "sky",   "what",  "is",    "in",    "this",  "photo", "describe",
+    "color", "light", "cat",   "dog",   "road",  "car",   "green", "field", "cloud", "water"};
+
+}  // namespace
+
+void ApplyModelConfig(const ModelConfig& config, PromptOptions* options) {
+  options->boi_id = static_cast<uint32_t>(config.boi_token_id);
+  options->eoi_id = static_cast<uint32_t>(config.eoi_token_id);
+  // The placeholder between the markers is <|endoftext|>, the first end-of-turn id.
+  options->placeholder_id = static_cast<uint32_t>(
+      config.eos_token_ids.empty() ? config.pad_token_id : config.eos_token_ids[0]);
+  int lowest_special = config.padded_vocab_size;
+  for (int id : config.eos_token_ids) lowest_special = std::min(lowest_special, id);
+  for (int id : {config.boi_token_id, config.eoi_token_id, config.pad_token_id}) {
+    lowest_special = std::min(lowest_special, id);
+  }
+  options->token_id_max = static_cast<uint32_t>(lowest_special);
+}
+
+absl::StatusOr<PromptFactory> PromptFactory::Create(PromptOptions options, uint64_t seed) {
+  if (options.input_len < 1) return absl::InvalidArgumentError("input_len must be >= 1");
+  if (options.output_len < 1) return absl::InvalidArgumentError("output_len must be >= 1");
+  if (options.range_ratio < 0 || options.range_ratio >= 1) {
+    return absl::InvalidArgumentError("range_ratio must be in [0, 1)");
+  }
+  if (options.image_fraction < 0 || options.image_fraction > 1) {
+    return absl::InvalidArgumentError("image_fraction must be in [0, 1]");
+  }
+  if (options.image_fraction > 0 && options.image_bytes.empty()) {
+    return absl::InvalidArgumentError("image_fraction > 0 needs an image");
+  }
+  if (!options.chat && options.token_id_max <= options.token_id_min) {
+    return absl::InvalidArgumentError(absl::StrCat("empty token id range [", options.token_id_min,
+                                                   ", ", options.token_id_max, ")"));
+  }
+  return PromptFactory(std::move(options), seed);
+}
+
+int PromptFactory::DrawLength() {
+  const double lo = options_.input_len * (1 - options_.range_ratio);
+  const double hi = options_.input_len * (1 + options_.range_ratio);
+  std::uniform_real_distribution<double> d(lo, std::nextafter(hi, hi + 1));
+  return std::max(1, static_cast<int>(std::lround(d(rng_))));
+}
+
+glm4v::v1::GenerateRequest PromptFactory::Next(bool* has_image) {
+  glm4v::v1::GenerateRequest req;
+  req.set_request_id(absl::StrCat("loadgen-", counter_++));
+  std::bernoulli_distribution image_coin(options_.image_fraction);
+  *has_image = options_.image_fraction > 0 && image_coin(rng_);
+  const int len = DrawLength();
+
+  glm4v::v1::ImagePart image;
+  if (*has_image) {
+    image.set_data(options_.image_bytes);
+    image.set_mime_type(options_.image_mime);
+  }
+  if (options_.chat) {
+    glm4v::v1::ChatMessage* msg = req.add_messages();
+    msg->set_role(glm4v::v1::ROLE_USER);
+    if (*has_image) *msg->add_content()->mutable_image() = image;
+    std::string text;
+    std::uniform_int_distribution<size_t> word(0, std::size(kWords) - 1);
+    for (int i = 0; i < len; ++i) absl::StrAppend(&text, i ? " " : "", kWords[word(rng_)]);
+    msg->add_content()->set_text(text);
+  } else {
+    if (*has_image) {
+      req.add_prompt_token_ids(options_.boi_id);
+      req.add_prompt_token_ids(options_.placeholder_id);
+      req.add_prompt_token_ids(options_.eoi_id);
+      *req.add_images() = image;
+    }
+    std::uniform_int_distribution<uint32_t> id(options_.token_id_min, options_.token_id_max - 1);
+    for (int i = 0; i < len; ++i) req.add_prompt_token_ids(id(rng_));
+  }
+  glm4v::v1::SamplingParams* sp = req.mutable_sampling();
+  sp->set_max_tokens(static_cast<uint32_t>(options_.output_len));
+  sp->set_temperature(options_.temperature);
+  sp->set_ignore_eos(options_.ignore_eos);
+  sp->set_seed(counter_);
+  return req;
+}
+
+}  // namespace glm4v::loadgen
