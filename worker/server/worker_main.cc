@@ -92,7 +92,8 @@ absl::Status Run() {
   host.AddService(&service);
   RETURN_IF_ERROR(host.Start());
   // In-flight streams have had the grace period; whatever is left is aborted (KV freed).
-  host.ServeUntilShutdown([&engine](absl::Time) { engine->Shutdown(Engine::ShutdownMode::kAbort); });
+  host.ServeUntilShutdown(
+      [&engine](absl::Time) { engine->Shutdown(Engine::ShutdownMode::kAbort); });
   return absl::OkStatus();
 }
 

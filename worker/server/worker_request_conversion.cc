@@ -11,12 +11,12 @@ namespace glm4v::worker {
 
 SamplingParams ToSamplingParams(const internal::WorkerSampling& sampling) {
   SamplingParams params;
-  params.max_tokens = static_cast<int>(
-      std::min<uint32_t>(sampling.max_tokens(), std::numeric_limits<int>::max()));
+  params.max_tokens =
+      static_cast<int>(std::min<uint32_t>(sampling.max_tokens(), std::numeric_limits<int>::max()));
   params.temperature = sampling.temperature();
   params.top_p = sampling.top_p();
-  params.top_k = static_cast<int>(
-      std::min<uint32_t>(sampling.top_k(), std::numeric_limits<int>::max()));
+  params.top_k =
+      static_cast<int>(std::min<uint32_t>(sampling.top_k(), std::numeric_limits<int>::max()));
   params.repetition_penalty = sampling.repetition_penalty();
   if (sampling.has_seed()) params.seed = sampling.seed();
   for (uint32_t id : sampling.stop_token_ids()) {

@@ -22,9 +22,8 @@ internal::SubmitRequest ImageRequest(uint32_t boi_index) {
   internal::PromptImage* image = request.add_images();
   image->set_boi_index(boi_index);
   Tensor features = Tensor::FromF32({3, 4}, std::vector<float>(12, 0.5f));
-  EXPECT_TRUE(EncodeFeatures(features, internal::FEATURE_DTYPE_BFLOAT16,
-                             image->mutable_features())
-                  .ok());
+  EXPECT_TRUE(
+      EncodeFeatures(features, internal::FEATURE_DTYPE_BFLOAT16, image->mutable_features()).ok());
   image->mutable_features()->set_content_hash("hash");
   request.mutable_sampling()->set_max_tokens(5);
   request.mutable_sampling()->set_temperature(0);

@@ -14,10 +14,14 @@ namespace {
 
 internal::WorkerFinishReason ToWire(FinishReason reason) {
   switch (reason) {
-    case FinishReason::kStop: return internal::WORKER_FINISH_REASON_STOP;
-    case FinishReason::kLength: return internal::WORKER_FINISH_REASON_LENGTH;
-    case FinishReason::kCancelled: return internal::WORKER_FINISH_REASON_CANCELLED;
-    case FinishReason::kNone: break;
+    case FinishReason::kStop:
+      return internal::WORKER_FINISH_REASON_STOP;
+    case FinishReason::kLength:
+      return internal::WORKER_FINISH_REASON_LENGTH;
+    case FinishReason::kCancelled:
+      return internal::WORKER_FINISH_REASON_CANCELLED;
+    case FinishReason::kNone:
+      break;
   }
   return internal::WORKER_FINISH_REASON_UNSPECIFIED;
 }
@@ -50,8 +54,7 @@ grpc::Status WorkerService::Submit(grpc::ServerContext* context,
   if (!ticket) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker is draining");
   const absl::Time start = absl::Now();
 
-  absl::StatusOr<EngineRequest> engine_request =
-      ToEngineRequest(*request, engine_->model_config());
+  absl::StatusOr<EngineRequest> engine_request = ToEngineRequest(*request, engine_->model_config());
   if (!engine_request.ok()) return ToGrpcStatus(engine_request.status());
   if (engine_request->request_id.empty()) engine_request->request_id = NewRequestId();
   const std::string request_id = engine_request->request_id;
@@ -61,9 +64,7 @@ grpc::Status WorkerService::Submit(grpc::ServerContext* context,
   absl::StatusOr<std::shared_ptr<RequestStream>> stream =
       engine_->Submit(std::move(*engine_request));
   if (!stream.ok()) {
-    LOG_WARN("submit refused")
-        .With("request_id", request_id)
-        .With("error", stream.status());
+    LOG_WARN("submit refused").With("request_id", request_id).With("error", stream.status());
     return ToGrpcStatus(stream.status());
   }
   int tokens = 0;

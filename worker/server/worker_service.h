@@ -31,8 +31,8 @@ class WorkerService final : public internal::DecoderWorker::Service {
 
  private:
   grpc::Status StreamTokens(grpc::ServerContext* context, const std::string& request_id,
-                            RequestStream* stream,
-                            grpc::ServerWriter<internal::TokenEvent>* writer, int* tokens);
+                            RequestStream* stream, grpc::ServerWriter<internal::TokenEvent>* writer,
+                            int* tokens);
 
   Engine* engine_;
   DrainGate* gate_;

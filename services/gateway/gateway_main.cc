@@ -1,0 +1,150 @@
+// The gateway process: public glm4v.v1.Glm4vService on --grpc_port, metrics on --metrics_port
+// (see docs/SERVICES.md).
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/metrics/registry.h"
+#include "common/model_config.h"
+#include "common/status_macros.h"
+#include "services/common/service_host.h"
+#include "services/common/shutdown_signal.h"
+#include "services/gateway/admission_controller.h"
+#include "services/gateway/gateway_metrics.h"
+#include "services/gateway/gateway_options.h"
+#include "services/gateway/generation_runner.h"
+#include "services/gateway/glm4v_service.h"
+#include "services/gateway/prompt_builder.h"
+#include "services/gateway/tokenizer/chat_template.h"
+#include "services/gateway/tokenizer/tokenizer.h"
+#include "services/gateway/vision_client.h"
+#include "services/gateway/worker_pool.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to bind the gRPC and metrics ports to.");
+ABSL_FLAG(int, grpc_port, 50051, "gRPC port (public glm4v.v1.Glm4vService).");
+ABSL_FLAG(int, http_port, -1,
+          "OpenAI-style HTTP API port (not served by this build yet; -1 = off).");
+ABSL_FLAG(int, metrics_port, 9090, "HTTP port of /metrics and /healthz; -1 disables.");
+ABSL_FLAG(std::string, vision_address, "127.0.0.1:50061", "Vision service host:port.");
+ABSL_FLAG(std::vector<std::string>, worker_addresses, {"127.0.0.1:50071"},
+          "Decoder workers (data-parallel replicas), host:port[,host:port...].");
+ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json: special ids, sizes).");
+ABSL_FLAG(std::string, tokenizer_path, "",
+          "tokenizer.model; a tokenizer_config.json next to it overrides special ids. "
+          "Default: <model_dir>/tokenizer.model.");
+ABSL_FLAG(int, max_queue, 256, "Requests waiting for admission; beyond it RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_inflight, 64, "Requests processed at once (past admission).");
+ABSL_FLAG(int, max_prompt_tokens, 8192, "Longest prompt after the image splice.");
+ABSL_FLAG(int, max_images_per_request, 1, "Most images per request.");
+ABSL_FLAG(int64_t, max_image_bytes, 16 << 20, "Largest encoded image.");
+ABSL_FLAG(int, default_max_tokens, 512, "max_tokens when a request does not set it.");
+ABSL_FLAG(int, max_max_tokens, 8192, "Largest max_tokens a request may ask for.");
+ABSL_FLAG(int, request_timeout_seconds, 300, "Cap on a request's deadline.");
+ABSL_FLAG(std::string, vision_feature_dtype, "float32",
+          "Feature dtype asked of the vision service: float32 or bfloat16.");
+ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
+
+namespace glm4v {
+namespace {
+
+absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::string& path) {
+  const std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  const std::string config = dir + "tokenizer_config.json";
+  const bool has_config = static_cast<bool>(std::ifstream(config));
+  return tokenizer::Tokenizer::LoadFromFiles(path, has_config ? config : "");
+}
+
+absl::Status Run() {
+  RETURN_IF_ERROR(InitLogging());
+  SetLogComponent("gateway");
+  const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
+  if (model_dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
+  if (absl::GetFlag(FLAGS_http_port) >= 0) {
+    LOG_WARN("--http_port is not served by this build; use the gRPC API")
+        .With("http_port", absl::GetFlag(FLAGS_http_port));
+  }
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
+  std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer_path);
+  if (tokenizer_path.empty()) tokenizer_path = model_dir + "/tokenizer.model";
+  ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(tokenizer_path));
+  ASSIGN_OR_RETURN(tokenizer::ChatTemplate chat, tokenizer::ChatTemplate::Create(tok.get()));
+  ASSIGN_OR_RETURN(tokenizer::TokenId boi, tok->SpecialId("<|begin_of_image|>"));
+  ASSIGN_OR_RETURN(tokenizer::TokenId eoi, tok->SpecialId("<|end_of_image|>"));
+  if (boi != config.boi_token_id || eoi != config.eoi_token_id) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tokenizer ", tokenizer_path, " has image ids ", boi, "/", eoi, " but ", model_dir,
+        "/config.json says ", config.boi_token_id, "/", config.eoi_token_id));
+  }
+  internal::FeatureDType feature_dtype;
+  if (absl::GetFlag(FLAGS_vision_feature_dtype) == "float32") {
+    feature_dtype = internal::FEATURE_DTYPE_FLOAT32;
+  } else if (absl::GetFlag(FLAGS_vision_feature_dtype) == "bfloat16") {
+    feature_dtype = internal::FEATURE_DTYPE_BFLOAT16;
+  } else {
+    return absl::InvalidArgumentError("--vision_feature_dtype must be float32 or bfloat16");
+  }
+  const std::vector<std::string> worker_addresses = absl::GetFlag(FLAGS_worker_addresses);
+  if (worker_addresses.empty()) return absl::InvalidArgumentError("--worker_addresses is empty");
+
+  GatewayOptions options;
+  options.max_queue = std::max(0, absl::GetFlag(FLAGS_max_queue));
+  options.max_inflight = std::max(1, absl::GetFlag(FLAGS_max_inflight));
+  options.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
+  options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
+  options.max_image_bytes = absl::GetFlag(FLAGS_max_image_bytes);
+  options.default_max_tokens = std::max(1, absl::GetFlag(FLAGS_default_max_tokens));
+  options.max_max_tokens = std::max(1, absl::GetFlag(FLAGS_max_max_tokens));
+  options.request_timeout = absl::Seconds(absl::GetFlag(FLAGS_request_timeout_seconds));
+
+  metrics::Registry& registry = metrics::DefaultRegistry();
+  ASSIGN_OR_RETURN(GatewayMetrics gateway_metrics, GatewayMetrics::Register(&registry));
+  VisionClient vision(absl::GetFlag(FLAGS_vision_address), feature_dtype, &gateway_metrics);
+  WorkerPool workers(worker_addresses, &gateway_metrics);
+  AdmissionController admission(options.max_inflight, options.max_queue);
+  PromptBuilder prompts(tok.get(), &chat, &config, options.max_prompt_tokens);
+  GenerationRunner runner(
+      {&options, &config, tok.get(), &prompts, &vision, &workers, &admission, &gateway_metrics});
+
+  ServiceHost::Options host_options;
+  host_options.component = "gateway";
+  host_options.health_services = {"glm4v.v1.Glm4vService"};
+  host_options.bind_host = absl::GetFlag(FLAGS_host);
+  host_options.grpc_port = absl::GetFlag(FLAGS_grpc_port);
+  host_options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  host_options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_grace_seconds));
+  host_options.max_receive_message_bytes = static_cast<int>(std::min<int64_t>(
+      options.max_image_bytes * options.max_images_per_request + options.max_text_bytes + (4 << 20),
+      1 << 30));
+  host_options.registry = &registry;
+  ServiceHost host(host_options);
+  Glm4vServiceImpl service(&runner, &host.gate(), &gateway_metrics);
+  host.AddService(&service);
+  RETURN_IF_ERROR(host.Start());
+  LOG_INFO("gateway ready")
+      .With("vision", vision.address())
+      .With("workers", static_cast<int>(worker_addresses.size()))
+      .With("vocab", static_cast<int>(tok->vocab_size()));
+  host.ServeUntilShutdown();
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace glm4v
+
+int main(int argc, char** argv) {
+  glm4v::ShutdownSignal::Install();
+  absl::SetProgramUsageMessage("GLM-4V gateway (public gRPC API)");
+  absl::ParseCommandLine(argc, argv);
+  absl::Status status = glm4v::Run();
+  if (!status.ok()) {
+    LOG_ERROR("gateway failed").With("error", status);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,94 @@
+#include "services/gateway/request_validator.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace glm4v {
+namespace {
+
+v1::GenerateRequest TextRequest() {
+  v1::GenerateRequest request;
+  v1::ChatMessage* message = request.add_messages();
+  message->set_role(v1::ROLE_USER);
+  message->add_content()->set_text("hello");
+  return request;
+}
+
+absl::StatusCode Code(const v1::GenerateRequest& request, const GatewayOptions& options = {}) {
+  return ValidateGenerateRequest(request, options).code();
+}
+
+TEST(RequestValidatorTest, AcceptsAPlainRequest) {
+  EXPECT_EQ(Code(TextRequest()), absl::StatusCode::kOk);
+}
+
+TEST(RequestValidatorTest, RejectsBadSamplingRanges) {
+  auto with = [](auto mutate) {
+    v1::GenerateRequest request = TextRequest();
+    mutate(request.mutable_sampling());
+    return Code(request);
+  };
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_temperature(-0.1f); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_top_p(0); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_top_p(1.5f); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_repetition_penalty(0); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_max_tokens(0); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_max_tokens(1u << 30); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->add_stop(""); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) {
+              s->set_temperature(0);
+              s->set_top_p(1);
+              s->set_max_tokens(5);
+            }),
+            absl::StatusCode::kOk);
+}
+
+TEST(RequestValidatorTest, RejectsBadStructure) {
+  v1::GenerateRequest empty;
+  EXPECT_EQ(Code(empty), absl::StatusCode::kInvalidArgument);
+
+  v1::GenerateRequest both = TextRequest();
+  both.add_prompt_token_ids(1);
+  EXPECT_EQ(Code(both), absl::StatusCode::kInvalidArgument);
+
+  v1::GenerateRequest no_role = TextRequest();
+  no_role.mutable_messages(0)->set_role(v1::ROLE_UNSPECIFIED);
+  EXPECT_EQ(Code(no_role), absl::StatusCode::kInvalidArgument);
+
+  v1::GenerateRequest assistant_image = TextRequest();
+  v1::ChatMessage* assistant = assistant_image.add_messages();
+  assistant->set_role(v1::ROLE_ASSISTANT);
+  assistant->add_content()->mutable_image()->set_data("png");
+  EXPECT_EQ(Code(assistant_image), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RequestValidatorTest, EnforcesImageLimits) {
+  GatewayOptions options;
+  options.max_image_bytes = 10;
+  options.max_images_per_request = 1;
+  v1::GenerateRequest request = TextRequest();
+  request.mutable_messages(0)->add_content()->mutable_image()->set_data("0123456789");
+  EXPECT_EQ(Code(request, options), absl::StatusCode::kOk);
+  request.mutable_messages(0)->add_content()->mutable_image()->set_data("x");
+  EXPECT_EQ(Code(request, options), absl::StatusCode::kInvalidArgument);  // two images
+
+  v1::GenerateRequest big = TextRequest();
+  big.mutable_messages(0)->add_content()->mutable_image()->set_data(std::string(11, 'x'));
+  EXPECT_EQ(Code(big, options), absl::StatusCode::kInvalidArgument);
+
+  v1::GenerateRequest ids;
+  ids.add_prompt_token_ids(1);
+  ids.add_images()->set_data("");
+  EXPECT_EQ(Code(ids, options), absl::StatusCode::kInvalidArgument);  // empty image
+}
+
+}  // namespace
+}  // namespace glm4v

@@ -1,0 +1,248 @@
+// Failure behaviour of the multi-process stack: backends dying and coming back, client
+// cancellation freeing KV blocks, invalid requests, and graceful drain on SIGTERM.
+#include <signal.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "services/common/backend_channel.h"
+#include "services/common/health_probe.h"
+#include "tests/integration/stack_test_util.h"
+#include "tests/integration/test_stack.h"
+
+namespace glm4v::testing {
+namespace {
+
+grpc::Status Unary(v1::Glm4vService::Stub* stub, const v1::GenerateRequest& request,
+                   v1::GenerateResponse* response = nullptr,
+                   absl::Duration timeout = absl::Seconds(20)) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  v1::GenerateResponse ignored;
+  return stub->Generate(&context, request, response ? response : &ignored);
+}
+
+v1::GenerateRequest TextRequest(uint32_t max_tokens) {
+  return ChatRequest("Describe the colors and the shapes.", "", max_tokens);
+}
+
+internal::WorkerStats WorkerStats(internal::DecoderWorker::Stub* stub) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  internal::WorkerStats stats;
+  EXPECT_TRUE(stub->GetStats(&context, internal::StatsRequest(), &stats).ok());
+  return stats;
+}
+
+TEST(FailureStackTest, VisionDownFailsImagesFastButTextWorksAndImagesRecover) {
+  TestStack stack({});
+  absl::Status started = stack.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto stub = stack.GatewayStub();
+  const v1::GenerateRequest image_request = ChatRequest("What is this?", Image0Png(), 4);
+  ASSERT_TRUE(Unary(stub.get(), image_request).ok());
+
+  stack.KillVision();
+  const absl::Time start = absl::Now();
+  grpc::Status status = Unary(stub.get(), image_request);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3)) << "a dead vision service must fail fast";
+  status = Unary(stub.get(), TextRequest(4));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+
+  ASSERT_TRUE(stack.StartVision().ok()) << stack.LogTail("vision");
+  // The gateway's channel reconnects on its own (backoff capped at 1 s).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    status = Unary(stub.get(), image_request);
+    if (status.ok()) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  } while (absl::Now() < deadline);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST(FailureStackTest, WorkerKilledMidStreamEndsWithUnavailableAndGatewayStaysUp) {
+  TestStack stack({});
+  absl::Status started = stack.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto stub = stack.GatewayStub();
+
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto reader = stub->GenerateStream(&context, TextRequest(1500));
+  v1::GenerateStreamResponse chunk;
+  ASSERT_TRUE(reader->Read(&chunk)) << reader->Finish().error_message();
+  stack.KillWorker(0);
+  while (reader->Read(&chunk)) {
+    ASSERT_EQ(chunk.finish_reason(), v1::FINISH_REASON_UNSPECIFIED) << "stream finished first";
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+
+  // The gateway is still serving, answers promptly without a worker, and recovers with one.
+  auto state = ProbeHealth(CreateBackendChannel(stack.gateway_address()), "glm4v.v1.Glm4vService",
+                           absl::Seconds(5));
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(*state, ServingState::kServing);
+  EXPECT_EQ(Unary(stub.get(), TextRequest(4)).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(stack.gateway()->Poll()) << "gateway exited: " << stack.LogTail("gateway");
+
+  ASSERT_TRUE(stack.StartWorker(0).ok()) << stack.LogTail("worker0");
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    status = Unary(stub.get(), TextRequest(4));
+    if (status.ok()) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  } while (absl::Now() < deadline);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST(FailureStackTest, ClientCancelFreesTheWorkersKvBlocks) {
+  TestStack stack({});
+  absl::Status started = stack.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto stub = stack.GatewayStub();
+  auto worker = stack.WorkerStub(0);
+
+  grpc::ClientContext context;
+  auto reader = stub->GenerateStream(&context, TextRequest(1500));
+  v1::GenerateStreamResponse chunk;
+  ASSERT_TRUE(reader->Read(&chunk)) << reader->Finish().error_message();
+  internal::WorkerStats busy = WorkerStats(worker.get());
+  EXPECT_EQ(busy.running(), 1u);
+  EXPECT_GT(busy.kv_blocks_used(), 0u);
+
+  context.TryCancel();
+  while (reader->Read(&chunk)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  internal::WorkerStats idle;
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  do {
+    idle = WorkerStats(worker.get());
+    if (idle.running() == 0 && idle.waiting() == 0 && idle.kv_blocks_used() == 0) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < deadline);
+  EXPECT_EQ(idle.running(), 0u);
+  EXPECT_EQ(idle.waiting(), 0u);
+  EXPECT_EQ(idle.kv_blocks_used(), 0u) << "cancelled sequence still holds KV blocks";
+}
+
+TEST(FailureStackTest, InvalidRequestsAreInvalidArgumentAndHarmless) {
+  StackOptions options;
+  options.gateway_flags = {"--max_image_bytes=100000", "--max_prompt_tokens=200"};
+  TestStack stack(options);
+  absl::Status started = stack.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto stub = stack.GatewayStub();
+
+  std::vector<std::pair<std::string, v1::GenerateRequest>> bad;
+  std::string png = Image0Png();
+  bad.emplace_back("not an image", ChatRequest("What?", "definitely not a png", 4));
+  std::string truncated = png.substr(0, png.size() / 2);
+  bad.emplace_back("truncated png", ChatRequest("What?", truncated, 4));
+  std::string corrupt = png;
+  for (size_t i = 60; i < corrupt.size(); i += 7) corrupt[i] ^= 0x5a;
+  bad.emplace_back("corrupt png", ChatRequest("What?", corrupt, 4));
+  bad.emplace_back("oversized image", ChatRequest("What?", std::string(200000, 'x'), 4));
+  bad.emplace_back("prompt too long", ChatRequest(std::string(5000, 'z'), "", 4));
+  v1::GenerateRequest two_images = ChatRequest("What?", png, 4);
+  two_images.mutable_messages(0)->add_content()->mutable_image()->set_data(png);
+  bad.emplace_back("too many images", two_images);
+  v1::GenerateRequest hot = TextRequest(4);
+  hot.mutable_sampling()->set_temperature(-1);
+  bad.emplace_back("negative temperature", hot);
+  v1::GenerateRequest top_p = TextRequest(4);
+  top_p.mutable_sampling()->set_top_p(0);
+  bad.emplace_back("top_p 0", top_p);
+  v1::GenerateRequest ids;
+  ids.add_prompt_token_ids(1004);
+  ids.add_prompt_token_ids(99999);
+  bad.emplace_back("id outside vocab", ids);
+
+  for (const auto& [what, request] : bad) {
+    grpc::Status status = Unary(stub.get(), request);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << what << ": " << status.error_message();
+    EXPECT_FALSE(status.error_message().empty()) << what;
+  }
+  // Nothing crashed; good requests still work.
+  EXPECT_FALSE(stack.vision()->Poll());
+  EXPECT_FALSE(stack.worker(0)->Poll());
+  EXPECT_TRUE(Unary(stub.get(), ChatRequest("What is this?", png, 4)).ok());
+}
+
+TEST(FailureStackTest, SigtermDrainsInFlightRequestsThenExits) {
+  TestStack stack({});
+  absl::Status started = stack.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto stub = stack.GatewayStub();
+
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto reader = stub->GenerateStream(&context, TextRequest(100));
+  v1::GenerateStreamResponse chunk;
+  ASSERT_TRUE(reader->Read(&chunk)) << reader->Finish().error_message();
+  int tokens = chunk.token_ids_size();
+
+  stack.gateway()->Signal(SIGTERM);
+  // Health flips to NOT_SERVING while the stream is still running.
+  absl::SleepFor(absl::Milliseconds(300));
+  auto state = ProbeHealth(CreateBackendChannel(stack.gateway_address()), "glm4v.v1.Glm4vService",
+                           absl::Seconds(2));
+  if (state.ok()) EXPECT_EQ(*state, ServingState::kNotServing);
+  // New requests are refused while draining.
+  EXPECT_NE(Unary(stub.get(), TextRequest(2), nullptr, absl::Seconds(5)).error_code(),
+            grpc::StatusCode::OK);
+
+  v1::FinishReason finish = v1::FINISH_REASON_UNSPECIFIED;
+  while (reader->Read(&chunk)) {
+    tokens += chunk.token_ids_size();
+    finish = chunk.finish_reason();
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(finish, v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(tokens, 100);
+  ASSERT_TRUE(stack.gateway()->WaitFor(absl::Seconds(15)));
+  EXPECT_TRUE(stack.gateway()->succeeded()) << stack.gateway()->DescribeExit();
+
+  // The worker drains the same way.
+  stack.worker(0)->Signal(SIGTERM);
+  ASSERT_TRUE(stack.worker(0)->WaitFor(absl::Seconds(15)));
+  EXPECT_TRUE(stack.worker(0)->succeeded()) << stack.worker(0)->DescribeExit();
+}
+
+TEST(FailureStackTest, GatewayExportsTheContractMetrics) {
+  TestStack stack({});
+  absl::Status started = stack.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto stub = stack.GatewayStub();
+  ASSERT_TRUE(Unary(stub.get(), TextRequest(3)).ok());
+  ASSERT_EQ(Unary(stub.get(), ChatRequest("x", "bad image", 3)).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  httplib::Client http("127.0.0.1", stack.gateway_metrics_port());
+  auto response = http.Get("/metrics");
+  ASSERT_TRUE(response);
+  const std::string& body = response->body;
+  for (const char* name :
+       {"glm4v_gateway_requests_total{method=\"Generate\",code=\"OK\"} 1",
+        "glm4v_gateway_requests_total{method=\"Generate\",code=\"INVALID_ARGUMENT\"} 1",
+        "glm4v_gateway_request_duration_seconds_bucket",
+        "glm4v_gateway_time_to_first_token_seconds", "glm4v_gateway_time_per_output_token_seconds",
+        "glm4v_gateway_queue_time_seconds", "glm4v_gateway_queue_depth 0",
+        "glm4v_gateway_inflight_requests 0", "glm4v_gateway_prompt_tokens_total",
+        "glm4v_gateway_completion_tokens_total 3", "glm4v_gateway_backend_up{backend=\"worker\""}) {
+    EXPECT_NE(body.find(name), std::string::npos) << name << " missing from\n" << body;
+  }
+  auto healthz = http.Get("/healthz");
+  ASSERT_TRUE(healthz);
+  EXPECT_EQ(healthz->status, 200);
+}
+
+}  // namespace
+}  // namespace glm4v::testing
