@@ -12,6 +12,9 @@ absl::StatusOr<std::unique_ptr<EngineMetrics>> EngineMetrics::Register(
                                       "KV cache blocks referenced by live sequences."));
   ASSIGN_OR_RETURN(m->kv_blocks_total_,
                    registry->AddGauge("glm4v_worker_kv_blocks_total", "KV cache blocks."));
+  ASSIGN_OR_RETURN(m->kv_usage_ratio_,
+                   registry->AddGauge("glm4v_worker_kv_cache_usage_ratio",
+                                      "Fraction of KV cache blocks in use (0..1)."));
   ASSIGN_OR_RETURN(m->prefix_cache_blocks_,
                    registry->AddGauge("glm4v_worker_prefix_cache_blocks",
                                       "Idle KV blocks kept only for prefix reuse."));
@@ -35,13 +38,13 @@ absl::StatusOr<std::unique_ptr<EngineMetrics>> EngineMetrics::Register(
                    registry->AddCounter("glm4v_worker_prompt_tokens_total",
                                         "Spliced prompt rows admitted."));
   ASSIGN_OR_RETURN(m->cached_prompt_tokens_,
-                   registry->AddCounter("glm4v_worker_cached_prompt_tokens_total",
+                   registry->AddCounter("glm4v_worker_prefix_cache_hit_tokens_total",
                                         "Prompt rows served from the prefix cache."));
   ASSIGN_OR_RETURN(m->requests_,
                    registry->AddCounterFamily("glm4v_worker_requests_total",
                                               "Finished requests by outcome.", {"outcome"}));
   ASSIGN_OR_RETURN(m->batch_sequences_,
-                   registry->AddHistogram("glm4v_worker_batch_sequences",
+                   registry->AddHistogram("glm4v_worker_batch_size",
                                           "Sequences per model step.",
                                           metrics::ExponentialBuckets(1, 2, 10)));
   ASSIGN_OR_RETURN(m->batch_tokens_,
@@ -65,6 +68,9 @@ absl::StatusOr<std::unique_ptr<EngineMetrics>> EngineMetrics::Register(
 void EngineMetrics::SetLoad(const EngineStats& stats) {
   kv_blocks_used_->Set(stats.kv_blocks_used);
   kv_blocks_total_->Set(stats.kv_blocks_total);
+  kv_usage_ratio_->Set(stats.kv_blocks_total > 0 ? static_cast<double>(stats.kv_blocks_used) /
+                                                        static_cast<double>(stats.kv_blocks_total)
+                                                  : 0.0);
   prefix_cache_blocks_->Set(stats.prefix_cache_blocks);
   running_->Set(stats.running);
   waiting_->Set(stats.waiting);

@@ -31,6 +31,7 @@ class EngineMetrics {
 
   metrics::Gauge* kv_blocks_used_ = nullptr;
   metrics::Gauge* kv_blocks_total_ = nullptr;
+  metrics::Gauge* kv_usage_ratio_ = nullptr;
   metrics::Gauge* prefix_cache_blocks_ = nullptr;
   metrics::Gauge* running_ = nullptr;
   metrics::Gauge* waiting_ = nullptr;

@@ -20,6 +20,7 @@
 #include "services/gateway/gateway_options.h"
 #include "services/gateway/generation_runner.h"
 #include "services/gateway/glm4v_service.h"
+#include "services/gateway/openai/openai_http_server.h"
 #include "services/gateway/prompt_builder.h"
 #include "services/gateway/tokenizer/chat_template.h"
 #include "services/gateway/tokenizer/tokenizer.h"
@@ -29,7 +30,10 @@
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to bind the gRPC and metrics ports to.");
 ABSL_FLAG(int, grpc_port, 50051, "gRPC port (public glm4v.v1.Glm4vService).");
 ABSL_FLAG(int, http_port, -1,
-          "OpenAI-style HTTP API port (not served by this build yet; -1 = off).");
+          "OpenAI-compatible HTTP API port (/v1/chat/completions, /v1/models); 0 = ephemeral, "
+          "-1 = off.");
+ABSL_FLAG(std::string, served_model_name, "glm-4v-9b",
+          "Model name reported by the OpenAI-style API; requests naming another get 404.");
 ABSL_FLAG(int, metrics_port, 9090, "HTTP port of /metrics and /healthz; -1 disables.");
 ABSL_FLAG(std::string, vision_address, "127.0.0.1:50061", "Vision service host:port.");
 ABSL_FLAG(std::vector<std::string>, worker_addresses, {"127.0.0.1:50071"},
@@ -65,10 +69,6 @@ absl::Status Run() {
   SetLogComponent("gateway");
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
   if (model_dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
-  if (absl::GetFlag(FLAGS_http_port) >= 0) {
-    LOG_WARN("--http_port is not served by this build; use the gRPC API")
-        .With("http_port", absl::GetFlag(FLAGS_http_port));
-  }
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
   std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer_path);
   if (tokenizer_path.empty()) tokenizer_path = model_dir + "/tokenizer.model";
@@ -126,11 +126,28 @@ absl::Status Run() {
   Glm4vServiceImpl service(&runner, &host.gate(), &gateway_metrics);
   host.AddService(&service);
   RETURN_IF_ERROR(host.Start());
+  // The HTTP front speaks to this very server through an in-process channel, so OpenAI
+  // requests take exactly the gRPC path (validation, admission, metrics).
+  std::unique_ptr<openai::OpenAiHttpServer> http;
+  if (absl::GetFlag(FLAGS_http_port) >= 0) {
+    openai::OpenAiHttpServer::Options http_options;
+    http_options.host = absl::GetFlag(FLAGS_host);
+    http_options.port = absl::GetFlag(FLAGS_http_port);
+    http_options.model_name = absl::GetFlag(FLAGS_served_model_name);
+    http_options.max_body_bytes = static_cast<size_t>(host_options.max_receive_message_bytes);
+    ASSIGN_OR_RETURN(http, openai::OpenAiHttpServer::Start(
+                               host.server()->InProcessChannel(grpc::ChannelArguments()),
+                               http_options));
+    LOG_INFO("openai http ready").With("port", http->port());
+  }
   LOG_INFO("gateway ready")
       .With("vision", vision.address())
       .With("workers", static_cast<int>(worker_addresses.size()))
       .With("vocab", static_cast<int>(tok->vocab_size()));
   host.ServeUntilShutdown();
+  // Only after the gRPC server is down: Stop() waits for in-flight HTTP handlers, which finish
+  // once their in-process calls end.
+  if (http != nullptr) http->Stop();
   return absl::OkStatus();
 }
 
