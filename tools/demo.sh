@@ -10,6 +10,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# A fresh Debian machine: install the Debian packages first (no-op when present).
+bash tools/install_deps.sh
 QUESTION="${1:-What is in this image?}"
 BAZEL="${BAZEL:-bazel}"
 read -r -a STARTUP <<<"${BAZEL_STARTUP_FLAGS:-}"

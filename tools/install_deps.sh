@@ -29,7 +29,8 @@ if [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "WARNING: /usr/local/cuda/bin/nvcc not found; CUDA targets cannot build" >&2
 fi
 # The OpenAI client used by //tests/openai:node_client_test (a real client no one here wrote).
-if command -v npm >/dev/null 2>&1 && [ -f tests/openai/node/package-lock.json ]; then
+if command -v npm >/dev/null 2>&1 && [ -f tests/openai/node/package-lock.json ] && \
+   [ ! -d tests/openai/node/node_modules/openai ]; then
   npm ci --prefix tests/openai/node --no-audit --no-fund --loglevel=error || \
     echo "WARNING: npm ci failed; //tests/openai:node_client_test will fail" >&2
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sums the gtest/JUnit XML reports under a bazel-testlogs directory.
+"""Sums the gtest/JUnit XML reports under one or more bazel-testlogs directories.
 
 Prints the failing test cases, then a last line "N passed, N failed, N skipped".
 Exits 1 when anything failed or no test ran. A test target that crashed before writing gtest XML
@@ -10,14 +10,15 @@ import sys
 import xml.etree.ElementTree as ET
 
 
-def main(root):
+def main(roots):
     passed = failed = skipped = 0
     failures = []
-    for dirpath, _, files in os.walk(root):
+    walk = [w for root in roots for w in os.walk(root)]
+    for dirpath, _, files in walk:
         if "test.xml" not in files:
             continue
         path = os.path.join(dirpath, "test.xml")
-        target = os.path.relpath(dirpath, root)
+        target = dirpath
         try:
             tree = ET.parse(path)
         except ET.ParseError:
@@ -49,4 +50,4 @@ def main(root):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "bazel-testlogs"))
+    sys.exit(main(sys.argv[1:] or ["bazel-testlogs"]))

@@ -2,6 +2,10 @@
 // child process with the flags of docs/SERVICES.md. Waits until every process reports SERVING
 // (gRPC health), prints the gateway address, forwards SIGINT/SIGTERM (gateway first, so it
 // drains before its backends go), and exits non-zero as soon as any child dies on its own.
+// With --tp_size=N > 1 each worker is a tensor-parallel group: follower ranks 1..N-1 (the same
+// worker binary with --tp_rank, no ports) start first, then rank 0, which serves gRPC once the
+// group has met at a free loopback rendezvous port; the ranks of a group stop together (rank 0
+// drains and then ends the group).
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +23,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "services/common/child_process.h"
+#include "services/common/free_port.h"
 #include "services/common/health_probe.h"
 #include "services/common/shutdown_signal.h"
 
@@ -36,6 +41,8 @@ ABSL_FLAG(int, vision_metrics_port, 9091, "Vision metrics port.");
 ABSL_FLAG(int, num_workers, 1, "Decoder workers (data-parallel replicas).");
 ABSL_FLAG(int, worker_port, 50071, "First worker's gRPC port (then +1 per worker).");
 ABSL_FLAG(int, worker_metrics_port, 9092, "First worker's metrics port (then +1 per worker).");
+ABSL_FLAG(int, tp_size, 1,
+          "Tensor-parallel ranks per worker (processes; with --backend=cuda rank R uses GPU R).");
 ABSL_FLAG(std::string, backend, "cpu", "Kernel backend for vision and workers.");
 ABSL_FLAG(std::string, log_dir, "",
           "Write each child's output to <log_dir>/<name>.log "
@@ -51,7 +58,7 @@ namespace {
 
 struct Child {
   std::string name;
-  std::string address;  // gRPC host:port
+  std::string address;  // gRPC host:port; empty for a follower rank (no ports)
   std::string health_service;
   std::unique_ptr<ChildProcess> process;
 };
@@ -105,10 +112,14 @@ absl::Status WaitHealthy(std::vector<Child>& children, size_t first) {
       absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_startup_timeout_seconds));
   for (size_t i = first; i < children.size(); ++i) {
     Child& child = children[i];
+    // Follower ranks serve nothing; their rank 0 turns SERVING only once all of them joined.
+    if (child.address.empty()) continue;
     while (true) {
-      if (child.process->Poll()) {
-        return absl::InternalError(absl::StrCat(child.name, " exited during startup (",
-                                                child.process->DescribeExit(), ")"));
+      for (Child& any : children) {
+        if (any.process->Poll()) {
+          return absl::InternalError(absl::StrCat(any.name, " exited during startup (",
+                                                  any.process->DescribeExit(), ")"));
+        }
       }
       absl::Status status = WaitUntilServing(child.address, child.health_service,
                                              std::min(deadline, absl::Now() + absl::Seconds(1)));
@@ -155,21 +166,48 @@ absl::Status Run(std::vector<Child>& children) {
                         std::move(process)});
   }
   std::string worker_addresses;
+  const int tp_size = absl::GetFlag(FLAGS_tp_size);
+  if (tp_size < 1) return absl::InvalidArgumentError("--tp_size must be >= 1");
+  const std::string tp = absl::StrCat("--tp_size=", tp_size);
   for (int i = 0; i < absl::GetFlag(FLAGS_num_workers); ++i) {
     const int port = absl::GetFlag(FLAGS_worker_port) + i;
-    std::vector<std::string> argv = {
-        bin + "/worker/server/worker_server",
-        model_dir,
-        backend,
-        bind,
-        absl::StrCat("--grpc_port=", port),
-        absl::StrCat("--metrics_port=", absl::GetFlag(FLAGS_worker_metrics_port) + i),
-        grace};
-    for (std::string& f : SplitFlags(absl::GetFlag(FLAGS_worker_flags))) argv.push_back(f);
     const std::string name = absl::StrCat("worker", i);
-    ASSIGN_OR_RETURN(auto process, Spawn(name, argv));
+    auto worker_argv = [&](int rank, const std::string& rendezvous) {
+      const bool follower = rank > 0;
+      std::vector<std::string> argv = {
+          bin + "/worker/server/worker_server",
+          model_dir,
+          backend,
+          bind,
+          tp,
+          absl::StrCat("--grpc_port=", follower ? 0 : port),
+          absl::StrCat("--metrics_port=",
+                       follower ? -1 : absl::GetFlag(FLAGS_worker_metrics_port) + i),
+          grace};
+      if (tp_size > 1) {
+        argv.push_back(absl::StrCat("--tp_rank=", rank));
+        argv.push_back(absl::StrCat("--tp_rendezvous=", rendezvous));
+      }
+      for (std::string& f : SplitFlags(absl::GetFlag(FLAGS_worker_flags))) argv.push_back(f);
+      return argv;
+    };
+    // Followers first (they load their shards while rank 0 loads its own); listed after rank 0
+    // so that stopping reaches rank 0 first: it drains, then ends the group, and they exit.
+    std::string rendezvous;
+    std::vector<Child> followers;
+    if (tp_size > 1) {
+      ASSIGN_OR_RETURN(const int tp_port, PickFreePort());
+      rendezvous = absl::StrCat("127.0.0.1:", tp_port);
+      for (int rank = 1; rank < tp_size; ++rank) {
+        const std::string rank_name = absl::StrCat(name, ".rank", rank);
+        ASSIGN_OR_RETURN(auto process, Spawn(rank_name, worker_argv(rank, rendezvous)));
+        followers.push_back({rank_name, "", "", std::move(process)});
+      }
+    }
+    ASSIGN_OR_RETURN(auto process, Spawn(name, worker_argv(0, rendezvous)));
     children.push_back(
         {name, absl::StrCat(host, ":", port), "glm4v.internal.DecoderWorker", std::move(process)});
+    for (Child& follower : followers) children.push_back(std::move(follower));
     absl::StrAppend(&worker_addresses, i ? "," : "", host, ":", port);
   }
   RETURN_IF_ERROR(WaitHealthy(children, 0));
