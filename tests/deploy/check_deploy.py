@@ -59,7 +59,7 @@ PORT_FLAGS = {"grpc": "grpc_port", "metrics": "metrics_port", "http": "http_port
 # Flags that place a process rather than configure it: the launcher picks free ports and TP
 # ranks on one machine, Kubernetes uses the defaults / glm4v-tp-group. --drain_grace_seconds is
 # tied to terminationGracePeriodSeconds in Kubernetes and may differ from the launcher's.
-PLACEMENT_FLAGS = {"grpc_port", "metrics_port", "http_port", "host", "tp_rank", "tp_peers",
+PLACEMENT_FLAGS = {"grpc_port", "metrics_port", "http_port", "host", "tp_rank", "tp_rendezvous",
                    "drain_grace_seconds", "log_level"}
 REQUIRED_OVERLAYS = ["cpu-demo", "gpu-tp1", "gpu-tp2"]
 IMAGES = {"glm4v/serving-cpu": "Dockerfile.cpu", "glm4v/serving-cuda": "Dockerfile.cuda"}

@@ -1,5 +1,6 @@
 // The launcher starts the stack, serves requests, stops everything on SIGTERM with exit 0, and
-// exits non-zero when one of its children dies.
+// exits non-zero when one of its children dies; with --tp_size=2 the worker is a group of two
+// rank processes that serve together and stop together.
 #include <signal.h>
 
 #include <regex>
@@ -27,7 +28,7 @@ class LauncherTest : public ::testing::Test {
     // Workers take consecutive ports; the second one must be free too (best effort).
   }
 
-  absl::Status Launch(int num_workers, const std::string& log_name) {
+  absl::Status Launch(int num_workers, const std::string& log_name, int tp_size = 1) {
     log_path_ = absl::StrCat(dir_, "/", log_name);
     ChildProcess::Options options;
     options.log_path = log_path_;
@@ -40,7 +41,7 @@ class LauncherTest : public ::testing::Test {
          absl::StrCat("--vision_port=", vision_port_), absl::StrCat("--worker_port=", worker_port_),
          absl::StrCat("--num_workers=", num_workers), "--gateway_metrics_port=-1",
          "--vision_metrics_port=-1", "--worker_metrics_port=-1", "--drain_grace_seconds=3",
-         "--startup_timeout_seconds=40"},
+         "--startup_timeout_seconds=40", absl::StrCat("--tp_size=", tp_size)},
         options);
     if (!child.ok()) return child.status();
     launcher_ = std::move(*child);
@@ -95,6 +96,31 @@ TEST_F(LauncherTest, ExitsNonZeroWhenAChildDies) {
   ASSERT_TRUE(launcher_->WaitFor(absl::Seconds(30)));
   EXPECT_FALSE(launcher_->succeeded()) << Log();
   EXPECT_NE(Log().find("worker0 died"), std::string::npos) << Log();
+}
+
+TEST_F(LauncherTest, TensorParallelGroupServesAndStopsTogether) {
+  ASSERT_TRUE(Launch(1, "launch_tp.log", /*tp_size=*/2).ok()) << Log();
+  const int rank0 = ChildPid("worker0");
+  const int rank1 = ChildPid("worker0[.]rank1");
+  ASSERT_GT(rank0, 0) << Log();
+  ASSERT_GT(rank1, 0) << Log();
+  auto worker = internal::DecoderWorker::NewStub(
+      CreateBackendChannel(absl::StrCat("127.0.0.1:", worker_port_)));
+  grpc::ClientContext context;
+  internal::WorkerStats stats;
+  ASSERT_TRUE(worker->GetStats(&context, internal::StatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.tensor_parallel_size(), 2u);
+  auto stub =
+      v1::Glm4vService::NewStub(CreateBackendChannel(absl::StrCat("127.0.0.1:", gateway_port_)));
+  StreamResult result = RunStream(stub.get(), ChatRequest("What is this?", Image0Png(), 5));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.token_ids.size(), 5u);
+
+  launcher_->Signal(SIGTERM);
+  ASSERT_TRUE(launcher_->WaitFor(absl::Seconds(30)));
+  EXPECT_TRUE(launcher_->succeeded()) << launcher_->DescribeExit() << "\n" << Log();
+  EXPECT_NE(kill(rank0, 0), 0) << "rank 0 outlived the launcher";
+  EXPECT_NE(kill(rank1, 0), 0) << "rank 1 outlived the launcher";
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ TestStack::TestStack(StackOptions options) : options_(std::move(options)) {
   vision_port_ = FreePortOrDie();
   for (int i = 0; i < options_.num_workers; ++i) worker_ports_.push_back(FreePortOrDie());
   workers_.resize(options_.num_workers);
+  followers_.resize(options_.num_workers);
   gateway_port_ = FreePortOrDie();
   gateway_metrics_port_ = FreePortOrDie();
 }
@@ -65,6 +66,7 @@ TestStack::~TestStack() {
   // Gateway first so it does not log every backend disappearing.
   gateway_.reset();
   workers_.clear();
+  followers_.clear();
   vision_.reset();
 }
 
@@ -91,15 +93,35 @@ absl::Status TestStack::StartVision() {
 }
 
 absl::Status TestStack::StartWorker(int index) {
-  std::vector<std::string> argv = {RunfilePath("worker/server/worker_server"),
-                                   absl::StrCat("--model_dir=", RunfilePath(kModelDir)),
-                                   "--host=127.0.0.1",
-                                   absl::StrCat("--grpc_port=", worker_ports_[index]),
-                                   "--metrics_port=-1",
-                                   "--kv_cache_bytes=33554432",
-                                   "--drain_grace_seconds=5"};
-  argv.insert(argv.end(), options_.worker_flags.begin(), options_.worker_flags.end());
-  absl::StatusOr<std::unique_ptr<ChildProcess>> child = Launch(absl::StrCat("worker", index), argv);
+  // A restarted worker is a whole new group.
+  followers_[index].clear();
+  const std::string rendezvous = options_.tp_size > 1 ? Loopback(FreePortOrDie()) : "";
+  auto argv_for_rank = [&](int rank) {
+    std::vector<std::string> argv = {
+        RunfilePath("worker/server/worker_server"),
+        absl::StrCat("--model_dir=", RunfilePath(kModelDir)),
+        "--host=127.0.0.1",
+        absl::StrCat("--grpc_port=", rank == 0 ? worker_ports_[index] : 0),
+        "--metrics_port=-1",
+        "--kv_cache_bytes=33554432",
+        "--drain_grace_seconds=5",
+        absl::StrCat("--tp_size=", options_.tp_size)};
+    if (options_.tp_size > 1) {
+      argv.push_back(absl::StrCat("--tp_rank=", rank));
+      argv.push_back(absl::StrCat("--tp_rendezvous=", rendezvous));
+      argv.push_back("--tp_connect_timeout_ms=30000");
+    }
+    argv.insert(argv.end(), options_.worker_flags.begin(), options_.worker_flags.end());
+    return argv;
+  };
+  for (int rank = 1; rank < options_.tp_size; ++rank) {
+    absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+        Launch(absl::StrCat("worker", index, ".rank", rank), argv_for_rank(rank));
+    if (!child.ok()) return child.status();
+    followers_[index].push_back(std::move(*child));
+  }
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+      Launch(absl::StrCat("worker", index), argv_for_rank(0));
   if (!child.ok()) return child.status();
   workers_[index] = std::move(*child);
   return WaitUntilServing(worker_address(index), "glm4v.internal.DecoderWorker",
@@ -134,7 +156,12 @@ absl::Status TestStack::Start() {
   for (int i = 0; i < options_.num_workers; ++i) {
     if (absl::Status s = StartWorker(i); !s.ok()) {
       const std::string name = absl::StrCat("worker", i);
-      return absl::Status(s.code(), absl::StrCat(name, ": ", s.message(), "\n", LogTail(name)));
+      std::string logs = LogTail(name);
+      for (int rank = 1; rank < options_.tp_size; ++rank) {
+        const std::string follower = absl::StrCat(name, ".rank", rank);
+        absl::StrAppend(&logs, "\n--- ", follower, ":\n", LogTail(follower));
+      }
+      return absl::Status(s.code(), absl::StrCat(name, ": ", s.message(), "\n", logs));
     }
   }
   if (absl::Status s = StartGateway(); !s.ok()) {
@@ -154,6 +181,14 @@ void TestStack::KillWorker(int index) {
   if (workers_[index] != nullptr) {
     workers_[index]->Signal(SIGKILL);
     workers_[index]->WaitFor(absl::Seconds(10));
+  }
+}
+
+void TestStack::KillFollower(int index, int rank) {
+  ChildProcess* child = follower(index, rank);
+  if (child != nullptr) {
+    child->Signal(SIGKILL);
+    child->WaitFor(absl::Seconds(10));
   }
 }
 

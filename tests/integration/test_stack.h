@@ -18,8 +18,11 @@ namespace glm4v::testing {
 
 struct StackOptions {
   int num_workers = 1;
+  // Ranks per worker: > 1 makes each worker a tensor-parallel group of worker_server processes
+  // (followers --tp_rank=1..N-1 without ports, rank 0 serving gRPC) meeting on a loopback port.
+  int tp_size = 1;
   std::vector<std::string> vision_flags;
-  std::vector<std::string> worker_flags;
+  std::vector<std::string> worker_flags;  // every rank
   std::vector<std::string> gateway_flags;
 };
 
@@ -36,10 +39,13 @@ class TestStack {
   absl::Status StartGateway();
 
   ChildProcess* vision() { return vision_.get(); }
-  ChildProcess* worker(int index) { return workers_[index].get(); }
+  ChildProcess* worker(int index) { return workers_[index].get(); }  // rank 0
+  // Rank `rank` (1..tp_size-1) of worker `index`; its log is "worker<index>.rank<rank>".
+  ChildProcess* follower(int index, int rank) { return followers_[index][rank - 1].get(); }
   ChildProcess* gateway() { return gateway_.get(); }
   void KillVision();
-  void KillWorker(int index);
+  void KillWorker(int index);  // rank 0 (followers notice and exit on their own)
+  void KillFollower(int index, int rank);
 
   std::string gateway_address() const;
   std::string worker_address(int index) const;
@@ -64,6 +70,7 @@ class TestStack {
   int gateway_metrics_port_ = 0;
   std::unique_ptr<ChildProcess> vision_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::vector<std::vector<std::unique_ptr<ChildProcess>>> followers_;  // [worker][rank - 1]
   std::unique_ptr<ChildProcess> gateway_;
 };
 

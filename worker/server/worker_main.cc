@@ -1,13 +1,33 @@
-// The decoder-worker process (rank 0 of a tensor-parallel group; TP > 1 is not wired up yet):
-// glm4v.internal.DecoderWorker on --grpc_port, metrics on --metrics_port (docs/SERVICES.md).
+// The decoder-worker process, one per tensor-parallel rank (docs/SERVICES.md).
+//
+// --tp_size=1 (default): loads the whole decoder and serves glm4v.internal.DecoderWorker on
+// --grpc_port, metrics on --metrics_port.
+// --tp_size=N > 1: every rank loads its shard and the ranks meet at --tp_rendezvous (rank 0's
+// host:port). Rank 0 runs the engine on the group's runner and serves gRPC/metrics as above;
+// ranks > 0 serve no ports (--grpc_port/--metrics_port are ignored) and just follow rank 0's
+// steps, exiting 0 when rank 0 stops the group and 1 when it fails. When the group breaks (a rank
+// died or stalled), rank 0 turns its gRPC health NOT_SERVING for good and refuses Submit with
+// UNAVAILABLE; restarting the whole group (deploy/docker/glm4v-tp-group, tools/launcher) is the
+// recovery.
+#include <stdlib.h>  // setenv
+
+#include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/metrics/registry.h"
 #include "common/status_macros.h"
@@ -17,15 +37,23 @@
 #include "worker/decoder_model_runner.h"
 #include "worker/engine.h"
 #include "worker/server/worker_service.h"
+#include "worker/tp/tp_group.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to bind the gRPC and metrics ports to.");
-ABSL_FLAG(int, grpc_port, 50071, "gRPC port (glm4v.internal.DecoderWorker).");
-ABSL_FLAG(int, metrics_port, 9092, "HTTP port of /metrics and /healthz; -1 disables.");
+ABSL_FLAG(int, grpc_port, 50071, "gRPC port (glm4v.internal.DecoderWorker); ignored on ranks > 0.");
+ABSL_FLAG(int, metrics_port, 9092,
+          "HTTP port of /metrics and /healthz; -1 disables; ignored on ranks > 0.");
 ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json + safetensors).");
 ABSL_FLAG(std::string, backend, "cpu", "Kernel backend: cpu or cuda.");
-ABSL_FLAG(int, tp_size, 1, "Tensor-parallel group size.");
-ABSL_FLAG(int, tp_rank, 0, "This process's rank in the group (0 serves gRPC).");
-ABSL_FLAG(std::vector<std::string>, tp_peers, {}, "host:port of each rank's control channel.");
+ABSL_FLAG(int, tp_size, 1, "Tensor-parallel group size (one process per rank).");
+ABSL_FLAG(int, tp_rank, 0, "This process's rank in the group (0 serves gRPC, > 0 follow).");
+ABSL_FLAG(std::string, tp_rendezvous, "",
+          "host:port where rank 0 listens for the other ranks (same value on every rank); "
+          "required when --tp_size > 1.");
+ABSL_FLAG(int, tp_timeout_ms, 30000,
+          "A dead or stalled rank fails the group within this (rank 0 heartbeats every quarter).");
+ABSL_FLAG(int, tp_connect_timeout_ms, 600000,
+          "Bound on all ranks meeting at start-up (after loading their weights).");
 ABSL_FLAG(int64_t, kv_cache_bytes, 256 << 20, "KV cache budget in bytes (K and V, all layers).");
 ABSL_FLAG(double, kv_cache_fraction, 0,
           "KV cache as a fraction of free device memory; overrides --kv_cache_bytes when > 0.");
@@ -43,19 +71,159 @@ ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight sequence
 namespace glm4v::worker {
 namespace {
 
+constexpr absl::Duration kGroupHealthPoll = absl::Milliseconds(100);
+
+tp::TensorParallelOptions GroupOptions(const std::string& model_dir) {
+  tp::TensorParallelOptions options;
+  options.model_dir = model_dir;
+  options.backend = absl::GetFlag(FLAGS_backend);
+  options.tp_rank = absl::GetFlag(FLAGS_tp_rank);
+  options.tp_size = absl::GetFlag(FLAGS_tp_size);
+  options.rendezvous = absl::GetFlag(FLAGS_tp_rendezvous);
+  options.timeout = absl::Milliseconds(absl::GetFlag(FLAGS_tp_timeout_ms));
+  options.connect_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_tp_connect_timeout_ms));
+  return options;
+}
+
+absl::Status ValidateGroupFlags() {
+  const int size = absl::GetFlag(FLAGS_tp_size);
+  const int rank = absl::GetFlag(FLAGS_tp_rank);
+  if (size < 1 || rank < 0 || rank >= size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tp_rank=", rank, " is outside a group of --tp_size=", size));
+  }
+  if (size > 1 && absl::GetFlag(FLAGS_tp_rendezvous).empty()) {
+    return absl::InvalidArgumentError("--tp_size > 1 needs --tp_rendezvous=host:port (rank 0's)");
+  }
+  if (absl::GetFlag(FLAGS_tp_timeout_ms) <= 0 || absl::GetFlag(FLAGS_tp_connect_timeout_ms) <= 0) {
+    return absl::InvalidArgumentError("--tp_timeout_ms and --tp_connect_timeout_ms must be > 0");
+  }
+  return absl::OkStatus();
+}
+
+// One GPU per rank: the CUDA backend is process-wide on device 0, so rank R of a group sees
+// only GPU R (or the R-th of an existing multi-GPU CUDA_VISIBLE_DEVICES list; a single entry is
+// taken as already pinned by whoever started this rank). Must run before the first CUDA call.
+absl::Status PinGpuToRank() {
+  const int size = absl::GetFlag(FLAGS_tp_size);
+  const int rank = absl::GetFlag(FLAGS_tp_rank);
+  if (absl::GetFlag(FLAGS_backend) != "cuda" || size == 1) return absl::OkStatus();
+  const char* visible = getenv("CUDA_VISIBLE_DEVICES");
+  std::string device = absl::StrCat(rank);
+  if (visible != nullptr && *visible != '\0') {
+    std::vector<std::string> list = absl::StrSplit(visible, ',', absl::SkipEmpty());
+    if (list.size() == 1) return absl::OkStatus();
+    if (rank >= static_cast<int>(list.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("--tp_rank=", rank, " but CUDA_VISIBLE_DEVICES=",
+                                                     visible, " lists ", list.size(), " GPUs"));
+    }
+    device = list[rank];
+  }
+  setenv("CUDA_VISIBLE_DEVICES", device.c_str(), /*overwrite=*/1);
+  LOG_INFO("pinned to one GPU").With("tp_rank", rank).With("CUDA_VISIBLE_DEVICES", device);
+  return absl::OkStatus();
+}
+
+// Ranks > 0: no ports; follow rank 0 until it stops the group. SIGTERM does not end a follower
+// at once (rank 0 still needs it to drain in-flight requests and then sends "stop"); if the group
+// has not ended drain grace + 15 s after the signal, the follower gives up.
+absl::Status RunFollower(const std::string& model_dir) {
+  const tp::TensorParallelOptions options = GroupOptions(model_dir);
+  LOG_INFO("tensor-parallel follower starting")
+      .With("tp_rank", options.tp_rank)
+      .With("tp_size", options.tp_size)
+      .With("rendezvous", options.rendezvous);
+  std::atomic<bool> done{false};
+  std::thread watchdog([&done] {
+    int signo = 0;
+    while (!done.load()) {
+      if (!ShutdownSignal::WaitFor(absl::Milliseconds(200), &signo)) continue;
+      const absl::Time deadline =
+          absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_drain_grace_seconds) + 15);
+      while (!done.load() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
+      if (!done.load()) {
+        LOG_ERROR("rank 0 did not stop the group after the shutdown signal; exiting")
+            .With("signal", signo);
+        std::_Exit(1);
+      }
+    }
+  });
+  const absl::Status status = tp::RunFollowerRank(options);
+  done.store(true);
+  watchdog.join();
+  if (status.ok()) LOG_INFO("tensor-parallel group stopped by rank 0");
+  return status;
+}
+
+// Rank 0 of a group: flips the health to NOT_SERVING (for good) once the group is broken.
+class GroupHealthMonitor {
+ public:
+  // Null runner (TP = 1): always healthy, nothing to watch.
+  GroupHealthMonitor(const tp::TensorParallelModelRunner* runner, const Engine* engine,
+                     ServiceHost* host)
+      : runner_(runner), engine_(engine), host_(host) {}
+  ~GroupHealthMonitor() {
+    stop_.Notify();
+    if (thread_.joinable()) thread_.join();
+  }
+  // After host->Start() (SetServing needs the server).
+  void Start() {
+    if (runner_ != nullptr) thread_ = std::thread([this] { Loop(); });
+  }
+  // OK while the group works, else UNAVAILABLE with the reason.
+  absl::Status health() const {
+    if (!broken_.load()) return absl::OkStatus();
+    return absl::UnavailableError("tensor-parallel group is broken; the worker needs a restart");
+  }
+
+ private:
+  void Loop() {
+    while (!stop_.WaitForNotificationWithTimeout(kGroupHealthPoll)) {
+      absl::Status status = runner_->health();
+      if (status.ok() && !engine_->Stats().healthy) {
+        status = absl::UnavailableError("engine steps are failing");
+      }
+      if (status.ok()) continue;
+      broken_.store(true);
+      host_->SetServing(false);
+      LOG_ERROR("tensor-parallel group broken: health NOT_SERVING, Submit UNAVAILABLE")
+          .With("error", status);
+      return;
+    }
+  }
+
+  const tp::TensorParallelModelRunner* const runner_;
+  const Engine* const engine_;
+  ServiceHost* const host_;
+  std::atomic<bool> broken_{false};
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
 absl::Status Run() {
   RETURN_IF_ERROR(InitLogging());
   SetLogComponent("worker");
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
   if (model_dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
-  if (absl::GetFlag(FLAGS_tp_size) != 1 || absl::GetFlag(FLAGS_tp_rank) != 0) {
-    return absl::UnimplementedError(absl::StrCat(
-        "--tp_size=", absl::GetFlag(FLAGS_tp_size), " --tp_rank=", absl::GetFlag(FLAGS_tp_rank),
-        ": this build serves tensor-parallel size 1 only"));
+  RETURN_IF_ERROR(ValidateGroupFlags());
+  RETURN_IF_ERROR(PinGpuToRank());
+  const int tp_size = absl::GetFlag(FLAGS_tp_size);
+  if (absl::GetFlag(FLAGS_tp_rank) > 0) return RunFollower(model_dir);
+
+  std::unique_ptr<ModelRunner> runner;
+  const tp::TensorParallelModelRunner* group = nullptr;  // owned by the engine
+  if (tp_size > 1) {
+    LOG_INFO("tensor-parallel rank 0 starting")
+        .With("tp_size", tp_size)
+        .With("rendezvous", absl::GetFlag(FLAGS_tp_rendezvous));
+    ASSIGN_OR_RETURN(std::unique_ptr<tp::TensorParallelModelRunner> tp_runner,
+                     tp::StartTensorParallelGroup(GroupOptions(model_dir)));
+    group = tp_runner.get();
+    runner = std::move(tp_runner);
+  } else {
+    ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));
+    ASSIGN_OR_RETURN(runner, DecoderModelRunner::Load(model_dir, backend));
   }
-  ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));
-  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModelRunner> runner,
-                   DecoderModelRunner::Load(model_dir, backend));
 
   metrics::Registry& registry = metrics::DefaultRegistry();
   EngineConfig config;
@@ -74,6 +242,7 @@ absl::Status Run() {
   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(config, std::move(runner)));
   LOG_INFO("engine ready")
       .With("model_dir", model_dir)
+      .With("tp_size", tp_size)
       .With("kv_blocks", engine->num_kv_blocks())
       .With("block_size", engine->kv_block_size())
       .With("max_model_len", engine->max_model_len());
@@ -88,9 +257,12 @@ absl::Status Run() {
   host_options.max_receive_message_bytes = 1 << 30;  // prompts with image features
   host_options.registry = &registry;
   ServiceHost host(host_options);
-  WorkerService service(engine.get(), &host.gate(), absl::GetFlag(FLAGS_tp_size));
+  GroupHealthMonitor monitor(group, engine.get(), &host);  // stops before host and engine go
+  WorkerService service(engine.get(), &host.gate(), tp_size,
+                        [&monitor]() { return monitor.health(); });
   host.AddService(&service);
   RETURN_IF_ERROR(host.Start());
+  monitor.Start();
   // In-flight streams have had the grace period; whatever is left is aborted (KV freed).
   host.ServeUntilShutdown(
       [&engine](absl::Time) { engine->Shutdown(Engine::ShutdownMode::kAbort); });
@@ -102,7 +274,7 @@ absl::Status Run() {
 
 int main(int argc, char** argv) {
   glm4v::ShutdownSignal::Install();
-  absl::SetProgramUsageMessage("GLM-4V decoder worker (rank 0)");
+  absl::SetProgramUsageMessage("GLM-4V decoder worker (any rank of a tensor-parallel group)");
   absl::ParseCommandLine(argc, argv);
   absl::Status status = glm4v::worker::Run();
   if (!status.ok()) {

@@ -1,6 +1,7 @@
 #include "worker/server/worker_service.h"
 
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -52,6 +53,11 @@ grpc::Status WorkerService::Submit(grpc::ServerContext* context,
                                    grpc::ServerWriter<internal::TokenEvent>* writer) {
   auto ticket = gate_->TryEnter();
   if (!ticket) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker is draining");
+  if (backend_health_) {
+    if (absl::Status health = backend_health_(); !health.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(health.message()));
+    }
+  }
   const absl::Time start = absl::Now();
 
   absl::StatusOr<EngineRequest> engine_request = ToEngineRequest(*request, engine_->model_config());
@@ -123,7 +129,8 @@ grpc::Status WorkerService::GetStats(grpc::ServerContext*, const internal::Stats
   response->set_prefix_cache_blocks(stats.prefix_cache_blocks);
   response->set_completed_requests(stats.completed_requests);
   response->set_tensor_parallel_size(tensor_parallel_size_);
-  response->set_healthy(stats.healthy && stats.accepting && !gate_->draining());
+  const bool backend_ok = !backend_health_ || backend_health_().ok();
+  response->set_healthy(stats.healthy && stats.accepting && !gate_->draining() && backend_ok);
   response->set_max_model_len(stats.max_model_len);
   return grpc::Status::OK;
 }

@@ -5,8 +5,11 @@
 // Engine::Cancel, which frees the sequence's KV blocks.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <utility>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "protos/glm4v/internal/worker.grpc.pb.h"
 #include "services/common/drain_gate.h"
@@ -18,9 +21,16 @@ class WorkerService final : public internal::DecoderWorker::Service {
  public:
   static constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(20);
 
-  // Not owned; both must outlive the service.
-  WorkerService(Engine* engine, DrainGate* gate, int tensor_parallel_size)
-      : engine_(engine), gate_(gate), tensor_parallel_size_(tensor_parallel_size) {}
+  using HealthCheck = std::function<absl::Status()>;
+
+  // Not owned; both must outlive the service. `backend_health` (optional, thread-safe) returns
+  // non-OK while the engine's backend cannot serve.
+  WorkerService(Engine* engine, DrainGate* gate, int tensor_parallel_size,
+                HealthCheck backend_health = nullptr)
+      : engine_(engine),
+        gate_(gate),
+        tensor_parallel_size_(tensor_parallel_size),
+        backend_health_(std::move(backend_health)) {}
 
   grpc::Status Submit(grpc::ServerContext* context, const internal::SubmitRequest* request,
                       grpc::ServerWriter<internal::TokenEvent>* writer) override;
@@ -37,6 +47,7 @@ class WorkerService final : public internal::DecoderWorker::Service {
   Engine* engine_;
   DrainGate* gate_;
   const int tensor_parallel_size_;
+  const HealthCheck backend_health_;
 };
 
 }  // namespace glm4v::worker

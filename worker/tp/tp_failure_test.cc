@@ -1,7 +1,7 @@
 // A follower rank that dies (SIGKILL) or stalls (SIGSTOP) mid-run: rank 0's next step returns
 // UNAVAILABLE within the communicator timeout instead of hanging, later steps fail at once, and
 // an engine on the group fails the request with UNAVAILABLE and reports unhealthy. The
-// follower is a real process (tp_follower binary) so it can be killed.
+// follower is a real process (worker_server --tp_rank=1) so it can be killed.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -33,13 +33,15 @@ class TpFailureTest : public ::testing::Test {
     auto group = comm::testing::BindLoopbackGroup(2);
     ASSERT_TRUE(group.ok()) << group.status();
     std::vector<std::string> args = {
-        "worker/tp/tp_follower",
+        "worker/server/worker_server",
         absl::StrCat("--model_dir=", kModelDir),
-        absl::StrCat("--rendezvous=", group->options.rendezvous),
+        absl::StrCat("--tp_rendezvous=", group->options.rendezvous),
         "--tp_rank=1",
         "--tp_size=2",
-        absl::StrCat("--timeout_ms=", absl::ToInt64Milliseconds(kTimeout)),
-        "--connect_timeout_ms=20000",
+        absl::StrCat("--tp_timeout_ms=", absl::ToInt64Milliseconds(kTimeout)),
+        "--tp_connect_timeout_ms=20000",
+        "--grpc_port=0",
+        "--metrics_port=-1",
     };
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
