@@ -1,6 +1,7 @@
 #include "tools/loadgen/load_runner.h"
 
 #include <chrono>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -21,12 +22,22 @@ double MsBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-// Calls in flight and finished records, shared by the dispatcher and the callbacks.
+// Calls in flight and finished records, shared by the dispatcher and the callbacks. Each call
+// holds a reference (a call may still be letting go of it after RunLoad has returned).
+//
+// A call ends in two steps. Finish (from OnDone): its record is kept and it can no longer be
+// cancelled. Release (after the call object, and with it its ClientContext, is destroyed): only
+// then does it stop counting as in flight. RunLoad waits for Release, never just for Finish: a
+// ClientContext holds a reference to the grpc::Channel, so a context destroyed on a gRPC callback
+// thread after RunLoad returned could drop the last reference to the channel there, running
+// ~Channel on a thread of the very callback queue it then shuts down and joins (gRPC 1.51 with
+// the "nexting" callback-alternative queue: a use-after-free, `prior > 0` in ref_counted.h).
 class Tracker {
  public:
   void Add(grpc::ClientContext* ctx) {
     absl::MutexLock lock(&mu_);
     live_.insert(ctx);
+    ++outstanding_;
   }
   void Finish(grpc::ClientContext* ctx, RequestRecord record) {
     absl::MutexLock lock(&mu_);
@@ -34,14 +45,19 @@ class Tracker {
     records_.push_back(std::move(record));
     last_done_ = Clock::now();
   }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    --outstanding_;
+  }
   // Blocks until fewer than `limit` calls are in flight or `deadline`; false on timeout.
   bool WaitBelow(size_t limit, absl::Time deadline) {
     absl::MutexLock lock(&mu_);
     auto below = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return live_.size() < limit;
+      return outstanding_ < limit;
     };
     return mu_.AwaitWithDeadline(absl::Condition(&below), deadline);
   }
+  // Cancels the calls that gRPC has not reported done yet.
   void CancelAll() {
     absl::MutexLock lock(&mu_);
     for (grpc::ClientContext* ctx : live_) ctx->TryCancel();
@@ -54,7 +70,9 @@ class Tracker {
 
  private:
   absl::Mutex mu_;
+  // Contexts of the calls not Finished yet: still safe to TryCancel.
   std::set<grpc::ClientContext*> live_ ABSL_GUARDED_BY(mu_);
+  size_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // calls not Released yet
   std::vector<RequestRecord> records_ ABSL_GUARDED_BY(mu_);
   Clock::time_point last_done_ ABSL_GUARDED_BY(mu_);
 };
@@ -71,8 +89,8 @@ void SetDeadline(grpc::ClientContext* ctx, double timeout_s) {
 class StreamCall : public grpc::ClientReadReactor<glm4v::v1::GenerateStreamResponse> {
  public:
   StreamCall(glm4v::v1::Glm4vService::Stub* stub, glm4v::v1::GenerateRequest request,
-             bool has_image, double timeout_s, Tracker* tracker)
-      : stub_(stub), request_(std::move(request)), tracker_(tracker) {
+             bool has_image, double timeout_s, std::shared_ptr<Tracker> tracker)
+      : stub_(stub), request_(std::move(request)), tracker_(std::move(tracker)) {
     record_.has_image = has_image;
     SetDeadline(&ctx_, timeout_s);
   }
@@ -108,14 +126,16 @@ class StreamCall : public grpc::ClientReadReactor<glm4v::v1::GenerateStreamRespo
     record_.e2e_ms = MsBetween(start_, Clock::now());
     record_.status = GrpcCodeName(status.error_code());
     record_.output_tokens = usage_tokens_ > 0 ? usage_tokens_ : counted_tokens_;
-    tracker_->Finish(&ctx_, std::move(record_));
-    delete this;
+    std::shared_ptr<Tracker> tracker = std::move(tracker_);
+    tracker->Finish(&ctx_, std::move(record_));
+    delete this;  // the ClientContext, and with it this call's reference to the channel
+    tracker->Release();
   }
 
  private:
   glm4v::v1::Glm4vService::Stub* stub_;
   glm4v::v1::GenerateRequest request_;
-  Tracker* tracker_;
+  std::shared_ptr<Tracker> tracker_;
   grpc::ClientContext ctx_;
   glm4v::v1::GenerateStreamResponse message_;
   RequestRecord record_;
@@ -128,8 +148,8 @@ class StreamCall : public grpc::ClientReadReactor<glm4v::v1::GenerateStreamRespo
 class UnaryCall {
  public:
   UnaryCall(glm4v::v1::Glm4vService::Stub* stub, glm4v::v1::GenerateRequest request,
-            bool has_image, double timeout_s, Tracker* tracker)
-      : stub_(stub), request_(std::move(request)), tracker_(tracker) {
+            bool has_image, double timeout_s, std::shared_ptr<Tracker> tracker)
+      : stub_(stub), request_(std::move(request)), tracker_(std::move(tracker)) {
     record_.has_image = has_image;
     SetDeadline(&ctx_, timeout_s);
   }
@@ -145,8 +165,10 @@ class UnaryCall {
         record_.prompt_tokens = static_cast<int>(response_.usage().prompt_tokens());
         record_.output_tokens = static_cast<int>(response_.usage().completion_tokens());
       }
-      tracker_->Finish(&ctx_, std::move(record_));
-      delete this;
+      std::shared_ptr<Tracker> tracker = std::move(tracker_);
+      tracker->Finish(&ctx_, std::move(record_));
+      delete this;  // the ClientContext, and with it this call's reference to the channel
+      tracker->Release();
     });
   }
 
@@ -154,7 +176,7 @@ class UnaryCall {
   glm4v::v1::Glm4vService::Stub* stub_;
   glm4v::v1::GenerateRequest request_;
   glm4v::v1::GenerateResponse response_;
-  Tracker* tracker_;
+  std::shared_ptr<Tracker> tracker_;
   grpc::ClientContext ctx_;
   RequestRecord record_;
   Clock::time_point start_;
@@ -165,7 +187,7 @@ class UnaryCall {
 RunResult RunLoad(const std::shared_ptr<grpc::Channel>& channel, PromptFactory& prompts,
                   const RunOptions& options) {
   auto stub = glm4v::v1::Glm4vService::NewStub(channel);
-  Tracker tracker;
+  auto tracker = std::make_shared<Tracker>();
   ArrivalProcess arrivals(options.arrival, options.request_rate, options.seed);
   const size_t limit = options.max_concurrency > 0 ? static_cast<size_t>(options.max_concurrency)
                                                    : static_cast<size_t>(-1);
@@ -178,28 +200,29 @@ RunResult RunLoad(const std::shared_ptr<grpc::Channel>& channel, PromptFactory& 
   for (int sent = 0; options.num_requests <= 0 || sent < options.num_requests; ++sent) {
     if (next >= stop_sending) break;
     absl::SleepFor(next - absl::Now());
-    if (!tracker.WaitBelow(limit, stop_sending)) break;
+    if (!tracker->WaitBelow(limit, stop_sending)) break;
     bool has_image = false;
     glm4v::v1::GenerateRequest request = prompts.Next(&has_image);
     if (options.stream) {
       (new StreamCall(stub.get(), std::move(request), has_image, options.request_timeout_s,
-                      &tracker))
+                      tracker))
           ->Start();
     } else {
       (new UnaryCall(stub.get(), std::move(request), has_image, options.request_timeout_s,
-                     &tracker))
+                     tracker))
           ->Start();
     }
     next += absl::Seconds(arrivals.NextGapSeconds());
   }
-  // Wait for the answers, then cancel stragglers so that every request ends with a status.
-  if (!tracker.WaitBelow(1, absl::Now() + absl::Seconds(options.drain_timeout_s))) {
-    tracker.CancelAll();
-    tracker.WaitBelow(1, absl::InfiniteFuture());
+  // Wait for the answers, then cancel stragglers so that every request ends with a status. Either
+  // way every call object is destroyed before this returns (see Tracker).
+  if (!tracker->WaitBelow(1, absl::Now() + absl::Seconds(options.drain_timeout_s))) {
+    tracker->CancelAll();
+    tracker->WaitBelow(1, absl::InfiniteFuture());
   }
   RunResult result;
   Clock::time_point last_done;
-  result.records = tracker.TakeRecords(&last_done);
+  result.records = tracker->TakeRecords(&last_done);
   result.duration_s = result.records.empty()
                           ? 0
                           : std::chrono::duration<double>(last_done - first_send).count();

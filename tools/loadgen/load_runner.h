@@ -33,6 +33,8 @@ struct RunResult {
   double duration_s = 0;               // first send -> last answer
 };
 
+// Returns once every call it started has ended and been destroyed: nothing of them holds
+// `channel` any more, so the caller may drop it (and shut gRPC down) at once.
 RunResult RunLoad(const std::shared_ptr<grpc::Channel>& channel, PromptFactory& prompts,
                   const RunOptions& options);
 
