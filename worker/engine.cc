@@ -395,15 +395,20 @@ void Engine::Step(Sampler* sampler) {
   std::vector<DecoderOutput> outputs;
   ExecuteChunks(out, &statuses, &logits_rows, &outputs);
 
+  // Health is decided and published before any request hears of a failure, so a caller that
+  // sees its request fail also sees the engine unhealthy.
+  const int num_failed = static_cast<int>(
+      std::count_if(statuses.begin(), statuses.end(), [](const absl::Status& s) { return !s.ok(); }));
+  loop_stats_.healthy = num_failed < static_cast<int>(out.chunks.size());
+  if (!loop_stats_.healthy) PublishStats();
+
   const absl::Time now = absl::Now();
-  int failed = 0;
   int generated = 0;
   const int vocab = runner_->config().padded_vocab_size;
   for (size_t i = 0; i < out.chunks.size(); ++i) {
     const ScheduledChunk& chunk = out.chunks[i];
     Sequence* seq = chunk.seq;
     if (!statuses[i].ok()) {
-      ++failed;
       Finish(seq->request_id, TokenEvent{}, statuses[i]);
       continue;
     }
@@ -451,7 +456,6 @@ void Engine::Step(Sampler* sampler) {
   loop_stats_.last_batch_tokens = out.num_batched_tokens;
   loop_stats_.step_time_ms_total += seconds * 1e3;
   loop_stats_.generated_tokens += generated;
-  loop_stats_.healthy = failed < static_cast<int>(out.chunks.size());
   loop_stats_.prefix_cache_queries += after.prefix_queries - before.prefix_queries;
   loop_stats_.prefix_cache_hits += after.prefix_hits - before.prefix_hits;
   if (metrics_ != nullptr) {
