@@ -48,10 +48,10 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const ModelConfig& conf
         "weights are shard ", weights.shard.rank, " of ", weights.shard.size,
         ", the decoder is rank ", tp.rank, " of ", tp.size));
   }
-  if (tp.size > 1) {
-    if (tp.comm == nullptr) {
-      return absl::InvalidArgumentError("tensor parallelism needs a communicator");
-    }
+  if (tp.size > 1 && tp.comm == nullptr) {
+    return absl::InvalidArgumentError("tensor parallelism needs a communicator");
+  }
+  if (tp.comm != nullptr) {  // also with size 1: its (identity) collectives then run too
     if (tp.comm->rank() != tp.rank || tp.comm->world_size() != tp.size) {
       return absl::InvalidArgumentError(absl::StrCat(
           "communicator is rank ", tp.comm->rank(), " of ", tp.comm->world_size(),
@@ -66,7 +66,7 @@ Decoder::Decoder(const ModelConfig& config, DecoderWeights weights, Backend* bac
     : config_(config), weights_(std::move(weights)), backend_(backend), tp_(tp) {}
 
 absl::Status Decoder::AllReduce(Tensor* t) const {
-  if (tp_.size == 1 || t->numel() == 0) return absl::OkStatus();
+  if (tp_.comm == nullptr || t->numel() == 0) return absl::OkStatus();
   comm::Communicator& comm = *tp_.comm;
   const bool host_tensor = t->device() == Device::kCpu;
   if (comm.memory_space() == comm::MemorySpace::kDevice || host_tensor) {
@@ -86,7 +86,7 @@ absl::Status Decoder::AllReduce(Tensor* t) const {
 }
 
 absl::StatusOr<Tensor> Decoder::GatherLogits(const Tensor& local) const {
-  if (tp_.size == 1) return local;
+  if (tp_.comm == nullptr) return local;
   comm::Communicator& comm = *tp_.comm;
   const int64_t rows = local.dim(0), part = local.dim(1), vocab = part * tp_.size;
   const size_t part_bytes = static_cast<size_t>(rows * part) * sizeof(float);

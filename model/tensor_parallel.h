@@ -20,7 +20,8 @@
 namespace glm4v {
 
 // Rank `rank` of a group of `size`; `comm` (size ranks, same order) carries the decoder's
-// all-reduces and all-gathers. size == 1 needs no communicator and runs the unsharded model.
+// all-reduces and all-gathers. size == 1 needs no communicator and runs the unsharded model
+// (given one, its identity collectives run anyway, e.g. to exercise NCCL on one GPU).
 struct TensorParallelContext {
   int rank = 0;
   int size = 1;

@@ -50,6 +50,10 @@ ABSL_FLAG(int, tp_rank, 0, "This process's rank in the group (0 serves gRPC, > 0
 ABSL_FLAG(std::string, tp_rendezvous, "",
           "host:port where rank 0 listens for the other ranks (same value on every rank); "
           "required when --tp_size > 1.");
+ABSL_FLAG(std::string, tp_collectives, "auto",
+          "Transport of the decoder's all-reduce/all-gather when --tp_size > 1: auto (nccl with "
+          "--backend=cuda, else socket), socket (the host control channel) or nccl (needs "
+          "--backend=cuda; one GPU per rank).");
 ABSL_FLAG(int, tp_timeout_ms, 30000,
           "A dead or stalled rank fails the group within this (rank 0 heartbeats every quarter).");
 ABSL_FLAG(int, tp_connect_timeout_ms, 600000,
@@ -82,6 +86,7 @@ tp::TensorParallelOptions GroupOptions(const std::string& model_dir) {
   options.rendezvous = absl::GetFlag(FLAGS_tp_rendezvous);
   options.timeout = absl::Milliseconds(absl::GetFlag(FLAGS_tp_timeout_ms));
   options.connect_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_tp_connect_timeout_ms));
+  options.collectives = absl::GetFlag(FLAGS_tp_collectives);
   return options;
 }
 
@@ -94,6 +99,14 @@ absl::Status ValidateGroupFlags() {
   }
   if (size > 1 && absl::GetFlag(FLAGS_tp_rendezvous).empty()) {
     return absl::InvalidArgumentError("--tp_size > 1 needs --tp_rendezvous=host:port (rank 0's)");
+  }
+  const std::string collectives = absl::GetFlag(FLAGS_tp_collectives);
+  if (!tp::IsCollectivesMode(collectives)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tp_collectives=", collectives, ": expected auto, socket or nccl"));
+  }
+  if (collectives == "nccl" && absl::GetFlag(FLAGS_backend) != "cuda") {
+    return absl::InvalidArgumentError("--tp_collectives=nccl needs --backend=cuda");
   }
   if (absl::GetFlag(FLAGS_tp_timeout_ms) <= 0 || absl::GetFlag(FLAGS_tp_connect_timeout_ms) <= 0) {
     return absl::InvalidArgumentError("--tp_timeout_ms and --tp_connect_timeout_ms must be > 0");
@@ -219,6 +232,9 @@ absl::Status Run() {
     ASSIGN_OR_RETURN(std::unique_ptr<tp::TensorParallelModelRunner> tp_runner,
                      tp::StartTensorParallelGroup(GroupOptions(model_dir)));
     group = tp_runner.get();
+    LOG_INFO("tensor-parallel group ready")
+        .With("tp_size", tp_size)
+        .With("collectives", std::string(group->collectives_backend()));
     runner = std::move(tp_runner);
   } else {
     ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));

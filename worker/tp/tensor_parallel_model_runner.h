@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "model/kv_cache.h"
@@ -44,6 +45,11 @@ class TensorParallelModelRunner : public ModelRunner {
   // OK while the group is usable, else the UNAVAILABLE error that ended it.
   absl::Status health() const;
   int tp_size() const { return rank_.decoder->shard().size; }
+  // Backend of the decoder's collectives: "nccl", "socket", or "none" (a group of one).
+  absl::string_view collectives_backend() const {
+    if (rank_.collectives != nullptr) return rank_.collectives->backend_name();
+    return rank_.control != nullptr ? rank_.control->backend_name() : "none";
+  }
   const Decoder& decoder() const { return *rank_.decoder; }
 
  private:

@@ -37,6 +37,11 @@ absl::StatusOr<RankResources> JoinGroup(const TensorParallelOptions& options) {
                                                    " outside a group of ", options.tp_size));
   }
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(options.backend));
+  CollectivesFactory make_collectives = options.make_collectives;
+  if (!make_collectives) {
+    ASSIGN_OR_RETURN(make_collectives, ResolveCollectives(options.collectives, backend,
+                                                          options.tp_size, options.timeout));
+  }
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(options.model_dir));
   // Weights first (the slow part, no communicator needed); connect_timeout absorbs the skew.
   ASSIGN_OR_RETURN(TensorParallelShard shard,
@@ -71,10 +76,17 @@ absl::StatusOr<RankResources> JoinGroup(const TensorParallelOptions& options) {
             options.tp_rank));
       }
     }
-    if (options.make_collectives) {
-      ASSIGN_OR_RETURN(rank.collectives, options.make_collectives(*rank.control));
+    if (make_collectives) {
+      ASSIGN_OR_RETURN(rank.collectives, make_collectives(*rank.control));
     }
     tp.comm = rank.collectives != nullptr ? rank.collectives.get() : rank.control.get();
+  } else if (make_collectives) {
+    // A group of one with explicit collectives (e.g. NCCL on one GPU): bootstrap over a
+    // one-rank socket communicator, which is not needed afterwards (no control messages).
+    ASSIGN_OR_RETURN(std::unique_ptr<comm::SocketCommunicator> solo,
+                     comm::SocketCommunicator::Create(comm::SocketCommunicatorOptions{}));
+    ASSIGN_OR_RETURN(rank.collectives, make_collectives(*solo));
+    tp.comm = rank.collectives.get();
   }
   ASSIGN_OR_RETURN(rank.decoder, Decoder::Create(config, std::move(weights), backend, tp));
   return rank;

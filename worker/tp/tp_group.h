@@ -17,14 +17,10 @@
 #include "absl/time/time.h"
 #include "worker/comm/communicator.h"
 #include "worker/comm/socket_communicator.h"
+#include "worker/tp/collectives.h"
 #include "worker/tp/tensor_parallel_model_runner.h"
 
 namespace glm4v::worker::tp {
-
-// Builds the decoder's collectives communicator over the control channel (e.g. NCCL:
-// [device](comm::Communicator& c) { return comm::NcclCommunicator::Create(c, {device}); }).
-using CollectivesFactory = std::function<absl::StatusOr<std::unique_ptr<comm::Communicator>>(
-    comm::Communicator& control)>;
 
 struct TensorParallelOptions {
   std::string model_dir;     // config.json + safetensors shards
@@ -39,7 +35,13 @@ struct TensorParallelOptions {
   absl::Duration connect_timeout = absl::Seconds(300);
   // Rank 0's idle heartbeat; zero = timeout / 4.
   absl::Duration heartbeat_interval = absl::ZeroDuration();
-  // Null: the decoder's collectives use the socket control channel (host memory, CPU serving).
+  // Who does the decoder's all-reduces/all-gathers: "auto" (NCCL on the cuda backend when
+  // tp_size > 1, else the socket control channel), "socket" or "nccl" (collectives.h). "nccl"
+  // with tp_size == 1 still builds a one-rank NCCL communicator and routes the decoder's
+  // collectives through it (exercises the NCCL path on a one-GPU machine).
+  std::string collectives = "auto";
+  // Overrides `collectives` when set: builds the collectives communicator over the control
+  // channel (the socket communicator; a one-rank one when tp_size == 1).
   CollectivesFactory make_collectives;
   // Rank 0 only, optional: an already bound listener (tests bind port 0) instead of binding
   // `rendezvous`.
