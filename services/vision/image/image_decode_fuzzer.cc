@@ -12,7 +12,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   glm4v::DecodeLimits limits;
   // Small enough that every accepted input decodes quickly under sanitizers.
-  limits.max_pixels = 4 << 20;
+  limits.max_pixels = 1 << 20;
   limits.max_jpeg_scans = 64;
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<glm4v::RgbImage> image = glm4v::DecodeImage(bytes, limits);
