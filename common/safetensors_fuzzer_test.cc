@@ -72,8 +72,11 @@ TEST(SafetensorsFuzzerTest, TruncationsAndMutations) {
       std::string s = seed;
       const size_t span = std::min<size_t>(s.size(), 8 + 600);
       const int edits = 1 + static_cast<int>(rng() % 6);
-      for (int e = 0; e < edits && span > 0; ++e) {
-        const size_t pos = rng() % span;
+      for (int e = 0; e < edits; ++e) {
+        // Edits shrink or grow the input: positions are drawn from what is there now.
+        const size_t limit = std::min(span, s.size());
+        if (limit == 0) break;
+        const size_t pos = rng() % limit;
         switch (rng() % 5) {
           case 0: s[pos] = static_cast<char>(s[pos] ^ (1u << (rng() % 8))); break;
           case 1: s[pos] = kInteresting[rng() % (sizeof(kInteresting) - 1)]; break;
