@@ -1,6 +1,8 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -13,17 +15,47 @@ absl::Status Invalid(absl::string_view op, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(op, ": ", what));
 }
 
-// A defined, contiguous f32 tensor on `device` with `ndim` dims (-1: any).
-absl::Status CheckF32(absl::string_view op, absl::string_view arg, const Tensor& t, Device device,
-                      int ndim) {
+bool IsFloat(DType d) { return d == DType::kF32 || d == DType::kBF16; }
+
+// A defined, contiguous tensor on `device` with `ndim` dims (-1: any).
+absl::Status CheckTensor(absl::string_view op, absl::string_view arg, const Tensor& t,
+                         Device device, int ndim) {
   if (!t.defined()) return Invalid(op, absl::StrCat(arg, " is undefined"));
-  if (t.dtype() != DType::kF32) {
-    return Invalid(op, absl::StrCat(arg, " must be f32, got ", t.DebugString()));
-  }
   if (t.device() != device) return Invalid(op, absl::StrCat(arg, " is on the wrong device"));
   if (!t.is_contiguous()) return Invalid(op, absl::StrCat(arg, " must be contiguous"));
   if (ndim >= 0 && t.ndim() != ndim) {
     return Invalid(op, absl::StrCat(arg, " must have ", ndim, " dims, got ", t.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+// CheckTensor plus a float dtype (f32 or bf16).
+absl::Status CheckFloat(absl::string_view op, absl::string_view arg, const Tensor& t,
+                        Device device, int ndim) {
+  RETURN_IF_ERROR(CheckTensor(op, arg, t, device, ndim));
+  if (!IsFloat(t.dtype())) {
+    return Invalid(op, absl::StrCat(arg, " must be f32 or bf16, got ", t.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+// CheckFloat plus the same dtype as `like` (the op's activation dtype).
+absl::Status CheckLike(absl::string_view op, absl::string_view arg, const Tensor& t,
+                       const Tensor& like, Device device, int ndim) {
+  RETURN_IF_ERROR(CheckFloat(op, arg, t, device, ndim));
+  if (t.dtype() != like.dtype()) {
+    return Invalid(op, absl::StrCat(arg, " is ", t.DebugString(), ", want the dtype of ",
+                                    like.DebugString()));
+  }
+  return absl::OkStatus();
+}
+
+// An i32 index tensor on `device` with `ndim` dims.
+absl::Status CheckIndices(absl::string_view op, absl::string_view arg, const Tensor& t,
+                          Device device, int ndim) {
+  RETURN_IF_ERROR(CheckTensor(op, arg, t, device, ndim));
+  if (t.dtype() != DType::kI32) {
+    return Invalid(op, absl::StrCat(arg, " must be i32, got ", t.DebugString()));
   }
   return absl::OkStatus();
 }
@@ -43,117 +75,248 @@ int64_t ColsOf(const Tensor& t) {
   return rows == 0 ? 0 : t.numel() / rows;
 }
 
+absl::Status CheckHeads(absl::string_view op, int num_heads, int num_kv_heads) {
+  if (num_heads <= 0 || num_kv_heads <= 0 || num_heads % num_kv_heads != 0) {
+    return Invalid(op, absl::StrCat("bad head counts: ", num_heads, " query heads, ",
+                                    num_kv_heads, " KV heads"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRopeArgs(absl::string_view op, const Tensor& x, int head_dim, int rotary_dim,
+                           double base) {
+  if (head_dim <= 0 || x.dim(1) % head_dim != 0) return Invalid(op, "bad head_dim");
+  if (rotary_dim < 0 || rotary_dim > head_dim || rotary_dim % 2 != 0) {
+    return Invalid(op, "rotary_dim must be even and <= head_dim");
+  }
+  if (!(base > 0)) return Invalid(op, "base must be positive");
+  return absl::OkStatus();
+}
+
+absl::Status CheckKvRows(absl::string_view op, const Tensor& k, const Tensor& v, int64_t rows,
+                         int layer, const PagedKvCache& cache, Device device) {
+  const KvCacheShape& cs = cache.shape();
+  RETURN_IF_ERROR(CheckFloat(op, "k", k, device, 2));
+  RETURN_IF_ERROR(CheckLike(op, "v", v, k, device, 2));
+  const Shape want = {rows, static_cast<int64_t>(cs.num_kv_heads) * cs.head_dim};
+  RETURN_IF_ERROR(CheckShape(op, "k", k, want));
+  RETURN_IF_ERROR(CheckShape(op, "v", v, want));
+  if (cache.device() != device) return Invalid(op, "KV cache is on the wrong device");
+  if (layer < 0 || layer >= cs.num_layers) return Invalid(op, "layer out of range");
+  return absl::OkStatus();
+}
+
+absl::Status CheckPagedQuery(absl::string_view op, const Tensor& q, const PagedKvCache& cache,
+                             int layer, int num_heads, const Tensor& out, Device device) {
+  const KvCacheShape& cs = cache.shape();
+  RETURN_IF_ERROR(CheckFloat(op, "q", q, device, 2));
+  RETURN_IF_ERROR(CheckLike(op, "out", out, q, device, 2));
+  RETURN_IF_ERROR(CheckShape(op, "out", out, q.shape()));
+  if (cache.device() != device) return Invalid(op, "KV cache is on the wrong device");
+  if (layer < 0 || layer >= cs.num_layers) return Invalid(op, "layer out of range");
+  if (num_heads <= 0 || cs.num_kv_heads <= 0 || num_heads % cs.num_kv_heads != 0 ||
+      q.dim(1) != static_cast<int64_t>(num_heads) * cs.head_dim) {
+    return Invalid(op, absl::StrCat("q ", q.DebugString(), " does not match ", num_heads,
+                                    " heads of ", cs.head_dim, " and ", cs.num_kv_heads,
+                                    " KV heads"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
+PagedBatchHost PagedBatchHost::From(absl::Span<const PagedSequence> sequences) {
+  PagedBatchHost host;
+  host.sequences.reserve(sequences.size() * 4);
+  for (const PagedSequence& s : sequences) {
+    const int64_t kv_len = s.num_cached + s.num_queries;
+    host.sequences.push_back(static_cast<int32_t>(s.query_begin));
+    host.sequences.push_back(static_cast<int32_t>(s.num_queries));
+    host.sequences.push_back(static_cast<int32_t>(kv_len));
+    host.sequences.push_back(static_cast<int32_t>(host.block_tables.size()));
+    host.block_tables.insert(host.block_tables.end(), s.block_table.begin(), s.block_table.end());
+    host.max_num_queries = std::max<int>(host.max_num_queries, static_cast<int>(s.num_queries));
+    host.max_kv_len = std::max<int>(host.max_kv_len, static_cast<int>(kv_len));
+  }
+  return host;
+}
+
+// ---- memory
+
+absl::StatusOr<Tensor> Backend::Upload(const Tensor& host, DType storage) {
+  if (!host.defined()) return Invalid("Upload", "tensor is undefined");
+  if (host.device() != Device::kCpu) return Invalid("Upload", "not a host tensor");
+  if (storage == DType::kI32) {
+    if (host.dtype() != DType::kI32) {
+      return Invalid("Upload", absl::StrCat("i32 storage needs an i32 tensor, got ",
+                                            host.DebugString()));
+    }
+  } else if (!IsFloat(storage)) {
+    return Invalid("Upload", "storage must be f32, bf16 or i32");
+  } else if (!IsFloat(host.dtype()) && host.dtype() != DType::kF16) {
+    return Invalid("Upload", absl::StrCat("cannot store ", host.DebugString(), " as a float"));
+  }
+  return DoUpload(host, storage);
+}
+
+absl::StatusOr<Tensor> Backend::UploadIndices(absl::Span<const int32_t> values) {
+  return DoUpload(Tensor::FromI32({static_cast<int64_t>(values.size())}, values), DType::kI32);
+}
+
+absl::Status Backend::ZeroFill(Tensor* t) {
+  RETURN_IF_ERROR(CheckTensor("ZeroFill", "t", *t, device(), -1));
+  return DoZeroFill(t);
+}
+
+absl::Status Backend::WriteIndices(absl::Span<const int32_t> values, Tensor* dst,
+                                   int64_t offset) {
+  constexpr absl::string_view kOp = "WriteIndices";
+  RETURN_IF_ERROR(CheckIndices(kOp, "dst", *dst, device(), -1));
+  if (offset < 0 || offset + static_cast<int64_t>(values.size()) > dst->numel()) {
+    return Invalid(kOp, absl::StrCat(values.size(), " values at ", offset, " overflow ",
+                                     dst->DebugString()));
+  }
+  if (values.empty()) return absl::OkStatus();
+  return DoWriteIndices(values, dst, offset);
+}
+
+absl::StatusOr<PagedKvCache> Backend::AllocateKvCache(const KvCacheShape& shape, DType dtype) {
+  if (!IsFloat(dtype)) return Invalid("AllocateKvCache", "dtype must be f32 or bf16");
+  if (shape.num_layers <= 0 || shape.num_blocks < 0 || shape.block_size <= 0 ||
+      shape.num_kv_heads <= 0 || shape.head_dim <= 0) {
+    return Invalid("AllocateKvCache", "bad shape");
+  }
+  const Shape layer_shape = {shape.num_blocks, shape.block_size, shape.num_kv_heads,
+                             shape.head_dim};
+  std::vector<Tensor> keys, values;
+  for (int l = 0; l < shape.num_layers; ++l) {
+    for (std::vector<Tensor>* list : {&keys, &values}) {
+      Tensor t = Empty(dtype, layer_shape);
+      if (!t.defined()) {
+        RETURN_IF_ERROR(Synchronize());
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "cannot allocate the KV cache (", shape.num_blocks, " blocks) on ", name()));
+      }
+      RETURN_IF_ERROR(ZeroFill(&t));
+      list->push_back(std::move(t));
+    }
+  }
+  return PagedKvCache(shape, std::move(keys), std::move(values));
+}
+
+// ---- dense math
+
 absl::Status Backend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bias,
-                             Tensor* y) {
+                             Tensor* y, bool accumulate) {
   constexpr absl::string_view kOp = "Linear";
-  RETURN_IF_ERROR(CheckF32(kOp, "x", x, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "weight", weight, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "y", *y, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "x", x, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "weight", weight, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "y", *y, device(), 2));
   if (weight.dim(1) != x.dim(1)) {
     return Invalid(kOp, absl::StrCat("x ", x.DebugString(), " vs weight ", weight.DebugString()));
   }
   RETURN_IF_ERROR(CheckShape(kOp, "y", *y, {x.dim(0), weight.dim(0)}));
   if (bias != nullptr) {
-    RETURN_IF_ERROR(CheckF32(kOp, "bias", *bias, device(), 1));
+    RETURN_IF_ERROR(CheckLike(kOp, "bias", *bias, *y, device(), 1));
     RETURN_IF_ERROR(CheckShape(kOp, "bias", *bias, {weight.dim(0)}));
   }
-  DoLinear(x, weight, bias, y);
-  return absl::OkStatus();
+  return DoLinear(x, weight, bias, y, accumulate);
 }
 
 absl::Status Backend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, Tensor* y) {
   constexpr absl::string_view kOp = "RmsNorm";
-  RETURN_IF_ERROR(CheckF32(kOp, "x", x, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "weight", weight, device(), 1));
-  RETURN_IF_ERROR(CheckF32(kOp, "y", *y, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "x", x, device(), 2));
+  RETURN_IF_ERROR(CheckLike(kOp, "weight", weight, x, device(), 1));
+  RETURN_IF_ERROR(CheckLike(kOp, "y", *y, x, device(), 2));
   RETURN_IF_ERROR(CheckShape(kOp, "weight", weight, {x.dim(1)}));
   RETURN_IF_ERROR(CheckShape(kOp, "y", *y, x.shape()));
-  DoRmsNorm(x, weight, eps, y);
-  return absl::OkStatus();
+  return DoRmsNorm(x, weight, eps, y);
 }
 
 absl::Status Backend::LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                 float eps, Tensor* y) {
   constexpr absl::string_view kOp = "LayerNorm";
-  RETURN_IF_ERROR(CheckF32(kOp, "x", x, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "weight", weight, device(), 1));
-  RETURN_IF_ERROR(CheckF32(kOp, "bias", bias, device(), 1));
-  RETURN_IF_ERROR(CheckF32(kOp, "y", *y, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "x", x, device(), 2));
+  RETURN_IF_ERROR(CheckLike(kOp, "weight", weight, x, device(), 1));
+  RETURN_IF_ERROR(CheckLike(kOp, "bias", bias, x, device(), 1));
+  RETURN_IF_ERROR(CheckLike(kOp, "y", *y, x, device(), 2));
   RETURN_IF_ERROR(CheckShape(kOp, "weight", weight, {x.dim(1)}));
   RETURN_IF_ERROR(CheckShape(kOp, "bias", bias, {x.dim(1)}));
   RETURN_IF_ERROR(CheckShape(kOp, "y", *y, x.shape()));
-  DoLayerNorm(x, weight, bias, eps, y);
-  return absl::OkStatus();
+  return DoLayerNorm(x, weight, bias, eps, y);
 }
 
 absl::Status Backend::GeluInPlace(Tensor* x) {
-  RETURN_IF_ERROR(CheckF32("GeluInPlace", "x", *x, device(), -1));
-  DoGeluInPlace(x);
-  return absl::OkStatus();
+  RETURN_IF_ERROR(CheckFloat("GeluInPlace", "x", *x, device(), -1));
+  return DoGeluInPlace(x);
 }
 
 absl::Status Backend::SiluAndMul(const Tensor& x, Tensor* y) {
   constexpr absl::string_view kOp = "SiluAndMul";
-  RETURN_IF_ERROR(CheckF32(kOp, "x", x, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "y", *y, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "x", x, device(), 2));
+  RETURN_IF_ERROR(CheckLike(kOp, "y", *y, x, device(), 2));
   if (x.dim(1) % 2 != 0) return Invalid(kOp, "x must have an even number of columns");
   RETURN_IF_ERROR(CheckShape(kOp, "y", *y, {x.dim(0), x.dim(1) / 2}));
-  DoSiluAndMul(x, y);
-  return absl::OkStatus();
+  return DoSiluAndMul(x, y);
 }
 
 absl::Status Backend::AddInPlace(const Tensor& x, Tensor* acc) {
-  RETURN_IF_ERROR(CheckF32("AddInPlace", "x", x, device(), -1));
-  RETURN_IF_ERROR(CheckF32("AddInPlace", "acc", *acc, device(), -1));
+  RETURN_IF_ERROR(CheckFloat("AddInPlace", "x", x, device(), -1));
+  RETURN_IF_ERROR(CheckLike("AddInPlace", "acc", *acc, x, device(), -1));
   RETURN_IF_ERROR(CheckShape("AddInPlace", "acc", *acc, x.shape()));
-  DoAddInPlace(x, acc);
-  return absl::OkStatus();
+  return DoAddInPlace(x, acc);
 }
 
 absl::Status Backend::ScaleInPlace(float scale, Tensor* x) {
-  RETURN_IF_ERROR(CheckF32("ScaleInPlace", "x", *x, device(), -1));
-  DoScaleInPlace(scale, x);
-  return absl::OkStatus();
+  RETURN_IF_ERROR(CheckFloat("ScaleInPlace", "x", *x, device(), -1));
+  return DoScaleInPlace(scale, x);
 }
+
+// ---- data movement
 
 absl::Status Backend::SplitColumns(const Tensor& x, absl::Span<Tensor* const> parts) {
   constexpr absl::string_view kOp = "SplitColumns";
-  RETURN_IF_ERROR(CheckF32(kOp, "x", x, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "x", x, device(), 2));
   int64_t total = 0;
   for (Tensor* part : parts) {
-    RETURN_IF_ERROR(CheckF32(kOp, "part", *part, device(), 2));
+    RETURN_IF_ERROR(CheckLike(kOp, "part", *part, x, device(), 2));
     if (part->dim(0) != x.dim(0)) return Invalid(kOp, "part rows differ from x rows");
     total += part->dim(1);
   }
   if (total != x.dim(1)) {
     return Invalid(kOp, absl::StrCat("parts have ", total, " columns, x has ", x.dim(1)));
   }
-  DoSplitColumns(x, parts);
-  return absl::OkStatus();
+  return DoSplitColumns(x, parts);
 }
 
 absl::Status Backend::GatherRows(const Tensor& table, absl::Span<const int32_t> rows,
                                  Tensor* out) {
   constexpr absl::string_view kOp = "GatherRows";
-  RETURN_IF_ERROR(CheckF32(kOp, "table", table, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "out", *out, device(), 2));
-  RETURN_IF_ERROR(CheckShape(kOp, "out", *out, {static_cast<int64_t>(rows.size()), table.dim(1)}));
+  RETURN_IF_ERROR(CheckFloat(kOp, "table", table, device(), 2));
   for (int32_t r : rows) {
     if (r < 0 || r >= table.dim(0)) {
       return Invalid(kOp, absl::StrCat("row ", r, " outside [0, ", table.dim(0), ")"));
     }
   }
-  DoGatherRows(table, rows, out);
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(Tensor ids, UploadIndices(rows));
+  return GatherRows(table, ids, out);
+}
+
+absl::Status Backend::GatherRows(const Tensor& table, const Tensor& rows, Tensor* out) {
+  constexpr absl::string_view kOp = "GatherRows";
+  RETURN_IF_ERROR(CheckFloat(kOp, "table", table, device(), 2));
+  RETURN_IF_ERROR(CheckIndices(kOp, "rows", rows, device(), 1));
+  RETURN_IF_ERROR(CheckFloat(kOp, "out", *out, device(), 2));
+  RETURN_IF_ERROR(CheckShape(kOp, "out", *out, {rows.dim(0), table.dim(1)}));
+  if (rows.dim(0) == 0) return absl::OkStatus();
+  return DoGatherRows(table, rows, out);
 }
 
 absl::Status Backend::CopyRows(const Tensor& src, int64_t src_row, int64_t num_rows, Tensor* dst,
                                int64_t dst_row) {
   constexpr absl::string_view kOp = "CopyRows";
-  RETURN_IF_ERROR(CheckF32(kOp, "src", src, device(), -1));
-  RETURN_IF_ERROR(CheckF32(kOp, "dst", *dst, device(), -1));
+  RETURN_IF_ERROR(CheckFloat(kOp, "src", src, device(), -1));
+  RETURN_IF_ERROR(CheckFloat(kOp, "dst", *dst, device(), -1));
   if (src.ndim() < 1 || dst->ndim() < 1 || ColsOf(src) != ColsOf(*dst)) {
     return Invalid(kOp, absl::StrCat("row widths differ: ", src.DebugString(), " vs ",
                                      dst->DebugString()));
@@ -162,15 +325,15 @@ absl::Status Backend::CopyRows(const Tensor& src, int64_t src_row, int64_t num_r
       dst_row + num_rows > RowsOf(*dst)) {
     return Invalid(kOp, "row range out of bounds");
   }
-  DoCopyRows(src, src_row, num_rows, dst, dst_row);
-  return absl::OkStatus();
+  if (num_rows == 0) return absl::OkStatus();
+  return DoCopyRows(src, src_row, num_rows, dst, dst_row);
 }
 
 absl::Status Backend::PatchIm2Col(const Tensor& image, ImageLayout layout, int kernel,
                                   Tensor* cols) {
   constexpr absl::string_view kOp = "PatchIm2Col";
-  RETURN_IF_ERROR(CheckF32(kOp, "image", image, device(), 4));
-  RETURN_IF_ERROR(CheckF32(kOp, "cols", *cols, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "image", image, device(), 4));
+  RETURN_IF_ERROR(CheckLike(kOp, "cols", *cols, image, device(), 2));
   const bool first = layout == ImageLayout::kChannelsFirst;
   const int64_t b = image.dim(0), c = first ? image.dim(1) : image.dim(3);
   const int64_t h = first ? image.dim(2) : image.dim(1), w = first ? image.dim(3) : image.dim(2);
@@ -180,84 +343,86 @@ absl::Status Backend::PatchIm2Col(const Tensor& image, ImageLayout layout, int k
   }
   RETURN_IF_ERROR(
       CheckShape(kOp, "cols", *cols, {b * (h / kernel) * (w / kernel), c * kernel * kernel}));
-  DoPatchIm2Col(image, layout, kernel, cols);
-  return absl::OkStatus();
+  return DoPatchIm2Col(image, layout, kernel, cols);
 }
+
+// ---- attention
 
 absl::Status Backend::ApplyRope(Tensor* x, absl::Span<const int32_t> positions, int head_dim,
                                 int rotary_dim, double base) {
   constexpr absl::string_view kOp = "ApplyRope";
-  RETURN_IF_ERROR(CheckF32(kOp, "x", *x, device(), 2));
-  if (head_dim <= 0 || x->dim(1) % head_dim != 0) return Invalid(kOp, "bad head_dim");
-  if (rotary_dim < 0 || rotary_dim > head_dim || rotary_dim % 2 != 0) {
-    return Invalid(kOp, "rotary_dim must be even and <= head_dim");
-  }
+  RETURN_IF_ERROR(CheckFloat(kOp, "x", *x, device(), 2));
   if (static_cast<int64_t>(positions.size()) != x->dim(0)) {
     return Invalid(kOp, absl::StrCat(positions.size(), " positions for ", x->dim(0), " rows"));
   }
-  if (!(base > 0)) return Invalid(kOp, "base must be positive");
-  DoApplyRope(x, positions, head_dim, rotary_dim, base);
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(Tensor pos, UploadIndices(positions));
+  return ApplyRope(x, pos, head_dim, rotary_dim, base);
+}
+
+absl::Status Backend::ApplyRope(Tensor* x, const Tensor& positions, int head_dim,
+                                int rotary_dim, double base) {
+  constexpr absl::string_view kOp = "ApplyRope";
+  RETURN_IF_ERROR(CheckFloat(kOp, "x", *x, device(), 2));
+  RETURN_IF_ERROR(CheckIndices(kOp, "positions", positions, device(), 1));
+  if (positions.dim(0) != x->dim(0)) {
+    return Invalid(kOp, absl::StrCat(positions.dim(0), " positions for ", x->dim(0), " rows"));
+  }
+  RETURN_IF_ERROR(CheckRopeArgs(kOp, *x, head_dim, rotary_dim, base));
+  if (x->dim(0) == 0) return absl::OkStatus();
+  return DoApplyRope(x, positions, head_dim, rotary_dim, base);
 }
 
 absl::Status Backend::Attention(const Tensor& q, const Tensor& k, const Tensor& v, int batch,
                                 int num_heads, int num_kv_heads, bool causal, float scale,
                                 Tensor* out) {
   constexpr absl::string_view kOp = "Attention";
-  RETURN_IF_ERROR(CheckF32(kOp, "q", q, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "k", k, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "v", v, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "out", *out, device(), 2));
+  RETURN_IF_ERROR(CheckFloat(kOp, "q", q, device(), 2));
+  RETURN_IF_ERROR(CheckLike(kOp, "k", k, q, device(), 2));
+  RETURN_IF_ERROR(CheckLike(kOp, "v", v, q, device(), 2));
+  RETURN_IF_ERROR(CheckLike(kOp, "out", *out, q, device(), 2));
   if (batch <= 0 || q.dim(0) % batch != 0) return Invalid(kOp, "rows not divisible by batch");
-  if (num_heads <= 0 || num_kv_heads <= 0 || num_heads % num_kv_heads != 0 ||
-      q.dim(1) % num_heads != 0) {
-    return Invalid(kOp, "bad head counts");
-  }
+  RETURN_IF_ERROR(CheckHeads(kOp, num_heads, num_kv_heads));
+  if (q.dim(1) % num_heads != 0) return Invalid(kOp, "q width not divisible by num_heads");
   const int64_t d = q.dim(1) / num_heads;
   RETURN_IF_ERROR(CheckShape(kOp, "k", k, {q.dim(0), num_kv_heads * d}));
   RETURN_IF_ERROR(CheckShape(kOp, "v", v, {q.dim(0), num_kv_heads * d}));
   RETURN_IF_ERROR(CheckShape(kOp, "out", *out, q.shape()));
-  DoAttention(q, k, v, batch, num_heads, num_kv_heads, causal, scale, out);
-  return absl::OkStatus();
+  if (q.dim(0) == 0) return absl::OkStatus();
+  return DoAttention(q, k, v, batch, num_heads, num_kv_heads, causal, scale, out);
 }
 
 absl::Status Backend::WriteKvCache(const Tensor& k, const Tensor& v,
                                    absl::Span<const int32_t> slots, int layer,
                                    PagedKvCache* cache) {
   constexpr absl::string_view kOp = "WriteKvCache";
+  RETURN_IF_ERROR(
+      CheckKvRows(kOp, k, v, static_cast<int64_t>(slots.size()), layer, *cache, device()));
   const KvCacheShape& cs = cache->shape();
-  RETURN_IF_ERROR(CheckF32(kOp, "k", k, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "v", v, device(), 2));
-  const Shape want = {static_cast<int64_t>(slots.size()),
-                      static_cast<int64_t>(cs.num_kv_heads) * cs.head_dim};
-  RETURN_IF_ERROR(CheckShape(kOp, "k", k, want));
-  RETURN_IF_ERROR(CheckShape(kOp, "v", v, want));
-  if (layer < 0 || layer >= cs.num_layers) return Invalid(kOp, "layer out of range");
   const int64_t num_slots = static_cast<int64_t>(cs.num_blocks) * cs.block_size;
   for (int32_t s : slots) {
     if (s < 0 || s >= num_slots) {
       return Invalid(kOp, absl::StrCat("slot ", s, " outside [0, ", num_slots, ")"));
     }
   }
-  DoWriteKvCache(k, v, slots, layer, cache);
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(Tensor ids, UploadIndices(slots));
+  return WriteKvCache(k, v, ids, layer, cache);
+}
+
+absl::Status Backend::WriteKvCache(const Tensor& k, const Tensor& v, const Tensor& slots,
+                                   int layer, PagedKvCache* cache) {
+  constexpr absl::string_view kOp = "WriteKvCache";
+  RETURN_IF_ERROR(CheckIndices(kOp, "slots", slots, device(), 1));
+  RETURN_IF_ERROR(CheckKvRows(kOp, k, v, slots.dim(0), layer, *cache, device()));
+  if (slots.dim(0) == 0) return absl::OkStatus();
+  return DoWriteKvCache(k, v, slots, layer, cache);
 }
 
 absl::Status Backend::PagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                                      absl::Span<const PagedSequence> sequences, int num_heads,
                                      float scale, Tensor* out) {
   constexpr absl::string_view kOp = "PagedAttention";
+  RETURN_IF_ERROR(CheckPagedQuery(kOp, q, cache, layer, num_heads, *out, device()));
   const KvCacheShape& cs = cache.shape();
-  RETURN_IF_ERROR(CheckF32(kOp, "q", q, device(), 2));
-  RETURN_IF_ERROR(CheckF32(kOp, "out", *out, device(), 2));
-  RETURN_IF_ERROR(CheckShape(kOp, "out", *out, q.shape()));
-  if (layer < 0 || layer >= cs.num_layers) return Invalid(kOp, "layer out of range");
-  if (num_heads <= 0 || cs.num_kv_heads <= 0 || num_heads % cs.num_kv_heads != 0 ||
-      q.dim(1) != static_cast<int64_t>(num_heads) * cs.head_dim) {
-    return Invalid(kOp, absl::StrCat("q ", q.DebugString(), " does not match ", num_heads,
-                                     " heads of ", cs.head_dim, " and ", cs.num_kv_heads,
-                                     " KV heads"));
-  }
   for (const PagedSequence& s : sequences) {
     if (s.query_begin < 0 || s.num_queries < 0 || s.num_cached < 0 ||
         s.query_begin + s.num_queries > q.dim(0)) {
@@ -275,15 +440,35 @@ absl::Status Backend::PagedAttention(const Tensor& q, const PagedKvCache& cache,
       }
     }
   }
-  DoPagedAttention(q, cache, layer, sequences, num_heads, scale, out);
-  return absl::OkStatus();
+  const PagedBatchHost host = PagedBatchHost::From(sequences);
+  PagedBatch batch;
+  ASSIGN_OR_RETURN(batch.sequences, UploadIndices(host.sequences));
+  ASSIGN_OR_RETURN(batch.sequences, batch.sequences.Reshape({host.num_sequences(), 4}));
+  ASSIGN_OR_RETURN(batch.block_tables, UploadIndices(host.block_tables));
+  batch.max_num_queries = host.max_num_queries;
+  batch.max_kv_len = host.max_kv_len;
+  return PagedAttention(q, cache, layer, batch, num_heads, scale, out);
+}
+
+absl::Status Backend::PagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
+                                     const PagedBatch& batch, int num_heads, float scale,
+                                     Tensor* out) {
+  constexpr absl::string_view kOp = "PagedAttention";
+  RETURN_IF_ERROR(CheckPagedQuery(kOp, q, cache, layer, num_heads, *out, device()));
+  RETURN_IF_ERROR(CheckIndices(kOp, "sequences", batch.sequences, device(), 2));
+  if (batch.sequences.dim(1) != 4) return Invalid(kOp, "sequences must be [num_seqs, 4]");
+  RETURN_IF_ERROR(CheckIndices(kOp, "block_tables", batch.block_tables, device(), 1));
+  if (batch.max_num_queries < 0 || batch.max_kv_len < 0) {
+    return Invalid(kOp, "negative bounds");
+  }
+  if (batch.sequences.dim(0) == 0 || q.dim(0) == 0) return absl::OkStatus();
+  return DoPagedAttention(q, cache, layer, batch, num_heads, scale, out);
 }
 
 absl::Status Backend::Argmax(const Tensor& x, std::vector<int32_t>* out) {
-  RETURN_IF_ERROR(CheckF32("Argmax", "x", x, device(), 2));
+  RETURN_IF_ERROR(CheckFloat("Argmax", "x", x, device(), 2));
   if (x.dim(1) == 0) return Invalid("Argmax", "no columns");
-  DoArgmax(x, out);
-  return absl::OkStatus();
+  return DoArgmax(x, out);
 }
 
 }  // namespace glm4v

@@ -1,9 +1,16 @@
 // Every Backend op against the naive double-precision oracle (kernels/testing/op_reference.h),
 // on random inputs with odd sizes and with GLM-4V's real sizes, once per backend linked into
 // this binary (AvailableBackends). A backend whose device is missing (UNAVAILABLE) skips.
+//
+// OpsTest runs the ops twice per backend: with f32 activations (every backend), and with bf16
+// activations on backends whose activation_dtype() is bf16 (CUDA; skipped elsewhere). Inputs
+// are uploaded in the activation dtype and the oracle runs on what was stored (Download), so
+// bf16 input rounding is not an error; what remains is the op's own rounding (Tolerances).
+// MemoryTest covers uploads, index buffers, KV cache allocation and argument validation.
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -33,33 +40,74 @@ constexpr Tolerances kCpuTolerances = {1e-5, 1e-5, 1e-6, 2e-6, 1e-5, 1e-5};
 // tensor-core attention for head dims 64..128 (operands and probabilities rounded to 8 bits of
 // mantissa); other head dims run an f32 kernel.
 constexpr Tolerances kCudaTolerances = {1e-4, 1e-5, 1e-6, 1e-5, 1e-5, 2e-2};
+// bf16 activations (any backend): every output element is rounded to bf16 (8 bits of
+// mantissa: relative error <= 2^-9 of itself, so <= 2^-9 of max |want|), after f32 math on
+// exact bf16 inputs. 8e-3 = 4x that bound leaves room for one more rounded intermediate (the
+// sum before Scale, a GEMM split-k partial, a norm's normalized value before the weight).
+// Attention also rounds q.k operands and probabilities on tensor cores, as kCudaTolerances.
+constexpr Tolerances kBf16Tolerances = {8e-3, 8e-3, 8e-3, 8e-3, 2e-2, 2e-2};
+// Linear with bf16 x and weight into an f32 y (the logits): f32 accumulation only.
+constexpr double kBf16ToF32LinearTolerance = 1e-4;
 
-class OpsTest : public ::testing::TestWithParam<std::string> {
+// bf16-rounded copies of values (what a bf16 tensor of them stores).
+Vec RoundToBf16(const Vec& v) {
+  Vec out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = BF16ToF32(F32ToBF16(static_cast<float>(v[i])));
+  return out;
+}
+
+// a + b, elementwise (what Linear with `accumulate` adds onto y).
+Vec Plus(Vec a, const Vec& b) {
+  for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+  return a;
+}
+
+// Helpers shared by the fixtures: tensors on the backend under test, read back as doubles.
+class BackendFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto backend = GetBackend(GetParam());
+  // Sets backend_, or skips the test when the backend's device is missing.
+  void SetUpBackend(const std::string& name) {
+    auto backend = GetBackend(name);
     if (backend.status().code() == absl::StatusCode::kUnavailable) {
-      GTEST_SKIP() << GetParam() << ": " << backend.status().message();
+      GTEST_SKIP() << name << ": " << backend.status().message();
     }
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *backend;
-    tol_ = GetParam() == "cpu" ? kCpuTolerances : kCudaTolerances;
   }
 
-  // A device tensor holding `values`.
-  Tensor Make(Shape shape, const std::vector<float>& values) {
-    auto t = backend_->Upload(Tensor::FromF32(std::move(shape), values));
+  // A device tensor holding `values`, stored as `dtype` (the activation dtype by default).
+  Tensor Make(Shape shape, const std::vector<float>& values) { return Make(shape, values, act_); }
+  Tensor Make(Shape shape, const std::vector<float>& values, DType dtype) {
+    auto t = backend_->Upload(Tensor::FromF32(std::move(shape), values), dtype);
     EXPECT_TRUE(t.ok()) << t.status();
-    return *t;
+    return t.ok() ? *t : Tensor();
   }
   Tensor Random(Shape shape, uint32_t seed, float scale = 1.0f) {
-    return Make(shape, ref::RandomFloats(NumElements(shape), seed, scale));
+    return Random(shape, seed, scale, act_);
   }
-  Tensor Out(Shape shape) { return backend_->Empty(DType::kF32, std::move(shape)); }
+  Tensor Random(Shape shape, uint32_t seed, float scale, DType dtype) {
+    return Make(shape, ref::RandomFloats(NumElements(shape), seed, scale), dtype);
+  }
+  Tensor Out(Shape shape) { return backend_->Empty(act_, std::move(shape)); }
+  // An i32 index tensor on the device.
+  Tensor Indices(const std::vector<int32_t>& values) {
+    auto t = backend_->Upload(
+        Tensor::FromI32({static_cast<int64_t>(values.size())}, values), DType::kI32);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? *t : Tensor();
+  }
   Vec Read(const Tensor& t) {
     auto host = backend_->Download(t);
     EXPECT_TRUE(host.ok()) << host.status();
     return host.ok() ? ref::ToDouble(*host) : Vec();
+  }
+  std::vector<int32_t> ReadIndices(const Tensor& t) {
+    auto host = backend_->Download(t);
+    EXPECT_TRUE(host.ok()) << host.status();
+    if (!host.ok()) return {};
+    EXPECT_EQ(host->dtype(), DType::kI32);
+    const int32_t* p = host->data<int32_t>();
+    return std::vector<int32_t>(p, p + host->numel());
   }
   // max |got - want| <= rel * max |want|.
   void ExpectClose(const Vec& got, const Vec& want, double rel) {
@@ -67,6 +115,56 @@ class OpsTest : public ::testing::TestWithParam<std::string> {
     const double scale = std::max(ref::MaxAbs(want), 1e-30);
     EXPECT_LE(ref::MaxAbsDiff(got, want), rel * scale);
   }
+  KvCacheShape SmallCacheShape(int block_size, int head_dim) const {
+    KvCacheShape shape;
+    shape.num_layers = 2;
+    shape.num_blocks = 20;
+    shape.block_size = block_size;
+    shape.num_kv_heads = 2;
+    shape.head_dim = head_dim;
+    return shape;
+  }
+
+  Backend* backend_ = nullptr;
+  DType act_ = DType::kF32;  // activation dtype of the tensors the helpers make
+};
+
+// Dtype combinations other than "everything in the backend's activation dtype" and "bf16
+// storage under f32 activations on an f32 backend" are optional (ops.h: UNIMPLEMENTED for
+// combinations a backend lacks): a backend running a test outside its activation dtype may
+// answer UNIMPLEMENTED, and the test then skips.
+#define ASSERT_OK_OR_SKIP_OPTIONAL(expr)                                                  \
+  do {                                                                                    \
+    const absl::Status status_ = (expr);                                                  \
+    if (status_.code() == absl::StatusCode::kUnimplemented &&                             \
+        act_ != backend_->activation_dtype()) {                                           \
+      GTEST_SKIP() << backend_->name() << " lacks this dtype combination: " << status_; \
+    }                                                                                     \
+    ASSERT_TRUE(status_.ok()) << status_;                                                 \
+  } while (0)
+
+// Parameter: (backend name, activation dtype).
+using OpsParam = std::tuple<std::string, DType>;
+
+class OpsTest : public BackendFixture, public ::testing::WithParamInterface<OpsParam> {
+ protected:
+  void SetUp() override {
+    SetUpBackend(std::get<0>(GetParam()));
+    if (IsSkipped() || HasFatalFailure()) return;
+    act_ = std::get<1>(GetParam());
+    if (act_ == DType::kBF16) {
+      if (backend_->activation_dtype() != DType::kBF16) {
+        GTEST_SKIP() << backend_->name() << " computes in "
+                     << DTypeName(backend_->activation_dtype())
+                     << " (bf16 activations run only on backends whose activation dtype is "
+                        "bf16)";
+      }
+      tol_ = kBf16Tolerances;
+    } else {
+      tol_ = backend_->name() == "cpu" ? kCpuTolerances : kCudaTolerances;
+    }
+  }
+
   double AttentionTolerance(int head_dim) const {
     // kernels/cuda/attention.h instantiates these on tensor cores; the CPU has no bf16 path.
     const bool tensor_core = head_dim == 64 || head_dim == 80 || head_dim == 96 ||
@@ -74,7 +172,14 @@ class OpsTest : public ::testing::TestWithParam<std::string> {
     return tensor_core ? tol_.bf16_attention : tol_.attention;
   }
 
-  Backend* backend_ = nullptr;
+  // The activation dtype, then bf16 if that differs: the dtypes weights, tables and the KV
+  // cache are tested in (bf16 is how they are stored for serving).
+  std::vector<DType> StorageDtypes() const {
+    std::vector<DType> dtypes = {act_};
+    if (act_ != DType::kBF16) dtypes.push_back(DType::kBF16);
+    return dtypes;
+  }
+
   Tolerances tol_ = kCpuTolerances;
 };
 
@@ -89,6 +194,14 @@ TEST_P(OpsTest, LinearWithAndWithoutBias) {
     ExpectClose(Read(y), ref::Linear(Read(x), Read(w), Read(b), d.m, d.n, d.k), tol_.linear);
     ASSERT_TRUE(backend_->Linear(x, w, nullptr, &y).ok());
     ExpectClose(Read(y), ref::Linear(Read(x), Read(w), {}, d.m, d.n, d.k), tol_.linear);
+    if (act_ == DType::kBF16) {
+      // The logits: bf16 activations into an f32 y (with an f32 bias, y's dtype).
+      Tensor y32 = backend_->Empty(DType::kF32, {d.m, d.n});
+      Tensor b32 = Random({d.n}, 3, 1.0f, DType::kF32);
+      ASSERT_TRUE(backend_->Linear(x, w, &b32, &y32).ok());
+      ExpectClose(Read(y32), ref::Linear(Read(x), Read(w), Read(b32), d.m, d.n, d.k),
+                  kBf16ToF32LinearTolerance);
+    }
   }
 }
 
@@ -99,6 +212,45 @@ TEST_P(OpsTest, LinearRejectsMismatchedShapes) {
   EXPECT_EQ(backend_->Linear(x, w2, nullptr, &y2).code(), absl::StatusCode::kInvalidArgument);
   Tensor bias = Random({5}, 3);
   EXPECT_EQ(backend_->Linear(x, w2, &bias, &y).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(OpsTest, LinearAccumulatesIntoY) {
+  struct Dims {
+    int64_t m, n, k;
+  };
+  for (const Dims& d : {Dims{1, 13, 19}, Dims{7, 13, 19}, Dims{130, 37, 67}}) {
+    Tensor x = Random({d.m, d.k}, 1), w = Random({d.n, d.k}, 2), b = Random({d.n}, 3);
+    Tensor y = Random({d.m, d.n}, 4);
+    Vec want = Plus(ref::Linear(Read(x), Read(w), Read(b), d.m, d.n, d.k), Read(y));
+    ASSERT_TRUE(backend_->Linear(x, w, &b, &y, /*accumulate=*/true).ok());
+    ExpectClose(Read(y), want, tol_.linear);
+
+    want = Plus(ref::Linear(Read(x), Read(w), {}, d.m, d.n, d.k), Read(y));
+    ASSERT_TRUE(backend_->Linear(x, w, nullptr, &y, /*accumulate=*/true).ok());
+    ExpectClose(Read(y), want, tol_.linear);
+  }
+}
+
+TEST_P(OpsTest, LinearWithBf16Weights) {
+  // Weights kept in the checkpoint's bf16 under the activations (the CPU converts them panel by
+  // panel: n = 4100 at k = 67 and n = 200 at k = 4096 span several panels). The oracle multiplies
+  // the stored, rounded weights.
+  struct Dims {
+    int64_t m, n, k;
+  };
+  for (const Dims& d : {Dims{1, 13, 19}, Dims{33, 13, 19}, Dims{5, 4100, 67}, Dims{3, 200, 4096}}) {
+    Tensor x = Random({d.m, d.k}, 1), b = Random({d.n}, 3);
+    Tensor w = Random({d.n, d.k}, 2, 1.0f, DType::kBF16);
+    ASSERT_EQ(w.dtype(), DType::kBF16);
+    const Vec vx = Read(x), vw = Read(w), vb = Read(b);
+    Tensor y = Out({d.m, d.n});
+    ASSERT_OK_OR_SKIP_OPTIONAL(backend_->Linear(x, w, &b, &y));
+    ExpectClose(Read(y), ref::Linear(vx, vw, vb, d.m, d.n, d.k), tol_.linear);
+
+    const Vec want = Plus(ref::Linear(vx, vw, {}, d.m, d.n, d.k), Read(y));
+    ASSERT_TRUE(backend_->Linear(x, w, nullptr, &y, /*accumulate=*/true).ok());
+    ExpectClose(Read(y), want, tol_.linear);
+  }
 }
 
 TEST_P(OpsTest, RmsNorm) {
@@ -193,6 +345,45 @@ TEST_P(OpsTest, SplitGatherCopyRows) {
   EXPECT_FALSE(backend_->CopyRows(x, 4, 2, &dst, 0).ok());
 }
 
+TEST_P(OpsTest, GatherRowsFromIndexTensor) {
+  // The table in the activation dtype and in bf16 (the embedding as stored in the checkpoint).
+  for (DType table_dtype : StorageDtypes()) {
+    SCOPED_TRACE(DTypeName(table_dtype));
+    Tensor table = Random({6, 11}, 40, 1.0f, table_dtype);
+    const Vec vt = Read(table);
+    std::vector<int32_t> rows = {5, 0, 5, 3};
+    Tensor ids = Indices(rows), out = Out({4, 11});
+    ASSERT_OK_OR_SKIP_OPTIONAL(backend_->GatherRows(table, ids, &out));
+    Vec got = Read(out);
+    for (int i = 0; i < 4; ++i) {
+      for (int c = 0; c < 11; ++c) EXPECT_EQ(got[i * 11 + c], vt[rows[i] * 11 + c]);
+    }
+    // New ids in the same buffer (how a replayed step gets its tokens).
+    rows = {1, 1, 2, 4};
+    ASSERT_TRUE(backend_->WriteIndices(rows, &ids).ok());
+    ASSERT_TRUE(backend_->GatherRows(table, ids, &out).ok());
+    got = Read(out);
+    for (int i = 0; i < 4; ++i) {
+      for (int c = 0; c < 11; ++c) EXPECT_EQ(got[i * 11 + c], vt[rows[i] * 11 + c]);
+    }
+  }
+}
+
+TEST_P(OpsTest, CopyRowsConvertsFromOtherFloatDtype) {
+  const DType other = act_ == DType::kF32 ? DType::kBF16 : DType::kF32;
+  Tensor src = Random({4, 7}, 41, 1.0f, other);
+  Vec vs = Read(src);
+  if (act_ == DType::kBF16) vs = RoundToBf16(vs);  // what the bf16 dst can hold
+  Tensor dst = Make({3, 7}, std::vector<float>(21, 0.0f));
+  ASSERT_OK_OR_SKIP_OPTIONAL(backend_->CopyRows(src, 1, 2, &dst, 1));
+  const Vec vd = Read(dst);
+  for (int c = 0; c < 7; ++c) {
+    EXPECT_EQ(vd[c], 0.0);
+    EXPECT_EQ(vd[7 + c], vs[7 + c]);
+    EXPECT_EQ(vd[14 + c], vs[14 + c]);
+  }
+}
+
 TEST_P(OpsTest, PatchConvChannelsFirstAndLast) {
   struct Case {
     int64_t b, c, h, w, out;
@@ -253,6 +444,22 @@ TEST_P(OpsTest, RopeRotatesFirstHalfInterleaved) {
       backend_->ApplyRope(&x, std::vector<int32_t>(rows, 0), head_dim, 5, 1e4).ok());
 }
 
+TEST_P(OpsTest, RopeWithPositionsTensor) {
+  const std::vector<int32_t> positions = {0, 1, 5, 5, 1000, 32767};
+  const int64_t rows = static_cast<int64_t>(positions.size());
+  for (int head_dim : {14, 128}) {
+    const int heads = 3, rotary = head_dim == 14 ? 6 : 64;  // a pass-through tail; GLM's
+    Tensor x = Random({rows, heads * head_dim}, 17), x_host_positions = Random(x.shape(), 17);
+    Vec want = ref::Rope(Read(x), rows, heads, head_dim, rotary, positions, 10000.0);
+    ASSERT_TRUE(backend_->ApplyRope(&x, Indices(positions), head_dim, rotary, 10000.0).ok());
+    ExpectClose(Read(x), want, tol_.rope);
+    // The host-span form uploads the positions and runs the same kernel.
+    ASSERT_TRUE(
+        backend_->ApplyRope(&x_host_positions, positions, head_dim, rotary, 10000.0).ok());
+    EXPECT_EQ(Read(x), Read(x_host_positions));
+  }
+}
+
 TEST_P(OpsTest, DenseAttentionGqaCausalAndFull) {
   struct Case {
     int batch, len, heads, kv_heads, d;
@@ -308,54 +515,104 @@ TEST_P(OpsTest, PagedAttentionMatchesDenseOverCachedPlusNew) {
       {4, 10, 4, 2.f, 0.2f, {{9, 1, {7, 2, 19}}, {5, 6, {3, 11, 0, 16}}, {0, 7, {5, 9}}}},
       {16, 128, 8, 1.f, 1.f / std::sqrt(128.f), {{20, 3, {7, 2}}, {0, 5, {11}}}}};
   for (const Case& c : cases) {
-    KvCacheShape shape;
-    shape.num_layers = 2;
-    shape.num_blocks = 20;
-    shape.block_size = c.block_size;
-    shape.num_kv_heads = 2;
-    shape.head_dim = c.head_dim;
-    PagedKvCache cache(shape);
-    const int layer = 1;
-    const int64_t kv_width = shape.num_kv_heads * shape.head_dim;
-    const int64_t q_width = int64_t{c.heads} * c.head_dim;
-    const float scale = c.scale;
-    int64_t total_new = 0;
-    for (const Seq& s : c.seqs) total_new += s.fresh;
-    Tensor q = Random({total_new, q_width}, 21, c.qk_range);
-    Vec vq = Read(q), want;
-    std::vector<PagedSequence> paged;
-    int64_t row = 0;
-    uint32_t seed = 100;
-    for (const Seq& s : c.seqs) {
-      const int64_t n = s.cached + s.fresh;
-      Tensor k = Random({n, kv_width}, seed++, c.qk_range), v = Random({n, kv_width}, seed++);
-      std::vector<int32_t> slots(n);
-      for (int64_t t = 0; t < n; ++t) {
-        slots[t] = s.blocks[t / shape.block_size] * shape.block_size + t % shape.block_size;
+    // The cache in the activation dtype and in bf16 (what CUDA serves from); the oracle reads
+    // the K/V as the cache stores them.
+    for (DType cache_dtype : StorageDtypes()) {
+      SCOPED_TRACE(DTypeName(cache_dtype));
+      const KvCacheShape shape = SmallCacheShape(c.block_size, c.head_dim);
+      auto cache = backend_->AllocateKvCache(shape, cache_dtype);
+      ASSERT_TRUE(cache.ok()) << cache.status();
+      EXPECT_EQ(cache->dtype(), cache_dtype);
+      const int layer = 1;
+      const int64_t kv_width = shape.num_kv_heads * shape.head_dim;
+      const int64_t q_width = int64_t{c.heads} * c.head_dim;
+      const float scale = c.scale;
+      int64_t total_new = 0;
+      for (const Seq& s : c.seqs) total_new += s.fresh;
+      Tensor q = Random({total_new, q_width}, 21, c.qk_range);
+      Vec vq = Read(q), want;
+      std::vector<PagedSequence> paged;
+      int64_t row = 0;
+      uint32_t seed = 100;
+      for (const Seq& s : c.seqs) {
+        const int64_t n = s.cached + s.fresh;
+        Tensor k = Random({n, kv_width}, seed++, c.qk_range), v = Random({n, kv_width}, seed++);
+        std::vector<int32_t> slots(n);
+        for (int64_t t = 0; t < n; ++t) {
+          slots[t] = s.blocks[t / shape.block_size] * shape.block_size + t % shape.block_size;
+        }
+        ASSERT_OK_OR_SKIP_OPTIONAL(backend_->WriteKvCache(k, v, slots, layer, &*cache));
+        Vec vk = Read(k), vv = Read(v);
+        if (cache_dtype == DType::kBF16) vk = RoundToBf16(vk), vv = RoundToBf16(vv);
+        Vec sq(vq.begin() + row * q_width, vq.begin() + (row + s.fresh) * q_width);
+        Vec part = ref::Attention(sq, vk, vv, s.fresh, n, c.heads, shape.num_kv_heads,
+                                  shape.head_dim, true, scale);
+        want.insert(want.end(), part.begin(), part.end());
+        paged.push_back({row, s.fresh, s.cached, s.blocks});
+        row += s.fresh;
       }
-      ASSERT_TRUE(backend_->WriteKvCache(k, v, slots, layer, &cache).ok());
-      Vec sq(vq.begin() + row * q_width, vq.begin() + (row + s.fresh) * q_width);
-      Vec part = ref::Attention(sq, Read(k), Read(v), s.fresh, n, c.heads, shape.num_kv_heads,
-                                shape.head_dim, true, scale);
-      want.insert(want.end(), part.begin(), part.end());
-      paged.push_back({row, s.fresh, s.cached, s.blocks});
-      row += s.fresh;
-    }
-    Tensor out = Out({total_new, q_width});
-    ASSERT_TRUE(backend_->PagedAttention(q, cache, layer, paged, c.heads, scale, &out).ok());
-    ExpectClose(Read(out), want, AttentionTolerance(c.head_dim));
+      Tensor out = Out({total_new, q_width});
+      ASSERT_OK_OR_SKIP_OPTIONAL(
+          backend_->PagedAttention(q, *cache, layer, paged, c.heads, scale, &out));
+      ExpectClose(Read(out), want, AttentionTolerance(c.head_dim));
 
-    // A block table too short for cached + new tokens, and a block id outside the cache.
-    std::vector<int32_t> short_table = {c.seqs[0].blocks[0]};
-    std::vector<PagedSequence> bad = {{0, 1, c.block_size + 1, short_table}};
-    EXPECT_EQ(backend_->PagedAttention(q, cache, layer, bad, c.heads, scale, &out).code(),
-              absl::StatusCode::kInvalidArgument);
-    std::vector<int32_t> wild_table = {7, 20};
-    bad = {{0, 1, c.block_size, wild_table}};
-    EXPECT_FALSE(backend_->PagedAttention(q, cache, layer, bad, c.heads, scale, &out).ok());
-    Tensor k1 = Random({1, kv_width}, 1), v1 = Random({1, kv_width}, 2);
-    std::vector<int32_t> bad_slot = {20 * c.block_size};
-    EXPECT_FALSE(backend_->WriteKvCache(k1, v1, bad_slot, layer, &cache).ok());
+      // The same through a PagedBatch in fixed index buffers (WriteIndices), as a captured
+      // step gets it: a padding row (num_queries 0) among the sequences, a longer block-table
+      // buffer than needed, and loose upper bounds.
+      PagedBatchHost host = PagedBatchHost::From(paged);
+      host.sequences.insert(host.sequences.begin() + 4, {0, 0, 0, 0});
+      PagedBatch batch;
+      batch.sequences = backend_->Empty(DType::kI32, {host.num_sequences(), 4});
+      batch.block_tables =
+          backend_->Empty(DType::kI32, {static_cast<int64_t>(host.block_tables.size()) + 3});
+      ASSERT_TRUE(backend_->ZeroFill(&batch.block_tables).ok());
+      ASSERT_TRUE(backend_->WriteIndices(host.sequences, &batch.sequences).ok());
+      ASSERT_TRUE(backend_->WriteIndices(host.block_tables, &batch.block_tables).ok());
+      batch.max_num_queries = host.max_num_queries + 3;
+      batch.max_kv_len = host.max_kv_len + 5;
+      Tensor out_batch = Out({total_new, q_width});
+      ASSERT_TRUE(
+          backend_->PagedAttention(q, *cache, layer, batch, c.heads, scale, &out_batch).ok());
+      ExpectClose(Read(out_batch), want, AttentionTolerance(c.head_dim));
+
+      // A block table too short for cached + new tokens, and a block id outside the cache.
+      std::vector<int32_t> short_table = {c.seqs[0].blocks[0]};
+      std::vector<PagedSequence> bad = {{0, 1, c.block_size + 1, short_table}};
+      EXPECT_EQ(backend_->PagedAttention(q, *cache, layer, bad, c.heads, scale, &out).code(),
+                absl::StatusCode::kInvalidArgument);
+      std::vector<int32_t> wild_table = {7, 20};
+      bad = {{0, 1, c.block_size, wild_table}};
+      EXPECT_FALSE(backend_->PagedAttention(q, *cache, layer, bad, c.heads, scale, &out).ok());
+      Tensor k1 = Random({1, kv_width}, 1), v1 = Random({1, kv_width}, 2);
+      std::vector<int32_t> bad_slot = {20 * c.block_size};
+      EXPECT_FALSE(backend_->WriteKvCache(k1, v1, bad_slot, layer, &*cache).ok());
+    }
+  }
+}
+
+TEST_P(OpsTest, WriteKvCacheFromSlotsTensorSkipsNegativeSlots) {
+  const KvCacheShape shape = SmallCacheShape(4, 6);
+  const int64_t width = shape.num_kv_heads * shape.head_dim;
+  for (DType cache_dtype : StorageDtypes()) {
+    SCOPED_TRACE(DTypeName(cache_dtype));
+    auto cache = backend_->AllocateKvCache(shape, cache_dtype);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    Tensor k = Random({4, width}, 30), v = Random({4, width}, 31);
+    // Row 1 is padding; 79 is the cache's last slot.
+    const std::vector<int32_t> slots = {5, -1, 79, 0};
+    ASSERT_OK_OR_SKIP_OPTIONAL(backend_->WriteKvCache(k, v, Indices(slots), 1, &*cache));
+    Vec vk = Read(k), vv = Read(v);
+    if (cache_dtype == DType::kBF16) vk = RoundToBf16(vk), vv = RoundToBf16(vv);
+    const int64_t cache_elems = int64_t{shape.num_blocks} * shape.block_size * width;
+    Vec want_k(cache_elems, 0.0), want_v(cache_elems, 0.0);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i] < 0) continue;
+      std::copy_n(vk.begin() + i * width, width, want_k.begin() + slots[i] * width);
+      std::copy_n(vv.begin() + i * width, width, want_v.begin() + slots[i] * width);
+    }
+    EXPECT_EQ(Read(cache->key_tensor(1)), want_k);
+    EXPECT_EQ(Read(cache->value_tensor(1)), want_v);
+    EXPECT_EQ(Read(cache->key_tensor(0)), Vec(cache_elems, 0.0));  // other layers untouched
   }
 }
 
@@ -376,10 +633,238 @@ TEST_P(OpsTest, ArgmaxFirstMaximum) {
   EXPECT_EQ(ids, (std::vector<int32_t>{5, static_cast<int32_t>(cols - 1), 100}));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllBackends, OpsTest, ::testing::ValuesIn(AvailableBackends()),
+std::string OpsTestName(const ::testing::TestParamInfo<OpsParam>& info) {
+  return std::get<0>(info.param) + "_" + std::string(DTypeName(std::get<1>(info.param)));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, OpsTest,
+                         ::testing::Combine(::testing::ValuesIn(AvailableBackends()),
+                                            ::testing::Values(DType::kF32, DType::kBF16)),
+                         OpsTestName);
+
+// Memory, index buffers and argument validation: dtype-independent, once per backend.
+class MemoryTest : public BackendFixture, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override { SetUpBackend(GetParam()); }
+};
+
+TEST_P(MemoryTest, UploadStoresTheRequestedDtype) {
+  const std::vector<float> values = ref::RandomFloats(30, 50, 3.0f);
+  const Vec exact = ref::ToDouble(values), rounded = RoundToBf16(exact);
+  Tensor f32 = Make({5, 6}, values);
+  EXPECT_EQ(f32.dtype(), DType::kF32);
+  EXPECT_EQ(f32.device(), backend_->device());
+  EXPECT_EQ(Read(f32), exact);
+
+  Tensor bf16 = Make({5, 6}, values, DType::kBF16);
+  EXPECT_EQ(bf16.dtype(), DType::kBF16);
+  EXPECT_EQ(bf16.device(), backend_->device());
+  EXPECT_EQ(bf16.shape(), (Shape{5, 6}));
+  EXPECT_EQ(Read(bf16), rounded);  // Download of a float tensor is f32
+  EXPECT_NE(rounded, exact);
+
+  // A bf16 host tensor (the checkpoint) kept as bf16, or widened to f32.
+  const Tensor host_bf16 = Tensor::FromF32({5, 6}, values).ToBF16();
+  for (DType storage : {DType::kBF16, DType::kF32}) {
+    auto t = backend_->Upload(host_bf16, storage);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(t->dtype(), storage);
+    EXPECT_EQ(Read(*t), rounded);
+  }
+
+  const std::vector<int32_t> ids = {3, -1, 151551, 0};
+  Tensor i32 = Indices(ids);
+  EXPECT_EQ(i32.dtype(), DType::kI32);
+  EXPECT_EQ(ReadIndices(i32), ids);
+
+  // Index storage needs an i32 source, float storage a float source; i64 is not a storage.
+  const Tensor host_f32 = Tensor::FromF32({2}, {1.f, 2.f});
+  const Tensor host_i32 = Tensor::FromI32({2}, {1, 2});
+  EXPECT_EQ(backend_->Upload(host_f32, DType::kI32).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->Upload(host_i32, DType::kF32).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->Upload(host_i32, DType::kI64).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->Upload(Tensor(), DType::kF32).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(MemoryTest, ZeroFillClearsEveryDtype) {
+  Tensor f32 = Random({3, 7}, 51, 1.0f, DType::kF32);
+  Tensor bf16 = Random({3, 7}, 52, 1.0f, DType::kBF16);
+  Tensor i32 = Indices({4, 5, 6});
+  for (Tensor* t : {&f32, &bf16}) {
+    ASSERT_TRUE(backend_->ZeroFill(t).ok());
+    EXPECT_EQ(Read(*t), Vec(21, 0.0));
+  }
+  ASSERT_TRUE(backend_->ZeroFill(&i32).ok());
+  EXPECT_EQ(ReadIndices(i32), (std::vector<int32_t>{0, 0, 0}));
+  Tensor undefined;
+  EXPECT_EQ(backend_->ZeroFill(&undefined).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(MemoryTest, WriteIndicesKeepsTheBuffer) {
+  Tensor ids = backend_->Empty(DType::kI32, {2, 4});
+  ASSERT_TRUE(backend_->ZeroFill(&ids).ok());
+  const void* address = ids.raw_data();
+  ASSERT_TRUE(backend_->WriteIndices({7, 8, 9}, &ids, 3).ok());
+  EXPECT_EQ(ids.raw_data(), address);
+  EXPECT_EQ(ids.shape(), (Shape{2, 4}));
+  EXPECT_EQ(ReadIndices(ids), (std::vector<int32_t>{0, 0, 0, 7, 8, 9, 0, 0}));
+  ASSERT_TRUE(backend_->WriteIndices({-4}, &ids).ok());
+  ASSERT_TRUE(backend_->WriteIndices({}, &ids, 8).ok());  // nothing, at the end
+  EXPECT_EQ(ReadIndices(ids), (std::vector<int32_t>{-4, 0, 0, 7, 8, 9, 0, 0}));
+  EXPECT_EQ(ids.raw_data(), address);
+
+  // Overflow at either end, and a non-index destination.
+  EXPECT_EQ(backend_->WriteIndices({1, 2, 3}, &ids, 6).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend_->WriteIndices({1}, &ids, -1).code(), absl::StatusCode::kInvalidArgument);
+  Tensor floats = Random({8}, 53, 1.0f, DType::kF32);
+  EXPECT_EQ(backend_->WriteIndices({1}, &floats).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadIndices(ids), (std::vector<int32_t>{-4, 0, 0, 7, 8, 9, 0, 0}));
+}
+
+TEST_P(MemoryTest, AllocateKvCacheIsZeroedInTheRequestedDtype) {
+  KvCacheShape shape = SmallCacheShape(4, 6);
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    auto cache = backend_->AllocateKvCache(shape, dtype);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    EXPECT_EQ(cache->dtype(), dtype);
+    EXPECT_EQ(cache->device(), backend_->device());
+    for (int l = 0; l < shape.num_layers; ++l) {
+      for (const Tensor* t : {&cache->key_tensor(l), &cache->value_tensor(l)}) {
+        EXPECT_EQ(t->dtype(), dtype);
+        EXPECT_EQ(t->shape(), (Shape{20, 4, 2, 6}));
+        EXPECT_EQ(Read(*t), Vec(20 * 4 * 2 * 6, 0.0));
+      }
+    }
+  }
+  EXPECT_EQ(backend_->AllocateKvCache(shape, DType::kI32).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  shape.block_size = 0;
+  EXPECT_EQ(backend_->AllocateKvCache(shape, DType::kF32).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(MemoryTest, IndexTensorArgumentsAreValidated) {
+  constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
+  Tensor table = Random({6, 11}, 40, 1.0f, DType::kF32), out = Out({2, 11});
+  Tensor float_ids = Random({2}, 54, 1.0f, DType::kF32);
+  // Row ids: i32 only, 1-d, one per output row.
+  EXPECT_EQ(backend_->GatherRows(table, float_ids, &out).code(), kInvalid);
+  auto ids_2d = Indices({1, 2}).Reshape({1, 2});
+  ASSERT_TRUE(ids_2d.ok());
+  EXPECT_EQ(backend_->GatherRows(table, *ids_2d, &out).code(), kInvalid);
+  EXPECT_EQ(backend_->GatherRows(table, Indices({1, 2, 3}), &out).code(), kInvalid);
+
+  Tensor x = Random({2, 14}, 55);
+  EXPECT_EQ(backend_->ApplyRope(&x, float_ids, 14, 6, 1e4).code(), kInvalid);
+  EXPECT_EQ(backend_->ApplyRope(&x, Indices({0, 1, 2}), 14, 6, 1e4).code(), kInvalid);
+
+  const KvCacheShape shape = SmallCacheShape(4, 6);
+  auto cache = backend_->AllocateKvCache(shape, DType::kF32);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  Tensor k = Random({2, 12}, 56), v = Random({2, 12}, 57);
+  EXPECT_EQ(backend_->WriteKvCache(k, v, float_ids, 0, &*cache).code(), kInvalid);
+  EXPECT_EQ(backend_->WriteKvCache(k, v, Indices({1}), 0, &*cache).code(), kInvalid);
+  EXPECT_EQ(backend_->WriteKvCache(k, v, Indices({1, 2}), 2, &*cache).code(), kInvalid);
+
+  // PagedBatch: sequences i32 [num_seqs, 4], block tables i32 [entries], bounds >= 0.
+  Tensor q = Random({1, 24}, 58), attn = Out({1, 24});
+  PagedBatch good;
+  auto seqs = Indices({0, 1, 1, 0}).Reshape({1, 4});
+  ASSERT_TRUE(seqs.ok());
+  good.sequences = *seqs;
+  good.block_tables = Indices({3});
+  good.max_num_queries = 1;
+  good.max_kv_len = 1;
+  const absl::Status ok = backend_->PagedAttention(q, *cache, 0, good, 4, 1.f, &attn);
+  ASSERT_TRUE(ok.ok()) << ok;
+  PagedBatch bad = good;
+  auto seqs3 = Indices({0, 1, 1}).Reshape({1, 3});
+  ASSERT_TRUE(seqs3.ok());
+  bad.sequences = *seqs3;
+  EXPECT_EQ(backend_->PagedAttention(q, *cache, 0, bad, 4, 1.f, &attn).code(), kInvalid);
+  bad.sequences = Indices({0, 1, 1, 0});  // 1-d
+  EXPECT_EQ(backend_->PagedAttention(q, *cache, 0, bad, 4, 1.f, &attn).code(), kInvalid);
+  bad = good;
+  bad.block_tables = Random({1}, 59, 1.0f, DType::kF32);
+  EXPECT_EQ(backend_->PagedAttention(q, *cache, 0, bad, 4, 1.f, &attn).code(), kInvalid);
+  bad = good;
+  bad.max_kv_len = -1;
+  EXPECT_EQ(backend_->PagedAttention(q, *cache, 0, bad, 4, 1.f, &attn).code(), kInvalid);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, MemoryTest, ::testing::ValuesIn(AvailableBackends()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });
+
+// ---- CPU specifics
+
+class CpuBackendTest : public BackendFixture {
+ protected:
+  void SetUp() override { SetUpBackend("cpu"); }
+};
+
+TEST_F(CpuBackendTest, Bf16ActivationsAreUnimplemented) {
+  EXPECT_EQ(backend_->activation_dtype(), DType::kF32);
+  act_ = DType::kBF16;
+  Tensor x = Random({2, 8}, 60), w = Random({3, 8}, 61), y = Out({2, 3});
+  const absl::Status s = backend_->Linear(x, w, nullptr, &y);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.message().find("must be f32"), absl::string_view::npos) << s;
+  EXPECT_EQ(backend_->GeluInPlace(&x).code(), absl::StatusCode::kUnimplemented);
+}
+
+TEST_F(CpuBackendTest, IndexTensorContentsAreCheckedBeforeUse) {
+  // The interface trusts index tensors; the CPU checks the ones that address memory anyway.
+  auto expect_invalid = [](const absl::Status& s, absl::string_view what) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find(what), absl::string_view::npos) << s;
+  };
+  Tensor table = Random({6, 11}, 40), out = Out({1, 11});
+  expect_invalid(backend_->GatherRows(table, Indices({6}), &out), "row 6 outside [0, 6)");
+  const KvCacheShape shape = SmallCacheShape(4, 6);
+  auto cache = backend_->AllocateKvCache(shape, DType::kBF16);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  Tensor k = Random({1, 12}, 56), v = Random({1, 12}, 57);
+  expect_invalid(backend_->WriteKvCache(k, v, Indices({80}), 0, &*cache),
+                 "slot 80 outside [0, 80)");
+  Tensor q = Random({1, 24}, 58), attn = Out({1, 24});
+  PagedBatch batch;
+  auto seqs = Indices({0, 1, 5, 0}).Reshape({1, 4});  // 5 tokens need 2 blocks, table has 1
+  ASSERT_TRUE(seqs.ok());
+  batch.sequences = *seqs;
+  batch.block_tables = Indices({3});
+  expect_invalid(backend_->PagedAttention(q, *cache, 0, batch, 4, 1.f, &attn),
+                 "block table end");
+  batch.block_tables = Indices({3, 20});
+  expect_invalid(backend_->PagedAttention(q, *cache, 0, batch, 4, 1.f, &attn), "block id 20");
+  *seqs = *Indices({1, 1, 1, 0}).Reshape({1, 4});  // query row 1 of 1
+  batch.sequences = *seqs;
+  expect_invalid(backend_->PagedAttention(q, *cache, 0, batch, 4, 1.f, &attn), "query rows");
+}
+
+TEST_F(CpuBackendTest, HostBlockAccessorsOnlyForHostF32Caches) {
+  const KvCacheShape shape = SmallCacheShape(4, 6);
+  PagedKvCache host(shape);  // host f32, zero-filled
+  EXPECT_EQ(host.dtype(), DType::kF32);
+  EXPECT_EQ(host.key_block(1, 3),
+            host.key_tensor(1).data<float>() + 3 * shape.floats_per_block_per_layer());
+  auto cache = backend_->AllocateKvCache(shape, DType::kF32);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ(cache->value_block(0, 2),
+            cache->value_tensor(0).data<float>() + 2 * shape.floats_per_block_per_layer());
+
+  auto bf16 = backend_->AllocateKvCache(shape, DType::kBF16);
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  EXPECT_DEATH(bf16->key_block(0, 0), "only for host f32 caches");
+  const PagedKvCache& const_bf16 = *bf16;
+  EXPECT_DEATH(const_bf16.value_block(0, 0), "only for host f32 caches");
+}
 
 }  // namespace
 }  // namespace glm4v

@@ -20,12 +20,43 @@
 
 namespace glm4v {
 
+// The host half of one step: the batch flattened into token rows (T) and logits rows (R).
+struct DecoderPlan {
+  std::vector<int32_t> ids;        // [T] embedding table row per token (image rows: a dummy row)
+  std::vector<int32_t> positions;  // [T] RoPE positions
+  std::vector<int32_t> slots;      // [T] KV cache slot per token (negative: not written)
+  std::vector<int32_t> logit_rows; // [R] token rows that produce logits, in output order
+  PagedBatchHost attention;        // per sequence: its token rows and block table
+  std::vector<int32_t> row_offsets;  // DecoderOutput::row_offsets (sequences + 1)
+  // Image embedding rows copied over their placeholder token rows after the word embeddings.
+  struct ImageRows {
+    int source = 0;  // index into image_sources
+    int64_t src_row = 0, num_rows = 0, dst_row = 0;
+  };
+  std::vector<Tensor> image_sources;  // SequenceChunk::embeddings (host or device)
+  std::vector<ImageRows> image_rows;
+
+  int64_t num_tokens() const { return static_cast<int64_t>(ids.size()); }
+  int64_t num_logit_rows() const { return static_cast<int64_t>(logit_rows.size()); }
+};
+
+// The device half's inputs: a plan's index arrays as i32 tensors on the backend (ids,
+// positions and slots [T], logit_rows [R]) and its image rows on the device, in the
+// activation dtype or any float dtype (CopyRows converts).
+struct DecoderStepInputs {
+  Tensor ids, positions, slots, logit_rows;
+  PagedBatch attention;
+  std::vector<Tensor> image_sources;
+  std::vector<DecoderPlan::ImageRows> image_rows;
+};
+
 class Decoder {
  public:
   static absl::StatusOr<std::unique_ptr<Decoder>> Load(const Checkpoint& checkpoint,
                                                        const ModelConfig& config,
                                                        Backend* backend,
-                                                       const TensorParallelContext& tp = {});
+                                                       const TensorParallelContext& tp = {},
+                                                       const WeightLoadOptions& weights = {});
   // A decoder over already loaded weights (LoadDecoderWeights with PlanShard(config, tp.rank,
   // tp.size)); checks the config, the shard and the communicator.
   static absl::StatusOr<std::unique_ptr<Decoder>> Create(const ModelConfig& config,
@@ -49,6 +80,20 @@ class Decoder {
   // The checks Forward starts with (no collectives; identical on every rank for one batch).
   absl::Status Validate(const DecoderBatch& batch, const PagedKvCache& cache) const;
 
+  // Validate, then flatten `batch` (block tables are cut to the blocks each sequence needs).
+  absl::StatusOr<DecoderPlan> Plan(const DecoderBatch& batch, const PagedKvCache& cache) const;
+  // The plan's index arrays as new device tensors; host image rows uploaded in the activation
+  // dtype.
+  absl::StatusOr<DecoderStepInputs> UploadPlan(const DecoderPlan& plan) const;
+  // The layers over a planned step: writes the step's K/V into `cache` and the logits of
+  // step.logit_rows into `logits` (f32 [R, vocab] on the backend's device, allocated by the
+  // caller). Trusts its inputs (a Plan of a batch validated against this cache). Without image
+  // rows and unsharded it only reads `step`'s tensors, the weights and the cache, so a capturing
+  // backend may record it (Backend::RunCaptured); sharded it runs the collectives.
+  absl::Status Run(const DecoderStepInputs& step, PagedKvCache* cache, Tensor* logits) const;
+  // UploadPlan + Run into new logits: the rest of Forward after Plan.
+  absl::StatusOr<DecoderOutput> RunPlan(DecoderPlan plan, PagedKvCache* cache) const;
+
   // The KV cache shape this decoder needs for `num_blocks` blocks of `block_size` tokens
   // (this rank's KV groups only).
   KvCacheShape CacheShape(int num_blocks, int block_size) const;
@@ -61,8 +106,9 @@ class Decoder {
  private:
   // Sums `t` over the group in place (no-op unsharded).
   absl::Status AllReduce(Tensor* t) const;
-  // Vocab-parallel logits [rows, vocab_local] -> full logits [rows, vocab] on every rank.
-  absl::StatusOr<Tensor> GatherLogits(const Tensor& local) const;
+  // Vocab-parallel logits [rows, vocab_local] -> full logits [rows, vocab] on every rank,
+  // written into `logits`.
+  absl::Status GatherLogits(const Tensor& local, Tensor* logits) const;
 
   ModelConfig config_;
   DecoderWeights weights_;

@@ -102,8 +102,12 @@ class DecoderTest : public ::testing::Test {
     EXPECT_GT(scale, 0);
   }
 
-  PagedKvCache NewCache(int blocks = 64, int block_size = 4) const {
-    return PagedKvCache(decoder().CacheShape(blocks, block_size));
+  PagedKvCache NewCache(int blocks = 64, int block_size = 4,
+                        DType dtype = DType::kF32) const {
+    auto cache = decoder().backend()->AllocateKvCache(decoder().CacheShape(blocks, block_size),
+                                                      dtype);
+    EXPECT_TRUE(cache.ok()) << cache.status();
+    return *std::move(cache);
   }
 
   static Glm4vModel* model_;
@@ -186,6 +190,42 @@ TEST_F(DecoderTest, LogitsModesAndEmptyBatch) {
   EXPECT_EQ(meta.row_offsets, (std::vector<int32_t>{0}));
 }
 
+// Only the blocks a sequence needs are read from its table (the rest may be anything).
+TEST_F(DecoderTest, BlockTableEntriesBeyondTheNeededOnesAreIgnored) {
+  const Prompt p = TextPrompt(7, 5);
+  PagedKvCache cache = NewCache();
+  const auto want = Run({Chunk(p, 0, 7, {3, 9})}, &cache);
+  PagedKvCache cache2 = NewCache();
+  ExpectClose(Run({Chunk(p, 0, 7, {3, 9, -1, 1 << 20})}, &cache2), want);
+}
+
+// A bf16 KV cache (the GPU's) under f32 activations: every logits row stays within the
+// README's bf16 cosine of the f32 cache's.
+TEST_F(DecoderTest, Bf16KvCacheStaysClose) {
+  const Prompt p = TextPrompt(19, 6);
+  PagedKvCache f32 = NewCache();
+  const auto want = Run({Chunk(p, 0, 10, Blocks(0, 5))}, &f32);
+  const auto want_rest = Run({Chunk(p, 10, 19, Blocks(0, 5))}, &f32);
+  PagedKvCache bf16 = NewCache(64, 4, DType::kBF16);
+  ASSERT_EQ(bf16.dtype(), DType::kBF16);
+  auto got = Run({Chunk(p, 0, 10, Blocks(0, 5))}, &bf16);
+  const auto got_rest = Run({Chunk(p, 10, 19, Blocks(0, 5))}, &bf16);
+  got.insert(got.end(), got_rest.begin(), got_rest.end());
+  std::vector<float> all = want;
+  all.insert(all.end(), want_rest.begin(), want_rest.end());
+  ASSERT_EQ(got.size(), all.size());
+  const int64_t v = vocab();
+  for (size_t r = 0; r < all.size() / v; ++r) {
+    double dot = 0, aa = 0, bb = 0;
+    for (int64_t i = 0; i < v; ++i) {
+      dot += static_cast<double>(got[r * v + i]) * all[r * v + i];
+      aa += static_cast<double>(got[r * v + i]) * got[r * v + i];
+      bb += static_cast<double>(all[r * v + i]) * all[r * v + i];
+    }
+    EXPECT_GE(dot / std::sqrt(aa * bb), 0.999) << "row " << r;
+  }
+}
+
 class DecoderBadInputTest : public DecoderTest {
  protected:
   void ExpectInvalid(SequenceChunk chunk, PagedKvCache* cache = nullptr) {
@@ -253,7 +293,7 @@ TEST_F(DecoderBadInputTest, ImageRowsWithoutOrOutsideEmbeddings) {
 TEST_F(DecoderBadInputTest, CacheOfTheWrongShape) {
   KvCacheShape shape = decoder().CacheShape(64, 4);
   shape.num_kv_heads += 1;
-  PagedKvCache wrong(shape);
+  PagedKvCache wrong = decoder().backend()->AllocateKvCache(shape, DType::kF32).value();
   ExpectInvalid(TextChunk(), &wrong);
   DecoderBatch batch;
   EXPECT_EQ(decoder().Forward(batch, nullptr).status().code(), absl::StatusCode::kInvalidArgument);

@@ -1,5 +1,6 @@
 #include "model/decoder_weights.h"
 
+#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -9,14 +10,18 @@
 namespace glm4v {
 
 absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
-                                                  const ModelConfig& config, Backend* backend) {
+                                                  const ModelConfig& config, Backend* backend,
+                                                  const WeightLoadOptions& options) {
   ASSIGN_OR_RETURN(TensorParallelShard shard, PlanShard(config, /*rank=*/0, /*size=*/1));
-  return LoadDecoderWeights(checkpoint, config, backend, shard);
+  return LoadDecoderWeights(checkpoint, config, backend, shard, options);
 }
 
 absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
                                                   const ModelConfig& config, Backend* backend,
-                                                  const TensorParallelShard& shard) {
+                                                  const TensorParallelShard& shard,
+                                                  const WeightLoadOptions& options) {
+  ASSIGN_OR_RETURN(const WeightDTypes dtypes, ResolveWeightDTypes(options, *backend));
+  const DType mat = dtypes.matrix, act = dtypes.activation;
   if (!config.rmsnorm || !config.original_rope || !config.post_layer_norm) {
     return absl::UnimplementedError(
         "only the GLM-4 decoder variant (rmsnorm, original_rope, post_layer_norm) is supported");
@@ -39,9 +44,10 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
   const bool owns_row_bias = shard.rank == 0;
 
   SliceReader read(checkpoint);
+  // Host tensors are read in their storage dtype, so bf16 needs no f32 round trip.
   auto upload = [&](absl::StatusOr<Tensor> host) -> absl::StatusOr<Tensor> {
     if (!host.ok()) return host.status();
-    return backend->Upload(*host);
+    return backend->Upload(*host, host->dtype());
   };
   const std::string p = "transformer.";
   DecoderWeights w;
@@ -49,48 +55,48 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
   {
     const std::string name = p + "embedding.word_embeddings.weight";
     if (!sharded) {
-      ASSIGN_OR_RETURN(w.word_embeddings, upload(read.All(name, {vocab, hidden})));
+      ASSIGN_OR_RETURN(w.word_embeddings, upload(read.All(name, {vocab, hidden}, mat)));
     } else {
-      ASSIGN_OR_RETURN(Tensor rows, read.Rows(name, {vocab, hidden}, vocab_rows));
-      Tensor table = Tensor::Zeros(DType::kF32, {shard.vocab + 1, hidden});
-      std::copy(rows.data<float>(), rows.data<float>() + rows.numel(), table.data<float>());
+      ASSIGN_OR_RETURN(Tensor rows, read.Rows(name, {vocab, hidden}, vocab_rows, mat));
+      Tensor table = Tensor::Zeros(mat, {shard.vocab + 1, hidden});
+      std::memcpy(table.raw_data(), rows.raw_data(), rows.nbytes());
       ASSIGN_OR_RETURN(w.word_embeddings, upload(table));
     }
   }
   for (int l = 0; l < config.num_layers; ++l) {
     const std::string q = absl::StrCat(p, "encoder.layers.", l, ".");
     DecoderLayerWeights layer;
-    ASSIGN_OR_RETURN(layer.input_norm, upload(read.All(q + "input_layernorm.weight", {hidden})));
+    ASSIGN_OR_RETURN(layer.input_norm, upload(read.All(q + "input_layernorm.weight", {hidden}, act)));
     ASSIGN_OR_RETURN(layer.qkv_weight, upload(read.Rows(q + "self_attention.query_key_value.weight",
-                                                        {qkv, hidden}, qkv_rows)));
+                                                        {qkv, hidden}, qkv_rows, mat)));
     if (config.add_qkv_bias) {
       ASSIGN_OR_RETURN(layer.qkv_bias, upload(read.Rows(q + "self_attention.query_key_value.bias",
-                                                        {qkv}, qkv_rows)));
+                                                        {qkv}, qkv_rows, act)));
     }
     ASSIGN_OR_RETURN(layer.dense_weight,
                      upload(read.Columns(q + "self_attention.dense.weight", {hidden, q_size},
-                                         {q0, q1})));
+                                         {q0, q1}, mat)));
     ASSIGN_OR_RETURN(layer.post_norm,
-                     upload(read.All(q + "post_attention_layernorm.weight", {hidden})));
+                     upload(read.All(q + "post_attention_layernorm.weight", {hidden}, act)));
     ASSIGN_OR_RETURN(layer.h_to_4h_weight, upload(read.Rows(q + "mlp.dense_h_to_4h.weight",
-                                                            {2 * ffn, hidden}, h_to_4h_rows)));
+                                                            {2 * ffn, hidden}, h_to_4h_rows, mat)));
     ASSIGN_OR_RETURN(layer.four_h_to_h_weight,
-                     upload(read.Columns(q + "mlp.dense_4h_to_h.weight", {hidden, ffn}, {f0, f1})));
+                     upload(read.Columns(q + "mlp.dense_4h_to_h.weight", {hidden, ffn}, {f0, f1}, mat)));
     if (config.add_bias_linear) {
       if (owns_row_bias) {
         ASSIGN_OR_RETURN(layer.dense_bias,
-                         upload(read.All(q + "self_attention.dense.bias", {hidden})));
+                         upload(read.All(q + "self_attention.dense.bias", {hidden}, act)));
         ASSIGN_OR_RETURN(layer.four_h_to_h_bias,
-                         upload(read.All(q + "mlp.dense_4h_to_h.bias", {hidden})));
+                         upload(read.All(q + "mlp.dense_4h_to_h.bias", {hidden}, act)));
       }
       ASSIGN_OR_RETURN(layer.h_to_4h_bias,
-                       upload(read.Rows(q + "mlp.dense_h_to_4h.bias", {2 * ffn}, h_to_4h_rows)));
+                       upload(read.Rows(q + "mlp.dense_h_to_4h.bias", {2 * ffn}, h_to_4h_rows, act)));
     }
     w.layers.push_back(std::move(layer));
   }
-  ASSIGN_OR_RETURN(w.final_norm, upload(read.All(p + "encoder.final_layernorm.weight", {hidden})));
+  ASSIGN_OR_RETURN(w.final_norm, upload(read.All(p + "encoder.final_layernorm.weight", {hidden}, act)));
   ASSIGN_OR_RETURN(w.output_layer,
-                   upload(read.Rows(p + "output_layer.weight", {vocab, hidden}, vocab_rows)));
+                   upload(read.Rows(p + "output_layer.weight", {vocab, hidden}, vocab_rows, mat)));
   w.checkpoint_bytes_read = read.bytes_read();
   return w;
 }

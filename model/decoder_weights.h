@@ -15,10 +15,12 @@
 #include "common/tensor.h"
 #include "kernels/ops.h"
 #include "model/tensor_parallel.h"
+#include "model/weight_options.h"
 
 namespace glm4v {
 
 struct DecoderLayerWeights {
+  // Matrices in the load's matrix dtype; norms and biases in the activation dtype.
   Tensor input_norm;       // [hidden]
   Tensor qkv_weight;       // [q_local + 2 * kv_local, hidden], rows [q | k | v] of local heads
   Tensor qkv_bias;         // [q_local + 2 * kv_local] (undefined without add_qkv_bias)
@@ -43,13 +45,16 @@ struct DecoderWeights {
   int64_t checkpoint_bytes_read = 0;  // bytes converted from the checkpoint (tests, logs)
 };
 
-// Reads this shard's part of every decoder tensor as f32 (bf16 converted), checks the full
-// shapes against `config`, and moves the slices to `backend`'s device. The default shard is
-// the whole model.
-absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
-                                                  const ModelConfig& config, Backend* backend);
+// Reads this shard's part of every decoder tensor, checks the full shapes against `config`,
+// and moves the slices to `backend`'s device: weight matrices (qkv, dense, h_to_4h, 4h_to_h,
+// word embeddings, output layer) in options.matrix_dtype, norm weights and biases in the
+// backend's activation dtype (weight_options.h). The default shard is the whole model.
 absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
                                                   const ModelConfig& config, Backend* backend,
-                                                  const TensorParallelShard& shard);
+                                                  const WeightLoadOptions& options = {});
+absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
+                                                  const ModelConfig& config, Backend* backend,
+                                                  const TensorParallelShard& shard,
+                                                  const WeightLoadOptions& options = {});
 
 }  // namespace glm4v

@@ -6,14 +6,14 @@
 namespace glm4v {
 
 absl::StatusOr<Glm4vModel> LoadGlm4vModel(const std::string& model_dir, Backend* backend,
-                                          bool load_vision) {
+                                          bool load_vision, const WeightLoadOptions& weights) {
   Glm4vModel model;
   ASSIGN_OR_RETURN(model.config, LoadModelConfig(model_dir));
   ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(model_dir));
   if (load_vision) {
-    ASSIGN_OR_RETURN(model.vision, VisionTower::Load(checkpoint, model.config, backend));
+    ASSIGN_OR_RETURN(model.vision, VisionTower::Load(checkpoint, model.config, backend, weights));
   }
-  ASSIGN_OR_RETURN(model.decoder, Decoder::Load(checkpoint, model.config, backend));
+  ASSIGN_OR_RETURN(model.decoder, Decoder::Load(checkpoint, model.config, backend, {}, weights));
   return model;
 }
 

@@ -18,7 +18,9 @@ struct Glm4vModel {
   std::unique_ptr<Decoder> decoder;
 };
 
+// `weights` picks the weight-matrix storage dtype (default: the backend's activation dtype).
 absl::StatusOr<Glm4vModel> LoadGlm4vModel(const std::string& model_dir, Backend* backend,
-                                          bool load_vision = true);
+                                          bool load_vision = true,
+                                          const WeightLoadOptions& weights = {});
 
 }  // namespace glm4v

@@ -31,7 +31,9 @@ absl::StatusOr<GreedyResult> GenerateGreedy(const Decoder& decoder, const Splice
   const int64_t vocab = decoder.config().padded_vocab_size;
   const int64_t capacity = n + std::max(options.max_new_tokens, 1);
   const int num_blocks = static_cast<int>((capacity + options.block_size - 1) / options.block_size);
-  PagedKvCache cache(decoder.CacheShape(num_blocks, options.block_size));
+  ASSIGN_OR_RETURN(PagedKvCache cache,
+                   backend->AllocateKvCache(decoder.CacheShape(num_blocks, options.block_size),
+                                            options.kv_dtype.value_or(backend->activation_dtype())));
   std::vector<int32_t> block_table(num_blocks);
   std::iota(block_table.begin(), block_table.end(), 0);
 

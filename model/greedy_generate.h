@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -20,6 +21,8 @@ struct GreedyOptions {
   // Prefill in chunks of this many tokens (0 = the whole prompt in one step).
   int prefill_chunk = 0;
   bool return_prompt_logits = false;  // logits of every prompt row
+  // KV cache dtype (f32 or bf16); unset = the backend's activation dtype.
+  std::optional<DType> kv_dtype;
 };
 
 struct GreedyResult {

@@ -1,5 +1,10 @@
 #include "model/kv_cache.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
 namespace glm4v {
 
 PagedKvCache::PagedKvCache(const KvCacheShape& shape) : shape_(shape) {
@@ -13,16 +18,39 @@ PagedKvCache::PagedKvCache(const KvCacheShape& shape) : shape_(shape) {
   }
 }
 
+PagedKvCache::PagedKvCache(const KvCacheShape& shape, std::vector<Tensor> keys,
+                           std::vector<Tensor> values)
+    : shape_(shape), keys_(std::move(keys)), values_(std::move(values)) {
+  if (!keys_.empty()) {
+    dtype_ = keys_[0].dtype();
+    device_ = keys_[0].device();
+  }
+}
+
+void PagedKvCache::CheckHostF32(const char* accessor) const {
+  if (dtype_ == DType::kF32 && device_ == Device::kCpu) return;
+  const std::string where = keys_.empty() ? "undefined" : keys_[0].DebugString();
+  std::fprintf(stderr,
+               "glm4v::PagedKvCache::%s: only for host f32 caches, this one is %s per layer "
+               "(use key_tensor()/value_tensor())\n",
+               accessor, where.c_str());
+  std::abort();
+}
+
 float* PagedKvCache::key_block(int layer, int block) {
+  CheckHostF32("key_block");
   return keys_[layer].data<float>() + block * shape_.floats_per_block_per_layer();
 }
 float* PagedKvCache::value_block(int layer, int block) {
+  CheckHostF32("value_block");
   return values_[layer].data<float>() + block * shape_.floats_per_block_per_layer();
 }
 const float* PagedKvCache::key_block(int layer, int block) const {
+  CheckHostF32("key_block");
   return keys_[layer].data<float>() + block * shape_.floats_per_block_per_layer();
 }
 const float* PagedKvCache::value_block(int layer, int block) const {
+  CheckHostF32("value_block");
   return values_[layer].data<float>() + block * shape_.floats_per_block_per_layer();
 }
 

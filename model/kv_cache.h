@@ -1,6 +1,7 @@
 // Paged KV cache storage shared by the decoder (which reads/writes it) and the worker's block
 // manager (which hands out block ids). Layout per layer, for K and for V:
-//   [num_blocks, block_size, num_kv_heads, head_dim]  (f32 on the CPU backend)
+//   [num_blocks, block_size, num_kv_heads, head_dim]
+// in the cache's dtype (f32 or bf16) on a backend's device (Backend::AllocateKvCache).
 // A sequence owns a list of block ids (its block table); token t of the sequence lives in block
 // table[t / block_size], slot t % block_size. num_kv_heads is the number of KV groups held by
 // this rank (all of them without tensor parallelism).
@@ -32,10 +33,23 @@ struct KvCacheShape {
 class PagedKvCache {
  public:
   PagedKvCache() = default;
-  explicit PagedKvCache(const KvCacheShape& shape);  // allocates, zero-filled
+  // A host f32 cache, zero-filled.
+  explicit PagedKvCache(const KvCacheShape& shape);
+  // Over per-layer tensors [num_blocks, block_size, num_kv_heads, head_dim] of one dtype and
+  // device (Backend::AllocateKvCache builds these).
+  PagedKvCache(const KvCacheShape& shape, std::vector<Tensor> keys, std::vector<Tensor> values);
 
   const KvCacheShape& shape() const { return shape_; }
-  // Base of block `block` in layer `layer`: [block_size, num_kv_heads, head_dim].
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  // The layer's whole K / V tensor (any dtype and device).
+  Tensor& key_tensor(int layer) { return keys_[layer]; }
+  Tensor& value_tensor(int layer) { return values_[layer]; }
+  const Tensor& key_tensor(int layer) const { return keys_[layer]; }
+  const Tensor& value_tensor(int layer) const { return values_[layer]; }
+  // Host f32 caches only: base of block `block` in layer `layer`: [block_size, num_kv_heads,
+  // head_dim]. Calling them on a device or bf16 cache is a programming error: the process
+  // aborts with a message (use key_tensor()/value_tensor() and the Backend ops instead).
   float* key_block(int layer, int block);
   float* value_block(int layer, int block);
   const float* key_block(int layer, int block) const;
@@ -43,6 +57,11 @@ class PagedKvCache {
 
  private:
   KvCacheShape shape_;
+  DType dtype_ = DType::kF32;
+  Device device_ = Device::kCpu;
+  // Aborts unless this is a host f32 cache (key_block / value_block).
+  void CheckHostF32(const char* accessor) const;
+
   std::vector<Tensor> keys_;    // per layer [num_blocks, block_size, kv_heads, head_dim]
   std::vector<Tensor> values_;
 };

@@ -17,11 +17,13 @@ class VisionTower {
  public:
   static absl::StatusOr<std::unique_ptr<VisionTower>> Load(const Checkpoint& checkpoint,
                                                            const ModelConfig& config,
-                                                           Backend* backend);
+                                                           Backend* backend,
+                                                           const WeightLoadOptions& options = {});
   VisionTower(const ModelConfig& config, VisionWeights weights, Backend* backend);
 
-  // pixels: f32 [images, in_channels, image_size, image_size] (normalized), on any device the
-  // backend can Upload from. Returns f32 [images, feature_rows, hidden] on the backend's device:
+  // pixels: host f32 [images, in_channels, image_size, image_size] (normalized); uploaded in the
+  // backend's activation dtype. Returns [images, feature_rows, hidden] in the activation dtype
+  // (f32 on the CPU, bf16 on CUDA) on the backend's device — Backend::Download gives host f32:
   // per image the boi row, merged_grid^2 patch rows, the eoi row, already divided by
   // scaling_factor. A wrongly shaped or typed input is INVALID_ARGUMENT.
   absl::StatusOr<Tensor> Forward(const Tensor& pixels) const;

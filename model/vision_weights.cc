@@ -5,24 +5,30 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "model/weight_slices.h"
 
 namespace glm4v {
 namespace {
 
-// Reads `name` with its stored shape checked, then views it as `as_shape` (same element count).
-absl::StatusOr<Tensor> Load(const Checkpoint& checkpoint, Backend* backend,
-                            const std::string& name, const Shape& shape, Shape as_shape = {}) {
-  ASSIGN_OR_RETURN(Tensor host, checkpoint.GetF32(name, shape));
+// Reads `name` (stored shape checked) as `dtype`, views it as `as_shape` (same element count)
+// and uploads it.
+absl::StatusOr<Tensor> Load(SliceReader& read, Backend* backend, const std::string& name,
+                            const Shape& shape, DType dtype, Shape as_shape = {}) {
+  ASSIGN_OR_RETURN(Tensor host, read.All(name, shape, dtype));
   if (!as_shape.empty()) {
     ASSIGN_OR_RETURN(host, host.Reshape(std::move(as_shape)));
   }
-  return backend->Upload(host);
+  return backend->Upload(host, dtype);
 }
 
 }  // namespace
 
 absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
-                                                const ModelConfig& config, Backend* backend) {
+                                                const ModelConfig& config, Backend* backend,
+                                                const WeightLoadOptions& options) {
+  ASSIGN_OR_RETURN(const WeightDTypes dtypes, ResolveWeightDTypes(options, *backend));
+  const DType mat = dtypes.matrix, act = dtypes.activation;
+  SliceReader read(checkpoint);
   const VisionConfig& vc = config.vision;
   if (vc.patch_size <= 0 || vc.image_size % vc.patch_size != 0 || vc.grid() % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -43,57 +49,57 @@ absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
   const int64_t p = vc.patch_size, h = config.hidden_size, ffn = config.ffn_hidden_size;
   const std::string v = "transformer.vision.";
   VisionWeights w;
-  ASSIGN_OR_RETURN(w.patch_weight, Load(checkpoint, backend, v + "patch_embedding.proj.weight",
-                                        {vh, c, p, p}, {vh, c * p * p}));
-  ASSIGN_OR_RETURN(w.patch_bias, Load(checkpoint, backend, v + "patch_embedding.proj.bias", {vh}));
+  ASSIGN_OR_RETURN(w.patch_weight, Load(read, backend, v + "patch_embedding.proj.weight",
+                                        {vh, c, p, p}, mat, {vh, c * p * p}));
+  ASSIGN_OR_RETURN(w.patch_bias, Load(read, backend, v + "patch_embedding.proj.bias", {vh}, act));
   ASSIGN_OR_RETURN(w.cls_embedding,
-                   Load(checkpoint, backend, v + "patch_embedding.cls_embedding", {1, vh}));
+                   Load(read, backend, v + "patch_embedding.cls_embedding", {1, vh}, act));
   ASSIGN_OR_RETURN(w.position_embedding,
-                   Load(checkpoint, backend, v + "patch_embedding.position_embedding.weight",
-                        {vc.num_patches() + 1, vh}));
+                   Load(read, backend, v + "patch_embedding.position_embedding.weight",
+                        {vc.num_patches() + 1, vh}, act));
   for (int l = 0; l < vc.num_hidden_layers; ++l) {
     const std::string q = absl::StrCat(v, "transformer.layers.", l, ".");
     VisionLayerWeights layer;
-    ASSIGN_OR_RETURN(layer.qkv_weight, Load(checkpoint, backend,
-                                            q + "attention.query_key_value.weight", {3 * vh, vh}));
+    ASSIGN_OR_RETURN(layer.qkv_weight, Load(read, backend,
+                                            q + "attention.query_key_value.weight", {3 * vh, vh}, mat));
     ASSIGN_OR_RETURN(layer.qkv_bias,
-                     Load(checkpoint, backend, q + "attention.query_key_value.bias", {3 * vh}));
+                     Load(read, backend, q + "attention.query_key_value.bias", {3 * vh}, act));
     ASSIGN_OR_RETURN(layer.dense_weight,
-                     Load(checkpoint, backend, q + "attention.dense.weight", {vh, vh}));
-    ASSIGN_OR_RETURN(layer.dense_bias, Load(checkpoint, backend, q + "attention.dense.bias", {vh}));
+                     Load(read, backend, q + "attention.dense.weight", {vh, vh}, mat));
+    ASSIGN_OR_RETURN(layer.dense_bias, Load(read, backend, q + "attention.dense.bias", {vh}, act));
     ASSIGN_OR_RETURN(layer.ln1_weight,
-                     Load(checkpoint, backend, q + "input_layernorm.weight", {vh}));
-    ASSIGN_OR_RETURN(layer.ln1_bias, Load(checkpoint, backend, q + "input_layernorm.bias", {vh}));
-    ASSIGN_OR_RETURN(layer.fc1_weight, Load(checkpoint, backend, q + "mlp.fc1.weight", {inter, vh}));
-    ASSIGN_OR_RETURN(layer.fc1_bias, Load(checkpoint, backend, q + "mlp.fc1.bias", {inter}));
-    ASSIGN_OR_RETURN(layer.fc2_weight, Load(checkpoint, backend, q + "mlp.fc2.weight", {vh, inter}));
-    ASSIGN_OR_RETURN(layer.fc2_bias, Load(checkpoint, backend, q + "mlp.fc2.bias", {vh}));
+                     Load(read, backend, q + "input_layernorm.weight", {vh}, act));
+    ASSIGN_OR_RETURN(layer.ln1_bias, Load(read, backend, q + "input_layernorm.bias", {vh}, act));
+    ASSIGN_OR_RETURN(layer.fc1_weight, Load(read, backend, q + "mlp.fc1.weight", {inter, vh}, mat));
+    ASSIGN_OR_RETURN(layer.fc1_bias, Load(read, backend, q + "mlp.fc1.bias", {inter}, act));
+    ASSIGN_OR_RETURN(layer.fc2_weight, Load(read, backend, q + "mlp.fc2.weight", {vh, inter}, mat));
+    ASSIGN_OR_RETURN(layer.fc2_bias, Load(read, backend, q + "mlp.fc2.bias", {vh}, act));
     ASSIGN_OR_RETURN(layer.ln2_weight,
-                     Load(checkpoint, backend, q + "post_attention_layernorm.weight", {vh}));
+                     Load(read, backend, q + "post_attention_layernorm.weight", {vh}, act));
     ASSIGN_OR_RETURN(layer.ln2_bias,
-                     Load(checkpoint, backend, q + "post_attention_layernorm.bias", {vh}));
+                     Load(read, backend, q + "post_attention_layernorm.bias", {vh}, act));
     w.layers.push_back(std::move(layer));
   }
   ASSIGN_OR_RETURN(w.conv_weight,
-                   Load(checkpoint, backend, v + "conv.weight", {h, vh, 2, 2}, {h, vh * 4}));
-  ASSIGN_OR_RETURN(w.conv_bias, Load(checkpoint, backend, v + "conv.bias", {h}));
+                   Load(read, backend, v + "conv.weight", {h, vh, 2, 2}, mat, {h, vh * 4}));
+  ASSIGN_OR_RETURN(w.conv_bias, Load(read, backend, v + "conv.bias", {h}, act));
   ASSIGN_OR_RETURN(w.proj_weight,
-                   Load(checkpoint, backend, v + "linear_proj.linear_proj.weight", {h, h}));
+                   Load(read, backend, v + "linear_proj.linear_proj.weight", {h, h}, mat));
   ASSIGN_OR_RETURN(w.proj_norm_weight,
-                   Load(checkpoint, backend, v + "linear_proj.norm1.weight", {h}));
-  ASSIGN_OR_RETURN(w.proj_norm_bias, Load(checkpoint, backend, v + "linear_proj.norm1.bias", {h}));
+                   Load(read, backend, v + "linear_proj.norm1.weight", {h}, act));
+  ASSIGN_OR_RETURN(w.proj_norm_bias, Load(read, backend, v + "linear_proj.norm1.bias", {h}, act));
   {
-    ASSIGN_OR_RETURN(Tensor gate, checkpoint.GetF32(v + "linear_proj.gate_proj.weight", {ffn, h}));
-    ASSIGN_OR_RETURN(Tensor up, checkpoint.GetF32(v + "linear_proj.dense_h_to_4h.weight", {ffn, h}));
-    Tensor stacked = Tensor::Empty(DType::kF32, {2 * ffn, h});
-    std::memcpy(stacked.data<float>(), gate.data<float>(), gate.nbytes());
-    std::memcpy(stacked.data<float>() + ffn * h, up.data<float>(), up.nbytes());
-    ASSIGN_OR_RETURN(w.gate_up_weight, backend->Upload(stacked));
+    ASSIGN_OR_RETURN(Tensor gate, read.All(v + "linear_proj.gate_proj.weight", {ffn, h}, mat));
+    ASSIGN_OR_RETURN(Tensor up, read.All(v + "linear_proj.dense_h_to_4h.weight", {ffn, h}, mat));
+    Tensor stacked = Tensor::Empty(mat, {2 * ffn, h});
+    std::memcpy(stacked.raw_data(), gate.raw_data(), gate.nbytes());
+    std::memcpy(static_cast<char*>(stacked.raw_data()) + gate.nbytes(), up.raw_data(), up.nbytes());
+    ASSIGN_OR_RETURN(w.gate_up_weight, backend->Upload(stacked, mat));
   }
   ASSIGN_OR_RETURN(w.down_weight,
-                   Load(checkpoint, backend, v + "linear_proj.dense_4h_to_h.weight", {h, ffn}));
-  ASSIGN_OR_RETURN(w.boi, Load(checkpoint, backend, v + "boi", {1, 1, h}, {1, h}));
-  ASSIGN_OR_RETURN(w.eoi, Load(checkpoint, backend, v + "eoi", {1, 1, h}, {1, h}));
+                   Load(read, backend, v + "linear_proj.dense_4h_to_h.weight", {h, ffn}, mat));
+  ASSIGN_OR_RETURN(w.boi, Load(read, backend, v + "boi", {1, 1, h}, act, {1, h}));
+  ASSIGN_OR_RETURN(w.eoi, Load(read, backend, v + "eoi", {1, 1, h}, act, {1, h}));
   return w;
 }
 

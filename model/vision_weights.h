@@ -1,5 +1,8 @@
 // Weights of the GLM-4V vision tower (EVA2-CLIP), its 2x2 conv and the GLU projector
-// (`transformer.vision.*`), loaded as f32 with every shape checked against the config.
+// (`transformer.vision.*`), with every shape checked against the config. Weight matrices
+// (Linear/conv weights) are stored in the load's matrix dtype; biases, norm weights and the
+// embedding rows copied into or added to activations (cls, position, boi, eoi) in the backend's
+// activation dtype (model/weight_options.h).
 #pragma once
 
 #include <vector>
@@ -9,6 +12,7 @@
 #include "common/safetensors.h"
 #include "common/tensor.h"
 #include "kernels/ops.h"
+#include "model/weight_options.h"
 
 namespace glm4v {
 
@@ -39,6 +43,7 @@ struct VisionWeights {
 };
 
 absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
-                                                const ModelConfig& config, Backend* backend);
+                                                const ModelConfig& config, Backend* backend,
+                                                const WeightLoadOptions& options = {});
 
 }  // namespace glm4v

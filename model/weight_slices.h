@@ -1,6 +1,8 @@
-// Partial reads of checkpoint tensors as f32, for tensor-parallel shards: only the requested
-// rows / columns are converted (the rest of the mmap'd tensor is never touched), and the bytes
-// read from the checkpoint are counted so tests can check a rank reads only its slices.
+// Partial reads of checkpoint tensors as f32 or bf16 host tensors, for tensor-parallel shards:
+// only the requested rows / columns are converted (the rest of the mmap'd tensor is never
+// touched), and the bytes read from the checkpoint are counted so tests can check a rank reads
+// only its slices. A bf16 read of a bf16 checkpoint tensor is a plain copy (no f32 round trip);
+// f32/f16 sources round to nearest even.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/dtype.h"
 #include "common/safetensors.h"
 #include "common/tensor.h"
 
@@ -21,15 +24,17 @@ class SliceReader {
  public:
   explicit SliceReader(const Checkpoint& checkpoint) : checkpoint_(checkpoint) {}
 
-  // The given row ranges of `name` (checked against `full_shape`) concatenated in order, as an
-  // f32 tensor [sum of range lengths, full_shape[1:]...].
+  // `dtype` (kF32 or kBF16) is the dtype of the returned host tensor.
+  // The given row ranges of `name` (checked against `full_shape`) concatenated in order, as a
+  // tensor [sum of range lengths, full_shape[1:]...].
   absl::StatusOr<Tensor> Rows(const std::string& name, const Shape& full_shape,
-                              const std::vector<IndexRange>& ranges);
-  // Columns [begin, end) of every row of a 2-D tensor: f32 [full_shape[0], end - begin].
+                              const std::vector<IndexRange>& ranges, DType dtype = DType::kF32);
+  // Columns [begin, end) of every row of a 2-D tensor: [full_shape[0], end - begin].
   absl::StatusOr<Tensor> Columns(const std::string& name, const Shape& full_shape,
-                                 IndexRange columns);
+                                 IndexRange columns, DType dtype = DType::kF32);
   // The whole tensor.
-  absl::StatusOr<Tensor> All(const std::string& name, const Shape& full_shape);
+  absl::StatusOr<Tensor> All(const std::string& name, const Shape& full_shape,
+                             DType dtype = DType::kF32);
 
   // Checkpoint bytes converted so far.
   int64_t bytes_read() const { return bytes_read_; }

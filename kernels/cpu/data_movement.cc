@@ -1,4 +1,5 @@
-// Column splits, row gathers and patch extraction (im2col for kernel == stride convolutions).
+// Dtype conversions, column splits, row gathers and patch extraction (im2col for kernel ==
+// stride convolutions).
 #include <cstring>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -7,6 +8,24 @@
 namespace glm4v {
 namespace cpu {
 
+void ConvertToF32(const void* src, DType dtype, int64_t n, float* dst) {
+  if (dtype == DType::kF32) {
+    std::memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+  const auto* s = static_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < n; ++i) dst[i] = BF16ToF32(s[i]);
+}
+
+void ConvertFromF32(const float* src, int64_t n, DType dtype, void* dst) {
+  if (dtype == DType::kF32) {
+    std::memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+  auto* d = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) d[i] = F32ToBF16(src[i]);
+}
+
 void CopyColumns(const float* x, int64_t rows, int64_t x_cols, int64_t col_begin, int64_t width,
                  float* y) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -14,10 +33,12 @@ void CopyColumns(const float* x, int64_t rows, int64_t x_cols, int64_t col_begin
   }
 }
 
-void GatherRows(const float* table, int64_t cols, absl::Span<const int32_t> rows, float* out) {
-  for (size_t i = 0; i < rows.size(); ++i) {
-    std::memcpy(out + i * cols, table + static_cast<int64_t>(rows[i]) * cols,
-                cols * sizeof(float));
+void GatherRows(const void* table, DType table_dtype, int64_t cols, const int32_t* rows,
+                int64_t n, float* out) {
+  const auto* base = static_cast<const unsigned char*>(table);
+  const size_t row_bytes = cols * DTypeSize(table_dtype);
+  for (int64_t i = 0; i < n; ++i) {
+    ConvertToF32(base + rows[i] * row_bytes, table_dtype, cols, out + i * cols);
   }
 }
 

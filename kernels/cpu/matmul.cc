@@ -1,29 +1,75 @@
 // y = x W^T + b with W stored [out, in] (HF Linear layout), via OpenBLAS.
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/parallel.h"
 
 namespace glm4v {
 namespace cpu {
+namespace {
 
-void Linear(const float* x, const float* w, const float* bias, int64_t m, int64_t n, int64_t k,
-            float* y) {
-  if (m == 0 || n == 0) return;
-  float beta = 0.0f;
-  if (bias != nullptr) {
-    // Seed every row with the bias and let sgemm accumulate onto it.
-    for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * n, bias, n * sizeof(float));
-    beta = 1.0f;
+// f32 elements of one converted weight panel: 1 MiB for few rows of x (stays in cache between
+// its conversion and the sgemm that reads it), up to 16 MiB for many (wider sgemm calls).
+int64_t PanelFloats(int64_t m) {
+  return (int64_t{1} << 18) * std::min<int64_t>(16, std::max<int64_t>(1, m / 4));
+}
+
+// Prepares y for the sgemm: seeds it with the bias (added onto y when accumulating). Returns
+// the sgemm's beta (1 when y already holds something to add onto).
+float SeedOutput(const float* bias, int64_t m, int64_t n, bool accumulate, float* y) {
+  if (bias == nullptr) return accumulate ? 1.0f : 0.0f;
+  for (int64_t i = 0; i < m; ++i) {
+    float* yi = y + i * n;
+    if (accumulate) {
+      for (int64_t j = 0; j < n; ++j) yi[j] += bias[j];
+    } else {
+      std::memcpy(yi, bias, n * sizeof(float));
+    }
   }
+  return 1.0f;
+}
+
+// y[:, col : col + n_cols] = x w^T + beta * y (w: [n_cols, k] f32; y rows are ldy apart).
+void Sgemm(const float* x, const float* w, int64_t m, int64_t n_cols, int64_t k, float beta,
+           float* y, int64_t ldy) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
+              static_cast<int>(n_cols), static_cast<int>(k), 1.0f, x, static_cast<int>(k), w,
+              static_cast<int>(k), beta, y, static_cast<int>(ldy));
+}
+
+}  // namespace
+
+void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int64_t m,
+            int64_t n, int64_t k, bool accumulate, float* y) {
+  if (m == 0 || n == 0) return;
+  const float beta = SeedOutput(bias, m, n, accumulate, y);
   if (k == 0) {
-    if (bias == nullptr) std::memset(y, 0, m * n * sizeof(float));
+    if (beta == 0.0f) std::memset(y, 0, m * n * sizeof(float));
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), 1.0f, x, static_cast<int>(k), w, static_cast<int>(k), beta, y,
-              static_cast<int>(n));
+  if (w_dtype == DType::kF32) {
+    Sgemm(x, static_cast<const float*>(w), m, n, k, beta, y, n);
+    return;
+  }
+  // bf16 weights: convert a panel of rows to f32 (in parallel), multiply it into its columns of
+  // y, next panel. The scratch is per thread so concurrent callers do not share it.
+  const int64_t panel_rows = std::min(n, std::max<int64_t>(16, PanelFloats(m) / k));
+  thread_local std::vector<float> panel;
+  if (static_cast<int64_t>(panel.size()) < panel_rows * k) panel.resize(panel_rows * k);
+  float* const p = panel.data();
+  const size_t elem = DTypeSize(w_dtype);
+  const auto* wb = static_cast<const unsigned char*>(w);
+  for (int64_t r0 = 0; r0 < n; r0 += panel_rows) {
+    const int64_t rows = std::min(panel_rows, n - r0);
+    ParallelFor(rows, k, [&](int64_t r) {
+      ConvertToF32(wb + (r0 + r) * k * elem, w_dtype, k, p + r * k);
+    });
+    Sgemm(x, p, m, rows, k, beta, y + r0, n);
+  }
 }
 
 }  // namespace cpu

@@ -262,6 +262,11 @@ __global__ void __launch_bounds__(kThreads)
 
 constexpr int kMaxSplits = 64;
 
+__global__ void ContiguousSequencesKernel(AttnSequence* seqs, int batch, int len) {
+  const int b = blockIdx.x * blockDim.x + threadIdx.x;
+  if (b < batch) seqs[b] = AttnSequence{b * len, len, len, b * len};
+}
+
 // Grid: x = query token, y = sequence, z = head. Every split of every valid row wrote its
 // partial (empty splits wrote m = -inf, l = 0, O = 0), so all splits can be read.
 __global__ void CombineSplitsKernel(const AttnParams p) {
@@ -320,6 +325,16 @@ cudaError_t Launch(const AttnParams& p, cudaStream_t stream) {
 
 }  // namespace
 
+cudaError_t MakeContiguousSequences(AttnSequence* seqs, int batch, int len,
+                                    cudaStream_t stream) {
+  if (batch < 0 || len < 0 || static_cast<int64_t>(batch) * len > 0x7fffffff) {
+    return cudaErrorInvalidValue;
+  }
+  if (batch == 0) return cudaSuccess;
+  ContiguousSequencesKernel<<<CeilDiv(batch, 128), 128, 0, stream>>>(seqs, batch, len);
+  return cudaGetLastError();
+}
+
 bool AttentionHeadDimSupported(int head_dim) {
   return head_dim == 64 || head_dim == 80 || head_dim == 96 || head_dim == 112 ||
          head_dim == 128;
@@ -347,15 +362,17 @@ int SuggestAttentionSplits(const AttnParams& p, int num_sms, int max_splits) {
   return static_cast<int>(splits);
 }
 
+bool FlashAttentionSupports(const AttnParams& p) {
+  return AttentionHeadDimSupported(p.head_dim) && p.num_kv_heads > 0 && p.num_heads > 0 &&
+         p.num_heads % p.num_kv_heads == 0 && p.num_splits >= 1 && p.num_splits <= kMaxSplits &&
+         (p.num_splits == 1 || p.workspace != nullptr) &&
+         (p.block_tables == nullptr || p.block_size > 0) && IsAligned16(p.q) &&
+         IsAligned16(p.k) && IsAligned16(p.v) && IsAligned16(p.out) && p.q_stride % 8 == 0 &&
+         p.kv_stride % 8 == 0 && p.out_stride % 8 == 0;
+}
+
 cudaError_t FlashAttention(const AttnParams& p, cudaStream_t stream) {
-  if (!AttentionHeadDimSupported(p.head_dim) || p.num_kv_heads <= 0 || p.num_heads <= 0 ||
-      p.num_heads % p.num_kv_heads != 0 || p.num_splits < 1 || p.num_splits > kMaxSplits ||
-      (p.num_splits > 1 && p.workspace == nullptr) ||
-      (p.block_tables != nullptr && p.block_size <= 0)) {
-    return cudaErrorInvalidValue;
-  }
-  if (!IsAligned16(p.q) || !IsAligned16(p.k) || !IsAligned16(p.v) || !IsAligned16(p.out) ||
-      p.q_stride % 8 != 0 || p.kv_stride % 8 != 0 || p.out_stride % 8 != 0) {
+  if (!FlashAttentionSupports(p) || p.num_seqs < 0 || p.max_num_q < 0) {
     return cudaErrorInvalidValue;
   }
   if (p.num_seqs == 0 || p.max_num_q == 0) return cudaSuccess;

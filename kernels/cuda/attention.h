@@ -20,13 +20,16 @@
 
 namespace glm4v::cuda {
 
-// Device-resident, one per sequence.
+// Device-resident, one per sequence. A sequence with num_q = 0 is skipped (padding rows of a
+// CUDA-graph batch bucket): its output rows are not written. The layout is that of
+// kernels/ops.h's PagedBatch::sequences rows (i32 x 4), which are passed here as they are.
 struct AttnSequence {
   int32_t q_begin = 0;   // first row of this sequence in q / out
   int32_t num_q = 0;     // query rows
   int32_t kv_len = 0;    // keys of the sequence (cached + new)
   int32_t kv_begin = 0;  // contiguous K/V: first key row; paged: offset into block_tables
 };
+static_assert(sizeof(AttnSequence) == 4 * sizeof(int32_t), "AttnSequence is i32[4]");
 
 struct AttnParams {
   // q/out rows hold num_heads * head_dim values; k/v rows num_kv_heads * head_dim.
@@ -44,8 +47,12 @@ struct AttnParams {
 
   const AttnSequence* seqs = nullptr;  // device array
   int num_seqs = 0;
-  int max_num_q = 0;      // max over sequences of num_q (host-side bound for the grid)
-  int max_kv_len = 0;     // max over sequences of kv_len (host-side bound for the splits)
+  // Bound on num_q over sequences: the grid covers this many query rows per sequence, so it
+  // must hold for the contents the kernel reads (also on a CUDA graph replay).
+  int max_num_q = 0;
+  // Only sizes the split count (SuggestAttentionSplits): any value is correct, the split
+  // boundaries come from each sequence's kv_len on the device.
+  int max_kv_len = 0;
   int total_q_rows = 0;   // rows of q/out (bound of q_begin + num_q)
 
   int num_heads = 0;
@@ -66,8 +73,16 @@ size_t AttentionWorkspaceBytes(int num_splits, int total_q_rows, int num_heads, 
 // prefill-like shapes; at most `max_splits`.
 int SuggestAttentionSplits(const AttnParams& p, int num_sms, int max_splits = 32);
 
-// Requirements (else cudaErrorInvalidValue): supported head_dim; q, k, v, out 16-byte aligned;
-// strides multiples of 8 elements; num_heads % num_kv_heads == 0.
+// Whether FlashAttention accepts p's head dim, heads, pointer alignment and strides: supported
+// head_dim; q, k, v, out 16-byte aligned; strides multiples of 8 elements; num_heads %
+// num_kv_heads == 0; 1 <= num_splits <= 64 with a workspace when > 1; block_size > 0 when
+// paged.
+bool FlashAttentionSupports(const AttnParams& p);
+// cudaErrorInvalidValue unless FlashAttentionSupports(p).
 cudaError_t FlashAttention(const AttnParams& p, cudaStream_t stream);
+
+// seqs[b] = {b * len, len, len, b * len} for b < batch: `batch` equal-length sequences stacked
+// in rows with contiguous K/V, written on the device (capture-safe, unlike a host upload).
+cudaError_t MakeContiguousSequences(AttnSequence* seqs, int batch, int len, cudaStream_t stream);
 
 }  // namespace glm4v::cuda

@@ -1,7 +1,9 @@
 #include "kernels/cuda/cuda_backend.h"
 
-#include <algorithm>
-#include <cstring>
+#include <cuda_bf16.h>
+
+#include <cstddef>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -23,15 +25,68 @@ using bf16 = __nv_bfloat16;
 int64_t Rows(const Tensor& t) { return t.ndim() == 0 ? 1 : t.dim(0); }
 int64_t Cols(const Tensor& t) { return Rows(t) == 0 ? 0 : t.numel() / Rows(t); }
 
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
+// Calls fn(TypeTag<float>) or fn(TypeTag<bf16>) for a float dtype.
+template <typename Fn>
+absl::Status ByFloatType(DType dtype, absl::string_view op, Fn&& fn) {
+  switch (dtype) {
+    case DType::kF32:
+      return fn(TypeTag<float>{});
+    case DType::kBF16:
+      return fn(TypeTag<bf16>{});
+    default:
+      return absl::UnimplementedError(
+          absl::StrCat("CUDA ", op, ": dtype ", std::string(DTypeName(dtype))));
+  }
+}
+
+std::string Name(DType d) { return std::string(DTypeName(d)); }
+
+// Pinned staging for host -> device copies (per-step indices are a few KB).
+constexpr size_t kStagingBytes = size_t{4} << 20;
+
+// PagedBatch::sequences rows are read by the kernels as AttnSequence.
+static_assert(offsetof(AttnSequence, q_begin) == 0 && offsetof(AttnSequence, num_q) == 4 &&
+                  offsetof(AttnSequence, kv_len) == 8 && offsetof(AttnSequence, kv_begin) == 12,
+              "AttnSequence must match PagedBatch::sequences (query_begin, num_queries, kv_len, "
+              "table_begin)");
+
 }  // namespace
+
+// Taken at the top of every public entry point (never nested: internal helpers do not take
+// it). On the thread running a RunCaptured step it does nothing: that thread's work is what
+// the capture records. Other threads hold capture_mu_ as readers, so they wait while a
+// capture is in progress and a capture waits for their calls in flight.
+class CudaBackend::StreamUse {
+ public:
+  explicit StreamUse(CudaBackend* backend) : backend_(backend) {
+    if (!backend_->OnStepThread()) {
+      backend_->capture_mu_.ReaderLock();
+      locked_ = true;
+    }
+  }
+  ~StreamUse() {
+    if (locked_) backend_->capture_mu_.ReaderUnlock();
+  }
+  StreamUse(const StreamUse&) = delete;
+  StreamUse& operator=(const StreamUse&) = delete;
+
+ private:
+  CudaBackend* backend_;
+  bool locked_ = false;
+};
 
 absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device) {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
     cudaGetLastError();
-    return absl::FailedPreconditionError(
-        absl::StrCat("no CUDA device: ", err != cudaSuccess ? cudaGetErrorString(err) : "0 devices"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no CUDA device: ", err != cudaSuccess ? cudaGetErrorString(err) : "0 devices"));
   }
   if (device < 0 || device >= count) {
     return absl::InvalidArgumentError(absl::StrCat("CUDA device ", device, " of ", count));
@@ -48,32 +103,137 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device) {
   }
   std::unique_ptr<CudaBackend> backend(new CudaBackend(device, stream, *alloc, num_sms));
   RETURN_IF_ERROR(backend->gemm_.Init());
+  ASSIGN_OR_RETURN(backend->staging_, HostStagingRing::Create(kStagingBytes, stream));
   return backend;
 }
 
-CudaBackend::CudaBackend(int device, cudaStream_t stream, DeviceAllocator* allocator, int num_sms)
+CudaBackend::CudaBackend(int device, cudaStream_t stream, DeviceAllocator* allocator,
+                         int num_sms)
     : device_(device), stream_(stream), allocator_(allocator), num_sms_(num_sms) {}
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
+  {
+    absl::MutexLock lock(&run_mu_);
+    graphs_.Clear();
+    captured_.clear();
+  }
+  staging_.reset();
   // Tensors still alive free on this stream later; leak the stream rather than invalidate them.
   allocator_.release();
+}
+
+// ---- step state (RunCaptured)
+
+bool CudaBackend::OnStepThread() const {
+  if (!step_active_.load(std::memory_order_acquire)) return false;
+  absl::MutexLock lock(&mu_);
+  return step_mode_ != StepMode::kNone && step_thread_ == std::this_thread::get_id();
+}
+
+bool CudaBackend::CapturingOnThisThread() const {
+  if (!step_active_.load(std::memory_order_acquire)) return false;
+  absl::MutexLock lock(&mu_);
+  return step_mode_ == StepMode::kCapturing && step_thread_ == std::this_thread::get_id();
+}
+
+void CudaBackend::BeginStep(StepMode mode, std::shared_ptr<ScratchArena> arena) {
+  absl::MutexLock lock(&mu_);
+  step_mode_ = mode;
+  step_thread_ = std::this_thread::get_id();
+  step_arena_ = std::move(arena);
+  step_violation_ = absl::OkStatus();
+  step_active_.store(true, std::memory_order_release);
+}
+
+absl::Status CudaBackend::EndStep() {
+  absl::MutexLock lock(&mu_);
+  step_active_.store(false, std::memory_order_release);
+  step_mode_ = StepMode::kNone;
+  step_thread_ = std::thread::id();
+  step_arena_.reset();
+  return std::exchange(step_violation_, absl::OkStatus());
+}
+
+absl::Status CudaBackend::StepViolation() const {
+  absl::MutexLock lock(&mu_);
+  return step_violation_;
+}
+
+absl::Status CudaBackend::CheckNotInStep(absl::string_view what) {
+  if (!step_active_.load(std::memory_order_acquire)) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  if (step_mode_ == StepMode::kNone || step_thread_ != std::this_thread::get_id()) {
+    return absl::OkStatus();
+  }
+  absl::Status status = absl::FailedPreconditionError(absl::StrCat(
+      what, " inside a step run by RunCaptured: a captured step may only enqueue device work "
+            "(no synchronization, no host<->device copies; fill index tensors with "
+            "WriteIndices before RunCaptured and use the tensor forms of the ops)"));
+  if (step_violation_.ok()) step_violation_ = status;
+  return status;
 }
 
 void CudaBackend::Note(absl::Status status) {
   if (status.ok()) return;
   absl::MutexLock lock(&mu_);
+  if (step_mode_ != StepMode::kNone && step_thread_ == std::this_thread::get_id()) {
+    // Inside a step RunCaptured reports it (and drops the capture); not sticky.
+    if (step_violation_.ok()) step_violation_ = std::move(status);
+    return;
+  }
   if (error_.ok()) error_ = std::move(status);
 }
 
-absl::Status CudaBackend::Synchronize() {
+absl::Status CudaBackend::SyncAndTakeError() {
   Note(CUDA_STATUS(cudaStreamSynchronize(stream_)));
   absl::MutexLock lock(&mu_);
   return std::exchange(error_, absl::OkStatus());
 }
 
+// ---- memory
+
+absl::StatusOr<Tensor> CudaBackend::Allocate(DType dtype, Shape shape) {
+  std::shared_ptr<ScratchArena> arena;
+  StepMode mode = StepMode::kNone;
+  if (step_active_.load(std::memory_order_acquire)) {
+    absl::MutexLock lock(&mu_);
+    if (step_mode_ != StepMode::kNone && step_thread_ == std::this_thread::get_id()) {
+      arena = step_arena_;
+      mode = step_mode_;
+    }
+  }
+  switch (mode) {
+    case StepMode::kNone:
+      return allocator_->Allocate(dtype, std::move(shape));
+    case StepMode::kCapturing:
+      return arena->Allocate(dtype, std::move(shape));
+    case StepMode::kMeasuring:
+      break;
+  }
+  // Measuring: real memory from the allocator, the same request mirrored in the virtual arena
+  // (and given back to it when the tensor dies), so its peak is what the capture will need.
+  const int64_t n = NumElements(shape);
+  if (n < 0) return absl::InvalidArgumentError("negative shape");
+  const size_t bytes = static_cast<size_t>(n) * DTypeSize(dtype);
+  ASSIGN_OR_RETURN(const size_t offset, arena->AllocateOffset(bytes));
+  absl::StatusOr<void*> ptr = allocator_->AllocateRaw(bytes);
+  if (!ptr.ok()) {
+    arena->FreeOffset(offset);
+    return ptr.status();
+  }
+  DeviceAllocator* allocator = allocator_.get();
+  std::shared_ptr<const void> owner(
+      *ptr, [allocator, bytes, arena = std::move(arena), offset](const void* p) {
+        allocator->FreeRaw(const_cast<void*>(p), bytes);
+        arena->FreeOffset(offset);
+      });
+  return Tensor::Borrow(dtype, std::move(shape), *ptr, std::move(owner), Device::kCuda);
+}
+
 Tensor CudaBackend::Empty(DType dtype, Shape shape) {
-  absl::StatusOr<Tensor> t = allocator_->Allocate(dtype, std::move(shape));
+  StreamUse use(this);
+  absl::StatusOr<Tensor> t = Allocate(dtype, std::move(shape));
   if (!t.ok()) {
     Note(t.status());
     return Tensor();
@@ -81,301 +241,544 @@ Tensor CudaBackend::Empty(DType dtype, Shape shape) {
   return *std::move(t);
 }
 
-absl::StatusOr<Tensor> CudaBackend::Upload(const Tensor& host) {
-  if (host.device() != Device::kCpu) return absl::InvalidArgumentError("Upload: not a host tensor");
-  const Tensor f32 = host.dtype() == DType::kF32 && host.is_contiguous() ? host : host.ToF32();
-  return CopyToDevice(*allocator_, f32);
+absl::Status CudaBackend::CopyHostToDevice(void* dst, const void* src, size_t bytes) {
+  // Small copies (indices, per-step metadata) are staged through pinned memory: the host does
+  // not wait for the stream (no implicit synchronization of a pageable cudaMemcpyAsync), the
+  // source may be reused on return, and the copy is ordered on the stream after the work queued
+  // before it (e.g. a graph replay still reading the previous step's indices). Large ones
+  // (weights) are copied directly and waited for.
+  return staging_->Copy(dst, src, bytes);
 }
 
-absl::StatusOr<Tensor> CudaBackend::UploadBF16(const Tensor& host) {
-  if (host.device() != Device::kCpu) return absl::InvalidArgumentError("Upload: not a host tensor");
-  if (host.dtype() == DType::kBF16 && host.is_contiguous()) return CopyToDevice(*allocator_, host);
-  const Tensor f32 = host.dtype() == DType::kF32 && host.is_contiguous() ? host : host.ToF32();
-  return CopyToDevice(*allocator_, f32.ToBF16());
+absl::StatusOr<Tensor> CudaBackend::DoUpload(const Tensor& host, DType storage) {
+  RETURN_IF_ERROR(CheckNotInStep("Upload"));
+  StreamUse use(this);
+  Tensor src;
+  switch (storage) {
+    case DType::kI32:
+      src = host;  // validated: an i32 host tensor
+      break;
+    case DType::kF32:
+      src = host.dtype() == DType::kF32 ? host : host.ToF32();
+      break;
+    case DType::kBF16:
+      // bf16 checkpoints go up as they are; f32 rounds once (nearest even) on the host.
+      if (host.dtype() == DType::kBF16) {
+        src = host;
+      } else if (host.dtype() == DType::kF32) {
+        src = host.ToBF16();
+      } else {
+        src = host.ToF32().ToBF16();
+      }
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("CUDA Upload: storage dtype ", Name(storage)));
+  }
+  if (!src.is_contiguous()) src = src.Clone();
+  ASSIGN_OR_RETURN(Tensor dst, allocator_->Allocate(src.dtype(), src.shape()));
+  RETURN_IF_ERROR(CopyHostToDevice(dst.raw_data(), src.raw_data(), src.nbytes()));
+  return dst;
 }
 
 absl::StatusOr<Tensor> CudaBackend::Download(const Tensor& device_tensor) {
-  if (device_tensor.device() != Device::kCuda) {
+  RETURN_IF_ERROR(CheckNotInStep("Download"));
+  StreamUse use(this);
+  if (!device_tensor.defined() || device_tensor.device() != Device::kCuda) {
     return absl::InvalidArgumentError("Download: not a device tensor");
   }
-  RETURN_IF_ERROR(Synchronize());
+  RETURN_IF_ERROR(SyncAndTakeError());
   ASSIGN_OR_RETURN(Tensor host, CopyToHost(device_tensor, stream_));
-  if (host.dtype() == DType::kF32 || host.dtype() == DType::kI32) return host;
-  return host.ToF32();
+  if (host.dtype() == DType::kBF16 || host.dtype() == DType::kF16) return host.ToF32();
+  return host;
 }
 
-absl::StatusOr<Tensor> CudaBackend::UploadI32(absl::Span<const int32_t> values) {
-  ASSIGN_OR_RETURN(Tensor t,
-                   allocator_->Allocate(DType::kI32, {static_cast<int64_t>(values.size())}));
-  if (!values.empty()) {
-    // Pageable source: cudaMemcpyAsync returns once the bytes are staged, so `values` may die.
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(t.raw_data(), values.data(),
-                                         values.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
-                                         stream_));
+absl::Status CudaBackend::Synchronize() {
+  RETURN_IF_ERROR(CheckNotInStep("Synchronize"));
+  StreamUse use(this);
+  return SyncAndTakeError();
+}
+
+int64_t CudaBackend::free_memory_bytes() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaSetDevice(device_) != cudaSuccess ||
+      cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    cudaGetLastError();  // not sticky: the caller just gets "unknown"
+    return 0;
   }
-  return t;
+  return static_cast<int64_t>(free_bytes);
 }
 
-absl::StatusOr<Tensor> CudaBackend::ToBF16(const Tensor& x) {
-  ASSIGN_OR_RETURN(Tensor out, allocator_->Allocate(DType::kBF16, x.shape()));
-  CUDA_RETURN_IF_ERROR(
-      F32ToBF16(x.data<float>(), out.data<bf16>(), x.numel(), stream_));
-  return out;
-}
-
-absl::Status CudaBackend::FromBF16(const Tensor& x_bf16, Tensor* out_f32) {
-  CUDA_RETURN_IF_ERROR(
-      BF16ToF32(x_bf16.data<bf16>(), out_f32->data<float>(), x_bf16.numel(), stream_));
+absl::Status CudaBackend::DoZeroFill(Tensor* t) {
+  StreamUse use(this);
+  if (t->nbytes() == 0) return absl::OkStatus();
+  CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t->raw_data(), 0, t->nbytes(), stream_));
   return absl::OkStatus();
 }
 
-void CudaBackend::DoLinear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor* y) {
+absl::Status CudaBackend::DoWriteIndices(absl::Span<const int32_t> values, Tensor* dst,
+                                         int64_t offset) {
+  RETURN_IF_ERROR(CheckNotInStep("WriteIndices"));
+  StreamUse use(this);
+  return CopyHostToDevice(dst->data<int32_t>() + offset, values.data(),
+                          values.size() * sizeof(int32_t));
+}
+
+// ---- dense math
+
+absl::Status CudaBackend::DoLinear(const Tensor& x, const Tensor& weight, const Tensor* bias,
+                                   Tensor* y, bool accumulate) {
+  StreamUse use(this);
+  const DType xt = x.dtype(), wt = weight.dtype(), yt = y->dtype();
   GemmArgs args;
   args.m = x.dim(0);
   args.n = weight.dim(0);
   args.k = x.dim(1);
-  args.in_type = DType::kF32;
-  args.out_type = DType::kF32;
   args.x = x.raw_data();
   args.w = weight.raw_data();
   args.bias = bias != nullptr ? bias->raw_data() : nullptr;
   args.y = y->raw_data();
-  Note(gemm_.Run(args, stream_));
+  args.beta = accumulate ? 1.f : 0.f;
+  args.in_type = xt;
+  args.out_type = yt;
+  if (args.m == 0) return absl::OkStatus();
+  // Inside a capture every plan must come from the eager warm-up (no heuristic calls).
+  const bool allow_new_plan = !CapturingOnThisThread();
+  if (xt == wt && (yt == xt || (xt == DType::kBF16 && yt == DType::kF32))) {
+    return gemm_.Run(args, stream_, allow_new_plan);
+  }
+  if (xt == DType::kF32 && wt == DType::kBF16 && yt == DType::kF32) {
+    // bf16 weights under f32 activations (the CPU's mixed mode, used by tests): widen the
+    // weight into scratch. Not a serving path: it converts the whole matrix per call.
+    ASSIGN_OR_RETURN(Tensor w32, Allocate(DType::kF32, weight.shape()));
+    CUDA_RETURN_IF_ERROR(
+        BF16ToF32(weight.data<bf16>(), w32.data<float>(), weight.numel(), stream_));
+    args.w = w32.raw_data();
+    args.in_type = DType::kF32;
+    return gemm_.Run(args, stream_, allow_new_plan);
+  }
+  return absl::UnimplementedError(absl::StrCat("CUDA Linear: x ", Name(xt), ", weight ",
+                                               Name(wt), ", y ", Name(yt)));
 }
 
-void CudaBackend::DoRmsNorm(const Tensor& x, const Tensor& weight, float eps, Tensor* y) {
-  Note(CUDA_STATUS(cuda::RmsNorm<float>(x.data<float>(), nullptr, weight.data<float>(), eps, x.dim(0),
-                                  x.dim(1), y->data<float>(), stream_)));
+absl::Status CudaBackend::DoRmsNorm(const Tensor& x, const Tensor& weight, float eps,
+                                    Tensor* y) {
+  StreamUse use(this);
+  return ByFloatType(x.dtype(), "RmsNorm", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(cuda::RmsNorm<T>(x.data<T>(), nullptr, weight.data<T>(), eps, x.dim(0),
+                                          x.dim(1), y->data<T>(), stream_));
+    return absl::OkStatus();
+  });
 }
 
-void CudaBackend::DoLayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                              float eps, Tensor* y) {
-  Note(CUDA_STATUS(cuda::LayerNorm<float>(x.data<float>(), weight.data<float>(), bias.data<float>(),
-                                    eps, x.dim(0), x.dim(1), y->data<float>(), nullptr,
-                                    stream_)));
+absl::Status CudaBackend::DoLayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                      float eps, Tensor* y) {
+  StreamUse use(this);
+  return ByFloatType(x.dtype(), "LayerNorm", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(cuda::LayerNorm<T>(x.data<T>(), weight.data<T>(), bias.data<T>(), eps,
+                                            x.dim(0), x.dim(1), y->data<T>(), nullptr,
+                                            stream_));
+    return absl::OkStatus();
+  });
 }
 
-void CudaBackend::DoGeluInPlace(Tensor* x) {
-  Note(CUDA_STATUS(cuda::Gelu<float>(x->data<float>(), x->data<float>(), x->numel(), stream_)));
+absl::Status CudaBackend::DoGeluInPlace(Tensor* x) {
+  StreamUse use(this);
+  return ByFloatType(x->dtype(), "GeluInPlace", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(cuda::Gelu<T>(x->data<T>(), x->data<T>(), x->numel(), stream_));
+    return absl::OkStatus();
+  });
 }
 
-void CudaBackend::DoSiluAndMul(const Tensor& x, Tensor* y) {
-  Note(CUDA_STATUS(
-      cuda::SiluAndMul<float>(x.data<float>(), y->data<float>(), x.dim(0), y->dim(1), stream_)));
+absl::Status CudaBackend::DoSiluAndMul(const Tensor& x, Tensor* y) {
+  StreamUse use(this);
+  return ByFloatType(x.dtype(), "SiluAndMul", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(
+        cuda::SiluAndMul<T>(x.data<T>(), y->data<T>(), x.dim(0), y->dim(1), stream_));
+    return absl::OkStatus();
+  });
 }
 
-void CudaBackend::DoAddInPlace(const Tensor& x, Tensor* acc) {
-  Note(CUDA_STATUS(cuda::Add<float>(x.data<float>(), acc->data<float>(), x.numel(), stream_)));
+absl::Status CudaBackend::DoAddInPlace(const Tensor& x, Tensor* acc) {
+  StreamUse use(this);
+  return ByFloatType(x.dtype(), "AddInPlace", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(cuda::Add<T>(x.data<T>(), acc->data<T>(), x.numel(), stream_));
+    return absl::OkStatus();
+  });
 }
 
-void CudaBackend::DoScaleInPlace(float scale, Tensor* x) {
-  Note(CUDA_STATUS(cuda::Scale<float>(x->data<float>(), x->numel(), scale, stream_)));
+absl::Status CudaBackend::DoScaleInPlace(float scale, Tensor* x) {
+  StreamUse use(this);
+  return ByFloatType(x->dtype(), "ScaleInPlace", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(cuda::Scale<T>(x->data<T>(), x->numel(), scale, stream_));
+    return absl::OkStatus();
+  });
 }
 
-void CudaBackend::DoSplitColumns(const Tensor& x, absl::Span<Tensor* const> parts) {
+// ---- data movement
+
+absl::Status CudaBackend::DoSplitColumns(const Tensor& x, absl::Span<Tensor* const> parts) {
+  StreamUse use(this);
+  const size_t elem = DTypeSize(x.dtype());
   const int64_t rows = x.dim(0), width = x.dim(1);
   int64_t col = 0;
   for (Tensor* part : parts) {
     const int64_t c = part->dim(1);
     if (rows > 0 && c > 0) {
-      Note(CUDA_STATUS(cudaMemcpy2DAsync(part->raw_data(), c * sizeof(float),
-                                         x.data<float>() + col, width * sizeof(float),
-                                         c * sizeof(float), rows, cudaMemcpyDeviceToDevice,
-                                         stream_)));
+      CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
+          part->raw_data(), c * elem, static_cast<const char*>(x.raw_data()) + col * elem,
+          width * elem, c * elem, rows, cudaMemcpyDeviceToDevice, stream_));
     }
     col += c;
   }
+  return absl::OkStatus();
 }
 
-void CudaBackend::DoGatherRows(const Tensor& table, absl::Span<const int32_t> rows, Tensor* out) {
-  if (rows.empty()) return;
-  absl::StatusOr<Tensor> ids = UploadI32(rows);
-  if (!ids.ok()) return Note(ids.status());
-  Note(CUDA_STATUS(cuda::GatherRows<float>(table.data<float>(), table.dim(0), table.dim(1),
-                                     ids->data<int32_t>(), static_cast<int64_t>(rows.size()),
-                                     out->data<float>(), stream_)));
+absl::Status CudaBackend::DoGatherRows(const Tensor& table, const Tensor& rows, Tensor* out) {
+  StreamUse use(this);
+  const int64_t n = rows.dim(0), cols = table.dim(1);
+  const int32_t* ids = rows.data<int32_t>();
+  if (table.dtype() == out->dtype()) {
+    return ByFloatType(table.dtype(), "GatherRows", [&](auto tag) -> absl::Status {
+      using T = typename decltype(tag)::type;
+      CUDA_RETURN_IF_ERROR(cuda::GatherRows<T>(table.data<T>(), table.dim(0), cols, ids, n,
+                                               out->data<T>(), stream_));
+      return absl::OkStatus();
+    });
+  }
+  // A table of the other float dtype: gather in the table's dtype, then convert the rows.
+  ASSIGN_OR_RETURN(Tensor rows_tmp, Allocate(table.dtype(), {n, cols}));
+  if (table.dtype() == DType::kBF16) {
+    CUDA_RETURN_IF_ERROR(cuda::GatherRows<bf16>(table.data<bf16>(), table.dim(0), cols, ids, n,
+                                                rows_tmp.data<bf16>(), stream_));
+    CUDA_RETURN_IF_ERROR(BF16ToF32(rows_tmp.data<bf16>(), out->data<float>(), n * cols, stream_));
+  } else {
+    CUDA_RETURN_IF_ERROR(cuda::GatherRows<float>(table.data<float>(), table.dim(0), cols, ids,
+                                                 n, rows_tmp.data<float>(), stream_));
+    CUDA_RETURN_IF_ERROR(F32ToBF16(rows_tmp.data<float>(), out->data<bf16>(), n * cols, stream_));
+  }
+  return absl::OkStatus();
 }
 
-void CudaBackend::DoCopyRows(const Tensor& src, int64_t src_row, int64_t num_rows, Tensor* dst,
-                             int64_t dst_row) {
-  const int64_t cols = Cols(src);
-  if (num_rows == 0 || cols == 0) return;
-  Note(CUDA_STATUS(cudaMemcpyAsync(dst->data<float>() + dst_row * cols,
-                                   src.data<float>() + src_row * cols,
-                                   num_rows * cols * sizeof(float), cudaMemcpyDeviceToDevice,
-                                   stream_)));
+absl::Status CudaBackend::DoCopyRows(const Tensor& src, int64_t src_row, int64_t num_rows,
+                                     Tensor* dst, int64_t dst_row) {
+  StreamUse use(this);
+  const int64_t cols = Cols(src), n = num_rows * cols;
+  if (n == 0) return absl::OkStatus();
+  const char* from = static_cast<const char*>(src.raw_data()) +
+                     src_row * cols * static_cast<int64_t>(DTypeSize(src.dtype()));
+  char* to = static_cast<char*>(dst->raw_data()) +
+             dst_row * cols * static_cast<int64_t>(DTypeSize(dst->dtype()));
+  if (src.dtype() == dst->dtype()) {
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(to, from, n * DTypeSize(src.dtype()),
+                                         cudaMemcpyDeviceToDevice, stream_));
+  } else if (src.dtype() == DType::kF32) {
+    CUDA_RETURN_IF_ERROR(F32ToBF16(reinterpret_cast<const float*>(from),
+                                   reinterpret_cast<bf16*>(to), n, stream_));
+  } else {
+    CUDA_RETURN_IF_ERROR(BF16ToF32(reinterpret_cast<const bf16*>(from),
+                                   reinterpret_cast<float*>(to), n, stream_));
+  }
+  return absl::OkStatus();
 }
 
-void CudaBackend::DoPatchIm2Col(const Tensor& image, ImageLayout layout, int kernel,
-                                Tensor* cols) {
+absl::Status CudaBackend::DoPatchIm2Col(const Tensor& image, ImageLayout layout, int kernel,
+                                        Tensor* cols) {
+  StreamUse use(this);
   const bool last = layout == ImageLayout::kChannelsLast;
   const int64_t b = image.dim(0), c = last ? image.dim(3) : image.dim(1);
   const int64_t h = last ? image.dim(1) : image.dim(2), w = last ? image.dim(2) : image.dim(3);
-  Note(CUDA_STATUS(cuda::PatchIm2Col<float>(image.data<float>(), last, b, c, h, w, kernel,
-                                      cols->data<float>(), stream_)));
+  return ByFloatType(image.dtype(), "PatchIm2Col", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(cuda::PatchIm2Col<T>(image.data<T>(), last, b, c, h, w, kernel,
+                                              cols->data<T>(), stream_));
+    return absl::OkStatus();
+  });
 }
 
-void CudaBackend::DoApplyRope(Tensor* x, absl::Span<const int32_t> positions, int head_dim,
-                              int rotary_dim, double base) {
-  if (positions.empty()) return;
-  absl::StatusOr<Tensor> pos = UploadI32(positions);
-  if (!pos.ok()) return Note(pos.status());
+// ---- attention
+
+absl::Status CudaBackend::DoApplyRope(Tensor* x, const Tensor& positions, int head_dim,
+                                      int rotary_dim, double base) {
+  StreamUse use(this);
   RopeParams p;
   p.num_heads = static_cast<int>(x->dim(1) / head_dim);
   p.head_dim = head_dim;
   p.rotary_dim = rotary_dim;
   p.base = base;
-  Note(CUDA_STATUS(cuda::ApplyRope<float>(x->data<float>(), x->dim(1), x->dim(0),
-                                    pos->data<int32_t>(), p, stream_)));
+  return ByFloatType(x->dtype(), "ApplyRope", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(cuda::ApplyRope<T>(x->data<T>(), x->dim(1), x->dim(0),
+                                            positions.data<int32_t>(), p, stream_));
+    return absl::OkStatus();
+  });
 }
 
-absl::Status CudaBackend::RunAttention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                       const std::vector<AttnSequence>& seqs, int max_num_q,
-                                       int max_kv_len, int num_heads, int num_kv_heads,
-                                       bool causal, float scale, Tensor* out) {
+absl::Status CudaBackend::RunAttention(const Tensor& q, const AttnInputs& in, int num_heads,
+                                       float scale, Tensor* out) {
   const int head_dim = static_cast<int>(q.dim(1) / num_heads);
-  if (seqs.empty() || q.dim(0) == 0) return absl::OkStatus();
-  const int64_t seq_bytes = static_cast<int64_t>(seqs.size() * sizeof(AttnSequence));
-  ASSIGN_OR_RETURN(Tensor seq_dev, allocator_->Allocate(DType::kU8, {seq_bytes}));
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(seq_dev.raw_data(), seqs.data(), seq_bytes,
-                                       cudaMemcpyHostToDevice, stream_));
-  if (!AttentionHeadDimSupported(head_dim)) {
-    if (head_dim > kGenericAttentionMaxHeadDim) {
-      return absl::UnimplementedError(absl::StrCat("CUDA attention: head_dim ", head_dim, " > ",
-                                                   kGenericAttentionMaxHeadDim));
+  if (in.num_seqs == 0 || in.max_num_q == 0 || q.dim(0) == 0) return absl::OkStatus();
+  if (q.dim(0) > 0x7fffffff) return absl::InvalidArgumentError("CUDA attention: too many rows");
+
+  // Tensor cores: bf16 K/V and a head dim the flash kernel instantiates; f32 q/out go through
+  // bf16 scratch.
+  if (in.kv_dtype == DType::kBF16 && AttentionHeadDimSupported(head_dim)) {
+    const bool convert = q.dtype() == DType::kF32;
+    Tensor q16 = q, out16 = *out;
+    if (convert) {
+      ASSIGN_OR_RETURN(q16, Allocate(DType::kBF16, q.shape()));
+      CUDA_RETURN_IF_ERROR(F32ToBF16(q.data<float>(), q16.data<bf16>(), q.numel(), stream_));
+      ASSIGN_OR_RETURN(out16, Allocate(DType::kBF16, out->shape()));
     }
-    // Head dims without a tensor-core instantiation run the plain f32 kernel on the f32
-    // operands directly.
-    GenericAttnParams g;
-    g.q = q.data<float>();
-    g.q_stride = q.dim(1);
-    g.k = k.data<float>();
-    g.v = v.data<float>();
-    g.kv_stride = k.dim(1);
-    g.out = out->data<float>();
-    g.out_stride = out->dim(1);
-    g.seqs = static_cast<const AttnSequence*>(seq_dev.raw_data());
-    g.num_seqs = static_cast<int>(seqs.size());
-    g.max_num_q = max_num_q;
-    g.num_heads = num_heads;
-    g.num_kv_heads = num_kv_heads;
-    g.head_dim = head_dim;
-    g.causal = causal;
-    g.scale = scale;
-    CUDA_RETURN_IF_ERROR(GenericAttention(g, stream_));
+    AttnParams p;
+    p.q = q16.data<bf16>();
+    p.q_stride = q.dim(1);
+    p.k = static_cast<const bf16*>(in.k);
+    p.v = static_cast<const bf16*>(in.v);
+    p.kv_stride = in.kv_stride;
+    p.block_tables = in.block_tables;
+    p.block_size = in.block_size;
+    p.out = out16.data<bf16>();
+    p.out_stride = out->dim(1);
+    p.seqs = in.seqs;
+    p.num_seqs = in.num_seqs;
+    p.max_num_q = in.max_num_q;
+    p.max_kv_len = in.max_kv_len;
+    p.total_q_rows = static_cast<int>(q.dim(0));
+    p.num_heads = num_heads;
+    p.num_kv_heads = in.num_kv_heads;
+    p.head_dim = head_dim;
+    p.causal = in.causal;
+    p.scale = scale;
+    p.num_splits = SuggestAttentionSplits(p, num_sms_);
+    Tensor workspace;
+    if (p.num_splits > 1) {
+      const size_t bytes =
+          AttentionWorkspaceBytes(p.num_splits, p.total_q_rows, num_heads, head_dim);
+      ASSIGN_OR_RETURN(workspace, Allocate(DType::kF32, {static_cast<int64_t>(
+                                                            bytes / sizeof(float))}));
+      p.workspace = workspace.data<float>();
+    }
+    // Views whose pointers or strides the kernel cannot take fall through to the fp32 kernel.
+    if (FlashAttentionSupports(p)) {
+      CUDA_RETURN_IF_ERROR(FlashAttention(p, stream_));
+      if (convert) {
+        CUDA_RETURN_IF_ERROR(
+            BF16ToF32(out16.data<bf16>(), out->data<float>(), out->numel(), stream_));
+      }
+      return absl::OkStatus();
+    }
+  }
+
+  if (head_dim > kGenericAttentionMaxHeadDim) {
+    return absl::UnimplementedError(absl::StrCat("CUDA attention: head_dim ", head_dim,
+                                                 " > ", kGenericAttentionMaxHeadDim));
+  }
+  return ByFloatType(q.dtype(), "attention", [&](auto q_tag) -> absl::Status {
+    using TQ = typename decltype(q_tag)::type;
+    return ByFloatType(in.kv_dtype, "attention", [&](auto kv_tag) -> absl::Status {
+      using TKV = typename decltype(kv_tag)::type;
+      GenericAttnParams<TQ, TKV> g;
+      g.q = q.data<TQ>();
+      g.q_stride = q.dim(1);
+      g.k = static_cast<const TKV*>(in.k);
+      g.v = static_cast<const TKV*>(in.v);
+      g.kv_stride = in.kv_stride;
+      g.block_tables = in.block_tables;
+      g.block_size = in.block_size;
+      g.out = out->data<TQ>();
+      g.out_stride = out->dim(1);
+      g.seqs = in.seqs;
+      g.num_seqs = in.num_seqs;
+      g.max_num_q = in.max_num_q;
+      g.num_heads = num_heads;
+      g.num_kv_heads = in.num_kv_heads;
+      g.head_dim = head_dim;
+      g.causal = in.causal;
+      g.scale = scale;
+      CUDA_RETURN_IF_ERROR((GenericAttention<TQ, TKV>(g, stream_)));
+      return absl::OkStatus();
+    });
+  });
+}
+
+absl::Status CudaBackend::DoAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                      int batch, int num_heads, int num_kv_heads, bool causal,
+                                      float scale, Tensor* out) {
+  StreamUse use(this);
+  const int64_t len = q.dim(0) / batch;
+  if (q.dim(0) > 0x7fffffff) return absl::InvalidArgumentError("CUDA attention: too many rows");
+  // The sequence descriptors are written by a kernel, not uploaded: capture-safe.
+  ASSIGN_OR_RETURN(Tensor seqs, Allocate(DType::kI32, {batch, 4}));
+  CUDA_RETURN_IF_ERROR(MakeContiguousSequences(reinterpret_cast<AttnSequence*>(seqs.raw_data()),
+                                               batch, static_cast<int>(len), stream_));
+  AttnInputs in;
+  in.k = k.raw_data();
+  in.v = v.raw_data();
+  in.kv_dtype = k.dtype();
+  in.kv_stride = k.dim(1);
+  in.seqs = reinterpret_cast<const AttnSequence*>(seqs.raw_data());
+  in.num_seqs = batch;
+  in.max_num_q = static_cast<int>(len);
+  in.max_kv_len = static_cast<int>(len);
+  in.num_kv_heads = num_kv_heads;
+  in.causal = causal;
+  return RunAttention(q, in, num_heads, scale, out);
+}
+
+absl::Status CudaBackend::DoWriteKvCache(const Tensor& k, const Tensor& v, const Tensor& slots,
+                                         int layer, PagedKvCache* cache) {
+  StreamUse use(this);
+  Tensor& k_cache = cache->key_tensor(layer);
+  Tensor& v_cache = cache->value_tensor(layer);
+  const int64_t rows = k.dim(0), width = k.dim(1);
+  return ByFloatType(k.dtype(), "WriteKvCache", [&](auto in_tag) -> absl::Status {
+    using T = typename decltype(in_tag)::type;
+    return ByFloatType(k_cache.dtype(), "WriteKvCache", [&](auto cache_tag) -> absl::Status {
+      using C = typename decltype(cache_tag)::type;
+      CUDA_RETURN_IF_ERROR((cuda::WriteKvCache<T, C>(k.data<T>(), v.data<T>(), width, rows,
+                                                     width, slots.data<int32_t>(),
+                                                     k_cache.data<C>(), v_cache.data<C>(),
+                                                     stream_)));
+      return absl::OkStatus();
+    });
+  });
+}
+
+absl::Status CudaBackend::DoPagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
+                                           const PagedBatch& batch, int num_heads, float scale,
+                                           Tensor* out) {
+  StreamUse use(this);
+  const KvCacheShape& cs = cache.shape();
+  if (batch.sequences.dim(0) > 65535) {
+    return absl::InvalidArgumentError("CUDA PagedAttention: more than 65535 sequences");
+  }
+  // Straight from the device cache: PagedBatch rows are AttnSequence (kv_begin = table_begin).
+  AttnInputs in;
+  in.k = cache.key_tensor(layer).raw_data();
+  in.v = cache.value_tensor(layer).raw_data();
+  in.kv_dtype = cache.key_tensor(layer).dtype();
+  in.kv_stride = static_cast<int64_t>(cs.num_kv_heads) * cs.head_dim;
+  in.block_tables = batch.block_tables.data<int32_t>();
+  in.block_size = cs.block_size;
+  in.seqs = reinterpret_cast<const AttnSequence*>(batch.sequences.data<int32_t>());
+  in.num_seqs = static_cast<int>(batch.sequences.dim(0));
+  in.max_num_q = batch.max_num_queries;
+  in.max_kv_len = batch.max_kv_len;
+  in.num_kv_heads = cs.num_kv_heads;
+  in.causal = true;
+  return RunAttention(q, in, num_heads, scale, out);
+}
+
+// ---- sampling helpers
+
+absl::Status CudaBackend::DoArgmax(const Tensor& x, std::vector<int32_t>* out) {
+  RETURN_IF_ERROR(CheckNotInStep("Argmax"));
+  StreamUse use(this);
+  const int64_t rows = x.dim(0);
+  out->assign(rows, 0);
+  if (rows == 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Tensor ids, Allocate(DType::kI32, {rows}));
+  RETURN_IF_ERROR(ByFloatType(x.dtype(), "Argmax", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    CUDA_RETURN_IF_ERROR(
+        ArgmaxRows<T>(x.data<T>(), rows, x.dim(1), ids.data<int32_t>(), stream_));
+    return absl::OkStatus();
+  }));
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->data(), ids.raw_data(), rows * sizeof(int32_t),
+                                       cudaMemcpyDeviceToHost, stream_));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  return absl::OkStatus();
+}
+
+// ---- CUDA graphs
+
+absl::Status CudaBackend::RunCaptured(int64_t key, absl::FunctionRef<absl::Status()> step) {
+  if (OnStepThread()) return CheckNotInStep("RunCaptured (it is not reentrant)");
+  absl::MutexLock run_lock(&run_mu_);
+  if (graphs_.Has(key)) {
+    return graphs_.Run(key, stream_, [](cudaStream_t) -> absl::Status {
+      return absl::InternalError("a captured graph is replayed, never recorded again");
+    });
+  }
+
+  auto it = captured_.find(key);
+  if (it == captured_.end()) {
+    // First call: eager warm-up while measuring the step's scratch.
+    std::shared_ptr<ScratchArena> shadow = ScratchArena::CreateVirtual();
+    BeginStep(StepMode::kMeasuring, shadow);
+    const absl::Status status = step();
+    const absl::Status violation = EndStep();
+    if (!violation.ok()) return violation;
+    RETURN_IF_ERROR(status);
+    captured_[key].scratch_bytes = shadow->peak_bytes();
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(Tensor q16, ToBF16(q));
-  ASSIGN_OR_RETURN(Tensor k16, ToBF16(k));
-  ASSIGN_OR_RETURN(Tensor v16, ToBF16(v));
-  ASSIGN_OR_RETURN(Tensor out16, allocator_->Allocate(DType::kBF16, out->shape()));
-  AttnParams p;
-  p.q = q16.data<bf16>();
-  p.q_stride = q.dim(1);
-  p.k = k16.data<bf16>();
-  p.v = v16.data<bf16>();
-  p.kv_stride = k.dim(1);
-  p.out = out16.data<bf16>();
-  p.out_stride = q.dim(1);
-  p.seqs = static_cast<const AttnSequence*>(seq_dev.raw_data());
-  p.num_seqs = static_cast<int>(seqs.size());
-  p.max_num_q = max_num_q;
-  p.max_kv_len = max_kv_len;
-  p.total_q_rows = static_cast<int>(q.dim(0));
-  p.num_heads = num_heads;
-  p.num_kv_heads = num_kv_heads;
-  p.head_dim = head_dim;
-  p.causal = causal;
-  p.scale = scale;
-  p.num_splits = SuggestAttentionSplits(p, num_sms_);
-  Tensor workspace;
-  if (p.num_splits > 1) {
-    const size_t bytes = AttentionWorkspaceBytes(p.num_splits, p.total_q_rows, num_heads, head_dim);
-    ASSIGN_OR_RETURN(workspace, allocator_->Allocate(DType::kF32,
-                                                     {static_cast<int64_t>(bytes / sizeof(float))}));
-    p.workspace = workspace.data<float>();
+
+  // Second call: capture with the scratch served from a reserved arena, then launch.
+  const size_t measured = it->second.scratch_bytes;
+  absl::StatusOr<std::shared_ptr<ScratchArena>> arena =
+      ScratchArena::Create(measured + measured / 8 + (size_t{1} << 20));
+  if (!arena.ok()) return arena.status();
+  absl::Status status;
+  {
+    // Waits for other threads' calls in flight and holds new ones off until the capture ends.
+    absl::WriterMutexLock capture_lock(&capture_mu_);
+    allocator_->BeginDeferringFrees();
+    BeginStep(StepMode::kCapturing, *arena);
+    status = graphs_.Run(key, stream_, [&](cudaStream_t) -> absl::Status {
+      const absl::Status recorded = step();
+      // A violation the step swallowed still discards the graph.
+      RETURN_IF_ERROR(StepViolation());
+      return recorded;
+    });
+    const absl::Status violation = EndStep();
+    allocator_->EndDeferringFrees();
+    if (status.ok()) status = violation;
   }
-  CUDA_RETURN_IF_ERROR(FlashAttention(p, stream_));
-  return FromBF16(out16, out);
-}
-
-void CudaBackend::DoAttention(const Tensor& q, const Tensor& k, const Tensor& v, int batch,
-                              int num_heads, int num_kv_heads, bool causal, float scale,
-                              Tensor* out) {
-  const int len = static_cast<int>(q.dim(0) / batch);
-  std::vector<AttnSequence> seqs(batch);
-  for (int b = 0; b < batch; ++b) seqs[b] = AttnSequence{b * len, len, len, b * len};
-  Note(RunAttention(q, k, v, seqs, len, len, num_heads, num_kv_heads, causal, scale, out));
-}
-
-void CudaBackend::DoWriteKvCache(const Tensor& k, const Tensor& v,
-                                 absl::Span<const int32_t> slots, int layer,
-                                 PagedKvCache* cache) {
-  // The interface's cache lives in host memory: bring the rows over and scatter them there.
-  absl::StatusOr<Tensor> hk = Download(k);
-  if (!hk.ok()) return Note(hk.status());
-  absl::StatusOr<Tensor> hv = Download(v);
-  if (!hv.ok()) return Note(hv.status());
-  const KvCacheShape& cs = cache->shape();
-  const int64_t width = static_cast<int64_t>(cs.num_kv_heads) * cs.head_dim;
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const int block = slots[i] / cs.block_size, offset = slots[i] % cs.block_size;
-    std::memcpy(cache->key_block(layer, block) + offset * width, hk->data<float>() + i * width,
-                width * sizeof(float));
-    std::memcpy(cache->value_block(layer, block) + offset * width, hv->data<float>() + i * width,
-                width * sizeof(float));
+  if (!status.ok()) {
+    // Measure again on the next call (shapes or the environment may have changed).
+    // A graph exists only if its first launch failed; it must not outlive its arena.
+    graphs_.Erase(key);
+    captured_.erase(key);
+    return absl::Status(status.code(),
+                        absl::StrCat("capturing step ", key, ": ", status.message()));
   }
+  it = captured_.find(key);
+  it->second.arena = *std::move(arena);
+  return absl::OkStatus();
 }
 
-void CudaBackend::DoPagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
-                                   absl::Span<const PagedSequence> sequences, int num_heads,
-                                   float scale, Tensor* out) {
-  // Gather each sequence's keys from the host cache into one contiguous device buffer, then run
-  // the same kernel as the contiguous case (new queries are the last positions: causal shift).
-  const KvCacheShape& cs = cache.shape();
-  const int64_t width = static_cast<int64_t>(cs.num_kv_heads) * cs.head_dim;
-  int64_t total_keys = 0;
-  for (const PagedSequence& s : sequences) total_keys += s.num_cached + s.num_queries;
-  if (total_keys == 0) return;
-  Tensor hk = Tensor::Empty(DType::kF32, {total_keys, width});
-  Tensor hv = Tensor::Empty(DType::kF32, {total_keys, width});
-  std::vector<AttnSequence> seqs;
-  int max_q = 0, max_kv = 0;
-  int64_t row = 0;
-  for (const PagedSequence& s : sequences) {
-    const int64_t len = s.num_cached + s.num_queries;
-    seqs.push_back(AttnSequence{static_cast<int32_t>(s.query_begin),
-                                static_cast<int32_t>(s.num_queries), static_cast<int32_t>(len),
-                                static_cast<int32_t>(row)});
-    max_q = std::max<int>(max_q, static_cast<int>(s.num_queries));
-    max_kv = std::max<int>(max_kv, static_cast<int>(len));
-    for (int64_t t = 0; t < len; ++t, ++row) {
-      const int block = s.block_table[t / cs.block_size];
-      const int64_t offset = (t % cs.block_size) * width;
-      std::memcpy(hk.data<float>() + row * width, cache.key_block(layer, block) + offset,
-                  width * sizeof(float));
-      std::memcpy(hv.data<float>() + row * width, cache.value_block(layer, block) + offset,
-                  width * sizeof(float));
-    }
+void CudaBackend::ClearCaptured() {
+  if (OnStepThread()) {
+    CheckNotInStep("ClearCaptured").IgnoreError();  // fails the RunCaptured call instead
+    return;
   }
-  absl::StatusOr<Tensor> dk = CopyToDevice(*allocator_, hk);
-  if (!dk.ok()) return Note(dk.status());
-  absl::StatusOr<Tensor> dv = CopyToDevice(*allocator_, hv);
-  if (!dv.ok()) return Note(dv.status());
-  Note(RunAttention(q, *dk, *dv, seqs, max_q, max_kv, num_heads, cs.num_kv_heads,
-                    /*causal=*/true, scale, out));
-}
-
-void CudaBackend::DoArgmax(const Tensor& x, std::vector<int32_t>* out) {
-  out->assign(x.dim(0), 0);
-  if (x.dim(0) == 0) return;
-  absl::StatusOr<Tensor> ids = allocator_->Allocate(DType::kI32, {x.dim(0)});
-  if (!ids.ok()) return Note(ids.status());
-  Note(CUDA_STATUS(
-      cuda::ArgmaxRows<float>(x.data<float>(), x.dim(0), x.dim(1), ids->data<int32_t>(), stream_)));
-  Note(CUDA_STATUS(cudaMemcpyAsync(out->data(), ids->raw_data(), x.dim(0) * sizeof(int32_t),
-                                   cudaMemcpyDeviceToHost, stream_)));
+  absl::MutexLock run_lock(&run_mu_);
+  // Replays in flight still use the graphs' arenas.
   Note(CUDA_STATUS(cudaStreamSynchronize(stream_)));
+  graphs_.Clear();
+  captured_.clear();
+}
+
+size_t CudaBackend::num_captured() const {
+  absl::MutexLock lock(&run_mu_);
+  return graphs_.size();
+}
+
+size_t CudaBackend::captured_scratch_bytes() const {
+  absl::MutexLock lock(&run_mu_);
+  size_t total = 0;
+  for (const auto& [key, c] : captured_) {
+    if (c.arena != nullptr) total += c.arena->capacity();
+  }
+  return total;
 }
 
 absl::StatusOr<Backend*> GetCudaBackend() {

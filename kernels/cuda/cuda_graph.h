@@ -1,6 +1,7 @@
-// CUDA graph capture and replay for decode steps, one graph per batch-size bucket.
+// CUDA graph capture and replay for decode steps, one graph per key (a batch-size bucket, or
+// CudaBackend::RunCaptured's key).
 //
-// The first Run() for a bucket records `record` on the stream into a graph and instantiates it;
+// The first Run() for a key records `record` on the stream into a graph and instantiates it;
 // later calls replay it. Everything `record` enqueues must read and write fixed device
 // addresses (weights, the KV cache, a DeviceArena reset per step, fixed metadata buffers that
 // the host updates with cudaMemcpyAsync BEFORE Run) since a replay reuses the captured pointers
@@ -10,6 +11,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -26,16 +28,19 @@ class CudaGraphCache {
   CudaGraphCache(const CudaGraphCache&) = delete;
   CudaGraphCache& operator=(const CudaGraphCache&) = delete;
 
-  // Replays bucket's graph on `stream`, capturing it first if needed. Not thread-safe.
-  absl::Status Run(int bucket, cudaStream_t stream,
+  // Replays key's graph on `stream`, capturing it first if needed (a failed capture or a
+  // `record` error leaves no graph behind). Not thread-safe.
+  absl::Status Run(int64_t key, cudaStream_t stream,
                    absl::FunctionRef<absl::Status(cudaStream_t)> record);
-  bool Has(int bucket) const { return graphs_.contains(bucket); }
+  bool Has(int64_t key) const { return graphs_.contains(key); }
   size_t size() const { return graphs_.size(); }
+  // Drops key's graph (if any).
+  void Erase(int64_t key);
   // Drops every graph (e.g. after buffers were reallocated).
   void Clear();
 
  private:
-  absl::flat_hash_map<int, cudaGraphExec_t> graphs_;
+  absl::flat_hash_map<int64_t, cudaGraphExec_t> graphs_;
 };
 
 // The smallest bucket >= batch (buckets ascending), or -1 when batch exceeds them all.

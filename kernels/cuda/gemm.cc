@@ -1,5 +1,8 @@
 #include "kernels/cuda/gemm.h"
 
+#include <cstdint>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_check.h"
 
@@ -25,6 +28,14 @@ void DestroyPlan(GemmRunner* /*unused*/, cublasLtMatmulDesc_t op, cublasLtMatrix
   if (b) cublasLtMatrixLayoutDestroy(b);
   if (c) cublasLtMatrixLayoutDestroy(c);
   if (op) cublasLtMatmulDescDestroy(op);
+}
+
+// The largest power of two (<= 256) dividing the address: cuBLASLt's alignment preference.
+uint32_t Alignment(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  uint32_t align = 256;
+  while (align > 1 && a % align != 0) align /= 2;
+  return align;
 }
 
 }  // namespace
@@ -82,6 +93,18 @@ absl::Status GemmRunner::MakePlan(const Key& key, Plan* plan) {
   absl::Status status = absl::OkStatus();
   cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
       pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof(workspace_bytes_));
+  // cuBLASLt's A is w, B is x, C and D are y.
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_w},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_x},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_y},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_y},
+  };
+  for (const auto& [attr, bytes] : alignments) {
+    if (st == CUBLAS_STATUS_SUCCESS) {
+      st = cublasLtMatmulPreferenceSetAttribute(pref, attr, &bytes, sizeof(bytes));
+    }
+  }
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   if (st == CUBLAS_STATUS_SUCCESS) {
@@ -98,7 +121,7 @@ absl::Status GemmRunner::MakePlan(const Key& key, Plan* plan) {
   return status;
 }
 
-absl::Status GemmRunner::Run(const GemmArgs& args, cudaStream_t stream) {
+absl::Status GemmRunner::Run(const GemmArgs& args, cudaStream_t stream, bool allow_new_plan) {
   if (handle_ == nullptr) return absl::FailedPreconditionError("GemmRunner not initialized");
   if (args.m < 0 || args.n <= 0 || args.k <= 0) {
     return absl::InvalidArgumentError(
@@ -107,14 +130,28 @@ absl::Status GemmRunner::Run(const GemmArgs& args, cudaStream_t stream) {
   if (args.m == 0) return absl::OkStatus();
   const int64_t ldy = args.ldy == 0 ? args.n : args.ldy;
   if (ldy < args.n) return absl::InvalidArgumentError("GEMM ldy < n");
-  const Key key{args.m, args.n, args.k, ldy, args.in_type, args.out_type, args.bias != nullptr,
-                args.beta != 0.f};
+  const Key key{args.m,
+                args.n,
+                args.k,
+                ldy,
+                args.in_type,
+                args.out_type,
+                args.bias != nullptr,
+                args.beta != 0.f,
+                Alignment(args.x),
+                Alignment(args.w),
+                Alignment(args.y),
+                args.bias != nullptr ? Alignment(args.bias) : 256u};
   Plan plan;
   {
     absl::MutexLock lock(&mu_);
     auto it = plans_.find(key);
     if (it != plans_.end()) {
       plan = it->second;
+    } else if (!allow_new_plan) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no cached GEMM plan for m=", args.m, " n=", args.n, " k=", args.k,
+          " inside a CUDA graph capture: the eager warm-up of this step ran other shapes"));
     } else {
       absl::Status s = MakePlan(key, &plan);
       if (!s.ok()) {

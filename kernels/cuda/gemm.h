@@ -1,8 +1,11 @@
 // Row-major GEMMs on cuBLASLt with the layout of an HF Linear layer:
 //   y[m, n] = alpha * sum_k x[m, k] * w[n, k] (+ bias[n]) (+ beta * y[m, n])
 // x, w and y may be bf16 or f32 (x and w of the same type); accumulation is always fp32.
-// The algorithm chosen by cuBLASLt's heuristic is cached per (shape, types, epilogue), so the
-// heuristic runs once per shape; the workspace is owned by the GemmRunner.
+// The algorithm chosen by cuBLASLt's heuristic is cached per (shape, types, epilogue, pointer
+// alignment), so the heuristic runs once per shape; the workspace is owned by the GemmRunner.
+// Pointers need only be aligned to their element size: the plan asks cuBLASLt for algorithms
+// that accept the alignment actually seen (row slices of activations may be less than the
+// 256 bytes cuBLASLt assumes by default).
 //
 // Epilogues: bias is fused. GELU is NOT taken from cuBLASLt (its GELU epilogue is the tanh
 // approximation; the model needs exact erf GELU), see elementwise.h BiasGelu. A residual add
@@ -44,7 +47,9 @@ class GemmRunner {
 
   // Creates the cuBLASLt handle and a workspace on the current device.
   absl::Status Init(size_t workspace_bytes = 32u << 20);
-  absl::Status Run(const GemmArgs& args, cudaStream_t stream);
+  // `allow_new_plan` false: FAILED_PRECONDITION instead of running the heuristic when the plan
+  // is not cached yet (inside a CUDA graph capture, whose eager warm-up made every plan).
+  absl::Status Run(const GemmArgs& args, cudaStream_t stream, bool allow_new_plan = true);
 
   size_t cached_plans() const;
 
@@ -53,14 +58,18 @@ class GemmRunner {
     int64_t m, n, k, ldy;
     DType in_type, out_type;
     bool bias, beta_nonzero;
+    uint32_t align_x, align_w, align_y, align_bias;  // bytes, power of two <= 256
     template <typename H>
     friend H AbslHashValue(H h, const Key& key) {
       return H::combine(std::move(h), key.m, key.n, key.k, key.ldy, key.in_type, key.out_type,
-                        key.bias, key.beta_nonzero);
+                        key.bias, key.beta_nonzero, key.align_x, key.align_w, key.align_y,
+                        key.align_bias);
     }
     bool operator==(const Key& o) const {
-      return std::tie(m, n, k, ldy, in_type, out_type, bias, beta_nonzero) ==
-             std::tie(o.m, o.n, o.k, o.ldy, o.in_type, o.out_type, o.bias, o.beta_nonzero);
+      return std::tie(m, n, k, ldy, in_type, out_type, bias, beta_nonzero, align_x, align_w,
+                      align_y, align_bias) ==
+             std::tie(o.m, o.n, o.k, o.ldy, o.in_type, o.out_type, o.bias, o.beta_nonzero,
+                      o.align_x, o.align_w, o.align_y, o.align_bias);
     }
   };
   struct Plan {

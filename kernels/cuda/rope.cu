@@ -151,6 +151,9 @@ template cudaError_t WriteKvCache<float, bf16>(const float*, const float*, int64
                                                cudaStream_t);
 template cudaError_t WriteKvCache<bf16, bf16>(const bf16*, const bf16*, int64_t, int64_t, int64_t,
                                               const int32_t*, bf16*, bf16*, cudaStream_t);
+template cudaError_t WriteKvCache<bf16, float>(const bf16*, const bf16*, int64_t, int64_t,
+                                               int64_t, const int32_t*, float*, float*,
+                                               cudaStream_t);
 template cudaError_t RopeAndWriteKv<float>(float*, int64_t, const int32_t*, const int32_t*,
                                            const RopeParams&, int, float*, float*, cudaStream_t);
 template cudaError_t RopeAndWriteKv<bf16>(bf16*, int64_t, const int32_t*, const int32_t*,

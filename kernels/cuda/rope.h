@@ -29,7 +29,8 @@ cudaError_t ApplyRope(T* x, int64_t row_stride, int64_t rows, const int32_t* pos
                       const RopeParams& p, cudaStream_t stream);
 
 // cache[slots[i]] = k/v row i; k, v rows of `width` = num_kv_heads * head_dim elements every
-// `row_stride` elements. The cache element type may differ from the input (f32 -> bf16).
+// `row_stride` elements. The cache element type may differ from the input: instantiated for
+// (T, C) = (f32, f32), (f32, bf16), (bf16, bf16), (bf16, f32).
 template <typename T, typename C>
 cudaError_t WriteKvCache(const T* k, const T* v, int64_t row_stride, int64_t rows, int64_t width,
                          const int32_t* slots, C* k_cache, C* v_cache, cudaStream_t stream);

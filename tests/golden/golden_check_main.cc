@@ -1,16 +1,22 @@
 // bazel run //tests:golden_check -- --golden_dir=/abs/path/to/golden/tiny-glm4v [--backend=cuda]
 // Prints one line per golden case with the measured error; exits non-zero on any mismatch.
-// --backend=cpu checks the README's CPU fp32 tolerances, --backend=cuda its GPU bf16 ones.
+// --backend=cpu checks the README's CPU fp32 tolerances, --backend=cuda its GPU bf16 ones; a
+// bf16 --weight_dtype or --kv_dtype also selects the GPU bf16 tolerances.
 #include <cstdio>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "kernels/backends.h"
+#include "model/weight_options.h"
 #include "tests/golden/golden_runner.h"
 
 ABSL_FLAG(std::string, golden_dir, "", "golden directory (golden.json, golden.safetensors, model/)");
 ABSL_FLAG(std::string, backend, "cpu", "compute backend: cpu or cuda");
+ABSL_FLAG(std::string, weight_dtype, "auto",
+          "weight matrix storage: auto (the backend's activation dtype), f32 or bf16");
+ABSL_FLAG(std::string, kv_dtype, "auto",
+          "KV cache dtype: auto (the backend's activation dtype), f32 or bf16");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -24,10 +30,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", backend.status().ToString().c_str());
     return 2;
   }
-  const glm4v::GoldenTolerance tolerance = glm4v::GoldenToleranceFor(**backend);
+  auto weight_dtype = glm4v::ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype));
+  auto kv_dtype = glm4v::ParseFloatDTypeFlag("kv_dtype", absl::GetFlag(FLAGS_kv_dtype));
+  for (const auto* parsed : {&weight_dtype, &kv_dtype}) {
+    if (!parsed->ok()) {
+      std::fprintf(stderr, "%s\n", parsed->status().ToString().c_str());
+      return 2;
+    }
+  }
+  glm4v::GoldenOptions options;
+  options.weight_dtype = *weight_dtype;
+  options.kv_dtype = *kv_dtype;
+  glm4v::GoldenTolerance tolerance = glm4v::GoldenToleranceFor(**backend);
+  if (options.weight_dtype == glm4v::DType::kBF16 || options.kv_dtype == glm4v::DType::kBF16) {
+    tolerance = glm4v::GoldenTolerance::kGpuBf16;
+  }
   std::printf("backend %s, %s tolerances\n", std::string((*backend)->name()).c_str(),
               glm4v::GoldenToleranceName(tolerance));
-  auto results = glm4v::RunGoldenCases(dir, *backend, tolerance);
+  auto results = glm4v::RunGoldenCases(dir, *backend, tolerance, options);
   if (!results.ok()) {
     std::fprintf(stderr, "golden_check: %s\n", results.status().ToString().c_str());
     return 1;

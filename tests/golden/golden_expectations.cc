@@ -7,8 +7,8 @@
 namespace glm4v {
 
 void ExpectTinyGoldenCasesPass(const std::string& golden_dir, Backend* backend,
-                               GoldenTolerance tolerance) {
-  auto results = RunGoldenCases(golden_dir, backend, tolerance);
+                               GoldenTolerance tolerance, const GoldenOptions& options) {
+  auto results = RunGoldenCases(golden_dir, backend, tolerance, options);
   ASSERT_TRUE(results.ok()) << results.status();
   std::printf("backend %s, %s tolerances\n", std::string(backend->name()).c_str(),
               GoldenToleranceName(tolerance));

@@ -12,6 +12,6 @@ namespace glm4v {
 // (for the tiny set) every case kind to be present, so a runner that silently skipped a kind
 // would not go unnoticed.
 void ExpectTinyGoldenCasesPass(const std::string& golden_dir, Backend* backend,
-                               GoldenTolerance tolerance);
+                               GoldenTolerance tolerance, const GoldenOptions& options = {});
 
 }  // namespace glm4v

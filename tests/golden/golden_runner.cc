@@ -216,9 +216,10 @@ GreedyComparison CompareGreedyWithinMargins(const std::vector<int32_t>& ours,
 class GoldenRunner {
  public:
   GoldenRunner(std::string dir, json spec, std::shared_ptr<SafetensorsFile> tensors,
-               Glm4vModel model, GoldenTolerance tolerance)
+               Glm4vModel model, GoldenTolerance tolerance, const GoldenOptions& options)
       : dir_(std::move(dir)), spec_(std::move(spec)), tensors_(std::move(tensors)),
-        model_(std::move(model)), gpu_(tolerance == GoldenTolerance::kGpuBf16) {}
+        model_(std::move(model)), gpu_(tolerance == GoldenTolerance::kGpuBf16),
+        kv_dtype_(options.kv_dtype) {}
 
   GoldenCaseResult Run(const json& c) {
     GoldenCaseResult r;
@@ -339,6 +340,7 @@ class GoldenRunner {
     GreedyOptions options;
     options.max_new_tokens = static_cast<int>(expected_ids.size());
     options.return_prompt_logits = true;
+    options.kv_dtype = kv_dtype_;
     ASSIGN_OR_RETURN(GreedyResult result,
                      GenerateGreedy(*model_.decoder, prompt, features, options));
 
@@ -397,6 +399,7 @@ class GoldenRunner {
   std::shared_ptr<SafetensorsFile> tensors_;
   Glm4vModel model_;
   bool gpu_;  // GoldenTolerance::kGpuBf16
+  std::optional<DType> kv_dtype_;
 };
 
 }  // namespace
@@ -417,7 +420,8 @@ absl::StatusOr<std::vector<GoldenCaseResult>> RunGoldenCases(const std::string& 
 
 absl::StatusOr<std::vector<GoldenCaseResult>> RunGoldenCases(const std::string& golden_dir,
                                                              Backend* backend,
-                                                             GoldenTolerance tolerance) {
+                                                             GoldenTolerance tolerance,
+                                                             const GoldenOptions& options) {
   ASSIGN_OR_RETURN(std::string text, ReadFile(golden_dir + "/golden.json"));
   json spec = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (spec.is_discarded() || !spec.contains("cases") || !spec["cases"].is_array()) {
@@ -428,8 +432,11 @@ absl::StatusOr<std::vector<GoldenCaseResult>> RunGoldenCases(const std::string& 
   const std::string tensors_path =
       absl::StrCat(golden_dir, "/", spec.value("tensors", std::string("golden.safetensors")));
   ASSIGN_OR_RETURN(std::shared_ptr<SafetensorsFile> tensors, SafetensorsFile::Open(tensors_path));
-  ASSIGN_OR_RETURN(Glm4vModel model, LoadGlm4vModel(model_dir, backend));
-  GoldenRunner runner(golden_dir, spec, tensors, std::move(model), tolerance);
+  WeightLoadOptions weights;
+  weights.matrix_dtype = options.weight_dtype;
+  ASSIGN_OR_RETURN(Glm4vModel model,
+                   LoadGlm4vModel(model_dir, backend, /*load_vision=*/true, weights));
+  GoldenRunner runner(golden_dir, spec, tensors, std::move(model), tolerance, options);
   std::vector<GoldenCaseResult> results;
   for (const json& c : spec["cases"]) {
     try {

@@ -3,6 +3,7 @@
 // shared/golden/README.md for that backend's precision.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,11 +32,18 @@ enum class GoldenTolerance {
 GoldenTolerance GoldenToleranceFor(const Backend& backend);
 const char* GoldenToleranceName(GoldenTolerance tolerance);
 
+// Storage choices of a run (the CPU can run the GPU's bf16 weights and KV cache).
+struct GoldenOptions {
+  std::optional<DType> weight_dtype;  // weight matrices; unset: the backend's activation dtype
+  std::optional<DType> kv_dtype;      // KV cache; unset: the backend's activation dtype
+};
+
 // Fails only if the directory cannot be read; per-case mismatches are reported in the results.
 // Preprocessing and position ids are host math and use the same tolerances for every backend.
 absl::StatusOr<std::vector<GoldenCaseResult>> RunGoldenCases(const std::string& golden_dir,
                                                              Backend* backend,
-                                                             GoldenTolerance tolerance);
+                                                             GoldenTolerance tolerance,
+                                                             const GoldenOptions& options = {});
 // With GoldenToleranceFor(*backend).
 absl::StatusOr<std::vector<GoldenCaseResult>> RunGoldenCases(const std::string& golden_dir,
                                                              Backend* backend);

@@ -23,6 +23,18 @@ TEST(GoldenTest, CpuResultsMeetGpuTolerances) {
   ExpectTinyGoldenCasesPass("tests/data/tiny-glm4v", *backend, GoldenTolerance::kGpuBf16);
 }
 
+// The GPU's storage precision on the CPU: bf16 weight matrices and a bf16 KV cache (f32
+// activations) meet the README's GPU bf16 tolerances.
+TEST(GoldenTest, CpuBf16WeightsAndKvCacheMeetGpuTolerances) {
+  auto backend = GetBackend("cpu");
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  GoldenOptions options;
+  options.weight_dtype = DType::kBF16;
+  options.kv_dtype = DType::kBF16;
+  ExpectTinyGoldenCasesPass("tests/data/tiny-glm4v", *backend, GoldenTolerance::kGpuBf16,
+                            options);
+}
+
 TEST(GoldenTest, MissingDirectoryIsAnError) {
   auto backend = GetBackend("cpu");
   ASSERT_TRUE(backend.ok());

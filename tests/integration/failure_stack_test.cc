@@ -11,7 +11,7 @@
 #include "services/common/backend_channel.h"
 #include "services/common/health_probe.h"
 #include "tests/integration/stack_test_util.h"
-#include "tests/integration/test_stack.h"
+#include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
 namespace {
@@ -38,14 +38,14 @@ internal::WorkerStats WorkerStats(internal::DecoderWorker::Stub* stub) {
 }
 
 TEST(FailureStackTest, VisionDownFailsImagesFastButTextWorksAndImagesRecover) {
-  TestStack stack({});
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
+  auto started = Stack::Start({});
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
   auto stub = stack.GatewayStub();
   const v1::GenerateRequest image_request = ChatRequest("What is this?", Image0Png(), 4);
   ASSERT_TRUE(Unary(stub.get(), image_request).ok());
 
-  stack.KillVision();
+  stack.Kill(Stack::kVision);
   const absl::Time start = absl::Now();
   grpc::Status status = Unary(stub.get(), image_request);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
@@ -53,7 +53,7 @@ TEST(FailureStackTest, VisionDownFailsImagesFastButTextWorksAndImagesRecover) {
   status = Unary(stub.get(), TextRequest(4));
   EXPECT_TRUE(status.ok()) << status.error_message();
 
-  ASSERT_TRUE(stack.StartVision().ok()) << stack.LogTail("vision");
+  ASSERT_TRUE(stack.Restart(Stack::kVision).ok()) << stack.LogTail(Stack::kVision);
   // The gateway's channel reconnects on its own (backoff capped at 1 s).
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   do {
@@ -65,9 +65,9 @@ TEST(FailureStackTest, VisionDownFailsImagesFastButTextWorksAndImagesRecover) {
 }
 
 TEST(FailureStackTest, WorkerKilledMidStreamEndsWithUnavailableAndGatewayStaysUp) {
-  TestStack stack({});
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
+  auto started = Stack::Start({});
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
   auto stub = stack.GatewayStub();
 
   grpc::ClientContext context;
@@ -75,7 +75,7 @@ TEST(FailureStackTest, WorkerKilledMidStreamEndsWithUnavailableAndGatewayStaysUp
   auto reader = stub->GenerateStream(&context, TextRequest(1500));
   v1::GenerateStreamResponse chunk;
   ASSERT_TRUE(reader->Read(&chunk)) << reader->Finish().error_message();
-  stack.KillWorker(0);
+  stack.Kill(Stack::kWorker);
   while (reader->Read(&chunk)) {
     ASSERT_EQ(chunk.finish_reason(), v1::FINISH_REASON_UNSPECIFIED) << "stream finished first";
   }
@@ -88,9 +88,9 @@ TEST(FailureStackTest, WorkerKilledMidStreamEndsWithUnavailableAndGatewayStaysUp
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(*state, ServingState::kServing);
   EXPECT_EQ(Unary(stub.get(), TextRequest(4)).error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_FALSE(stack.gateway()->Poll()) << "gateway exited: " << stack.LogTail("gateway");
+  EXPECT_FALSE(stack.process(Stack::kGateway)->Poll()) << "gateway exited: " << stack.LogTail(Stack::kGateway);
 
-  ASSERT_TRUE(stack.StartWorker(0).ok()) << stack.LogTail("worker0");
+  ASSERT_TRUE(stack.Restart(Stack::kWorker).ok()) << stack.LogTail(Stack::kWorker);
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   do {
     status = Unary(stub.get(), TextRequest(4));
@@ -101,9 +101,9 @@ TEST(FailureStackTest, WorkerKilledMidStreamEndsWithUnavailableAndGatewayStaysUp
 }
 
 TEST(FailureStackTest, ClientCancelFreesTheWorkersKvBlocks) {
-  TestStack stack({});
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
+  auto started = Stack::Start({});
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
   auto stub = stack.GatewayStub();
   auto worker = stack.WorkerStub(0);
 
@@ -135,9 +135,9 @@ TEST(FailureStackTest, ClientCancelFreesTheWorkersKvBlocks) {
 TEST(FailureStackTest, InvalidRequestsAreInvalidArgumentAndHarmless) {
   StackOptions options;
   options.gateway_flags = {"--max_image_bytes=100000", "--max_prompt_tokens=200"};
-  TestStack stack(options);
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
+  auto started = Stack::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
   auto stub = stack.GatewayStub();
 
   std::vector<std::pair<std::string, v1::GenerateRequest>> bad;
@@ -171,15 +171,15 @@ TEST(FailureStackTest, InvalidRequestsAreInvalidArgumentAndHarmless) {
     EXPECT_FALSE(status.error_message().empty()) << what;
   }
   // Nothing crashed; good requests still work.
-  EXPECT_FALSE(stack.vision()->Poll());
-  EXPECT_FALSE(stack.worker(0)->Poll());
+  EXPECT_FALSE(stack.process(Stack::kVision)->Poll());
+  EXPECT_FALSE(stack.process(Stack::kWorker)->Poll());
   EXPECT_TRUE(Unary(stub.get(), ChatRequest("What is this?", png, 4)).ok());
 }
 
 TEST(FailureStackTest, SigtermDrainsInFlightRequestsThenExits) {
-  TestStack stack({});
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
+  auto started = Stack::Start({});
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
   auto stub = stack.GatewayStub();
 
   grpc::ClientContext context;
@@ -189,12 +189,14 @@ TEST(FailureStackTest, SigtermDrainsInFlightRequestsThenExits) {
   ASSERT_TRUE(reader->Read(&chunk)) << reader->Finish().error_message();
   int tokens = chunk.token_ids_size();
 
-  stack.gateway()->Signal(SIGTERM);
+  stack.process(Stack::kGateway)->Signal(SIGTERM);
   // Health flips to NOT_SERVING while the stream is still running.
   absl::SleepFor(absl::Milliseconds(300));
   auto state = ProbeHealth(CreateBackendChannel(stack.gateway_address()), "glm4v.v1.Glm4vService",
                            absl::Seconds(2));
-  if (state.ok()) EXPECT_EQ(*state, ServingState::kNotServing);
+  if (state.ok()) {
+    EXPECT_EQ(*state, ServingState::kNotServing);
+  }
   // New requests are refused while draining.
   EXPECT_NE(Unary(stub.get(), TextRequest(2), nullptr, absl::Seconds(5)).error_code(),
             grpc::StatusCode::OK);
@@ -208,24 +210,24 @@ TEST(FailureStackTest, SigtermDrainsInFlightRequestsThenExits) {
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(finish, v1::FINISH_REASON_LENGTH);
   EXPECT_EQ(tokens, 100);
-  ASSERT_TRUE(stack.gateway()->WaitFor(absl::Seconds(15)));
-  EXPECT_TRUE(stack.gateway()->succeeded()) << stack.gateway()->DescribeExit();
+  ASSERT_TRUE(stack.process(Stack::kGateway)->WaitFor(absl::Seconds(15)));
+  EXPECT_TRUE(stack.process(Stack::kGateway)->succeeded()) << stack.process(Stack::kGateway)->DescribeExit();
 
   // The worker drains the same way.
-  stack.worker(0)->Signal(SIGTERM);
-  ASSERT_TRUE(stack.worker(0)->WaitFor(absl::Seconds(15)));
-  EXPECT_TRUE(stack.worker(0)->succeeded()) << stack.worker(0)->DescribeExit();
+  stack.process(Stack::kWorker)->Signal(SIGTERM);
+  ASSERT_TRUE(stack.process(Stack::kWorker)->WaitFor(absl::Seconds(15)));
+  EXPECT_TRUE(stack.process(Stack::kWorker)->succeeded()) << stack.process(Stack::kWorker)->DescribeExit();
 }
 
 TEST(FailureStackTest, GatewayExportsTheContractMetrics) {
-  TestStack stack({});
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
+  auto started = Stack::Start({});
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
   auto stub = stack.GatewayStub();
   ASSERT_TRUE(Unary(stub.get(), TextRequest(3)).ok());
   ASSERT_EQ(Unary(stub.get(), ChatRequest("x", "bad image", 3)).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  httplib::Client http("127.0.0.1", stack.gateway_metrics_port());
+  httplib::Client http("127.0.0.1", stack.metrics_port(Stack::kGateway));
   auto response = http.Get("/metrics");
   ASSERT_TRUE(response);
   const std::string& body = response->body;

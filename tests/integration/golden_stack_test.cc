@@ -7,7 +7,7 @@
 #include "gtest/gtest.h"
 #include "services/gateway/tokenizer/tokenizer.h"
 #include "tests/integration/stack_test_util.h"
-#include "tests/integration/test_stack.h"
+#include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
 namespace {
@@ -15,9 +15,9 @@ namespace {
 TEST(GoldenStackTest, GreedyIdsMatchTheGoldenThroughThePublicApi) {
   StackOptions options;
   options.num_workers = 2;
-  TestStack stack(options);
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
+  auto started = Stack::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
 
   const GoldenCase multimodal = LoadGoldenCase("multimodal");
   const GoldenCase text = LoadGoldenCase("text");

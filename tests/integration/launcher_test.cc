@@ -14,7 +14,7 @@
 #include "services/common/free_port.h"
 #include "services/common/health_probe.h"
 #include "tests/integration/stack_test_util.h"
-#include "tests/integration/test_stack.h"
+#include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
 namespace {

@@ -2,7 +2,7 @@
 
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
-#include "tests/integration/test_stack.h"
+#include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
 

@@ -17,7 +17,7 @@
 #include "services/common/backend_channel.h"
 #include "services/common/health_probe.h"
 #include "tests/integration/stack_test_util.h"
-#include "tests/integration/test_stack.h"
+#include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
 namespace {
@@ -65,10 +65,10 @@ grpc::Status SubmitToWorker(internal::DecoderWorker::Stub* stub, uint32_t max_to
 }
 
 TEST(TpStackTest, GoldenGreedyIdsThroughThePublicApiWithTp2Worker) {
-  TestStack stack(TpOptions());
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
-  ASSERT_FALSE(stack.follower(0, 1)->Poll()) << stack.LogTail("worker0.rank1");
+  auto started = Stack::Start(TpOptions());
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
+  ASSERT_FALSE(stack.follower(0, 1)->Poll()) << stack.FollowerLogTail(0, 1);
 
   auto worker = stack.WorkerStub(0);
   absl::StatusOr<internal::WorkerStats> stats = WorkerStats(worker.get());
@@ -109,21 +109,21 @@ TEST(TpStackTest, GoldenGreedyIdsThroughThePublicApiWithTp2Worker) {
   const char* what[4] = {"multimodal stream", "text stream", "multimodal unary", "text unary"};
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(outcomes[i].status.ok()) << what[i] << ": " << outcomes[i].status.error_message()
-                                         << "\n" << stack.LogTail("worker0");
+                                         << "\n" << stack.LogTail(Stack::kWorker);
     EXPECT_EQ(outcomes[i].ids, cases[i]->greedy_ids)
         << what[i] << ": got " << absl::StrJoin(outcomes[i].ids, ",") << " want "
         << absl::StrJoin(cases[i]->greedy_ids, ",");
     EXPECT_EQ(outcomes[i].finish, v1::FINISH_REASON_LENGTH) << what[i];
   }
   // The group is still whole.
-  EXPECT_FALSE(stack.follower(0, 1)->Poll()) << stack.LogTail("worker0.rank1");
-  EXPECT_FALSE(stack.worker(0)->Poll()) << stack.LogTail("worker0");
+  EXPECT_FALSE(stack.follower(0, 1)->Poll()) << stack.FollowerLogTail(0, 1);
+  EXPECT_FALSE(stack.process(Stack::kWorker)->Poll()) << stack.LogTail(Stack::kWorker);
 }
 
 TEST(TpStackTest, KilledFollowerFailsRequestsWithUnavailableAndWorkerNotServing) {
-  TestStack stack(TpOptions());
-  absl::Status started = stack.Start();
-  ASSERT_TRUE(started.ok()) << started;
+  auto started = Stack::Start(TpOptions());
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
   auto stub = stack.GatewayStub();
   auto worker = stack.WorkerStub(0);
   v1::GenerateResponse response;
@@ -155,12 +155,12 @@ TEST(TpStackTest, KilledFollowerFailsRequestsWithUnavailableAndWorkerNotServing)
     if (state.ok() && *state == ServingState::kNotServing) break;
     absl::SleepFor(absl::Milliseconds(100));
   } while (absl::Now() < deadline);
-  ASSERT_TRUE(state.ok()) << state.status() << "\n" << stack.LogTail("worker0");
-  EXPECT_EQ(*state, ServingState::kNotServing) << stack.LogTail("worker0");
+  ASSERT_TRUE(state.ok()) << state.status() << "\n" << stack.LogTail(Stack::kWorker);
+  EXPECT_EQ(*state, ServingState::kNotServing) << stack.LogTail(Stack::kWorker);
   auto overall = ProbeHealth(CreateBackendChannel(stack.worker_address(0)), "", absl::Seconds(2));
   ASSERT_TRUE(overall.ok()) << overall.status();
   EXPECT_EQ(*overall, ServingState::kNotServing);
-  EXPECT_FALSE(stack.worker(0)->Poll()) << stack.LogTail("worker0");
+  EXPECT_FALSE(stack.process(Stack::kWorker)->Poll()) << stack.LogTail(Stack::kWorker);
 
   absl::StatusOr<internal::WorkerStats> stats = WorkerStats(worker.get());
   ASSERT_TRUE(stats.ok()) << stats.status();
@@ -175,7 +175,7 @@ TEST(TpStackTest, KilledFollowerFailsRequestsWithUnavailableAndWorkerNotServing)
   status = Unary(stub.get(), GoldenRequest(LoadGoldenCase("text")), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_LT(absl::Now() - start, kTpTimeout + absl::Seconds(3));
-  EXPECT_FALSE(stack.gateway()->Poll()) << "gateway exited: " << stack.LogTail("gateway");
+  EXPECT_FALSE(stack.process(Stack::kGateway)->Poll()) << "gateway exited: " << stack.LogTail(Stack::kGateway);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "services/gateway/openai/openai_http_server.h"
 #include "tests/openai/raw_http.h"
-#include "tests/reliability/stack.h"
+#include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
 namespace {

@@ -1,4 +1,4 @@
-// Starts the real stack (tests/reliability/stack.h), runs a command against it, stops the stack
+// Starts the real stack (tests/stack/service_stack.h), runs a command against it, stops the stack
 // and exits with the command's status. "{http_port}" and "{grpc_address}" in the command's
 // arguments are replaced with the gateway's. For tests written in other languages:
 //
@@ -19,7 +19,7 @@
 #include "grpcpp/security/credentials.h"
 #include "services/common/child_process.h"
 #include "services/gateway/openai/openai_http_server.h"
-#include "tests/reliability/stack.h"
+#include "tests/stack/service_stack.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> command;

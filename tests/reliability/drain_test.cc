@@ -13,7 +13,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "protos/glm4v/v1/glm4v.grpc.pb.h"
-#include "tests/reliability/stack.h"
+#include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
 namespace {

@@ -13,7 +13,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "common/model_config.h"
-#include "tests/reliability/stack.h"
+#include "tests/stack/service_stack.h"
 #include "tools/loadgen/load_runner.h"
 
 namespace glm4v::testing {

@@ -22,6 +22,7 @@
 #include "model/glm4v_model.h"
 #include "model/greedy_generate.h"
 #include "model/image_splice.h"
+#include "model/weight_options.h"
 #include "services/vision/image/preprocess.h"
 
 ABSL_FLAG(std::string, model_dir, "", "GLM-4V checkpoint directory (config.json + safetensors)");
@@ -30,6 +31,10 @@ ABSL_FLAG(std::string, prompt_ids, "", "comma-separated prompt token ids");
 ABSL_FLAG(int, max_new_tokens, 32, "maximum number of generated tokens");
 ABSL_FLAG(std::string, backend, "cpu",
           "compute backend: cpu, or cuda (needs a CUDA device)");
+ABSL_FLAG(std::string, weight_dtype, "auto",
+          "weight matrix storage: auto (the backend's activation dtype), f32 or bf16");
+ABSL_FLAG(std::string, kv_dtype, "auto",
+          "KV cache dtype: auto (the backend's activation dtype), f32 or bf16");
 
 namespace glm4v {
 namespace {
@@ -63,8 +68,14 @@ absl::Status Run() {
   const std::string image_path = absl::GetFlag(FLAGS_image);
   const bool with_image = !image_path.empty();
 
+  WeightLoadOptions weights;
+  ASSIGN_OR_RETURN(weights.matrix_dtype,
+                   ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)));
+  GreedyOptions options;
+  ASSIGN_OR_RETURN(options.kv_dtype, ParseFloatDTypeFlag("kv_dtype", absl::GetFlag(FLAGS_kv_dtype)));
+
   auto start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(Glm4vModel model, LoadGlm4vModel(model_dir, backend, with_image));
+  ASSIGN_OR_RETURN(Glm4vModel model, LoadGlm4vModel(model_dir, backend, with_image, weights));
   auto loaded = std::chrono::steady_clock::now();
 
   Tensor features;
@@ -73,6 +84,7 @@ absl::Status Run() {
     ASSIGN_OR_RETURN(std::string bytes, ReadFile(image_path));
     const int size = model.config.vision.image_size;
     ASSIGN_OR_RETURN(PixelTensor pixels, PreprocessImage(bytes, size));
+    // Features stay on the backend's device (in its activation dtype) for the decoder.
     ASSIGN_OR_RETURN(Tensor batch,
                      model.vision->Forward(Tensor::FromF32(
                          {1, pixels.channels, pixels.height, pixels.width}, pixels.data)));
@@ -81,7 +93,6 @@ absl::Status Run() {
   }
   ASSIGN_OR_RETURN(SplicedPrompt prompt, SpliceImages(ids, image_rows, model.config));
 
-  GreedyOptions options;
   options.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   options.stop_ids.assign(model.config.eos_token_ids.begin(), model.config.eos_token_ids.end());
   ASSIGN_OR_RETURN(GreedyResult result,

@@ -85,19 +85,51 @@ void SetDeadline(grpc::ClientContext* ctx, double timeout_s) {
   }
 }
 
-// One streaming request; deletes itself when gRPC reports it done.
-class StreamCall : public grpc::ClientReadReactor<glm4v::v1::GenerateStreamResponse> {
+// What every call owns: its request, context and record, and the tracker it reports to.
+class CallBase {
  public:
-  StreamCall(glm4v::v1::Glm4vService::Stub* stub, glm4v::v1::GenerateRequest request,
-             bool has_image, double timeout_s, std::shared_ptr<Tracker> tracker)
+  CallBase(glm4v::v1::Glm4vService::Stub* stub, glm4v::v1::GenerateRequest request,
+           bool has_image, double timeout_s, std::shared_ptr<Tracker> tracker)
       : stub_(stub), request_(std::move(request)), tracker_(std::move(tracker)) {
     record_.has_image = has_image;
     SetDeadline(&ctx_, timeout_s);
   }
+  virtual ~CallBase() = default;
 
-  void Start() {
+ protected:
+  // Registers the call with the tracker and starts its clock.
+  void BeginCall() {
     tracker_->Add(&ctx_);
     start_ = Clock::now();
+  }
+  // Records the end status and destroys the call (`this` is gone afterwards): the
+  // ClientContext, and with it this call's reference to the channel, dies before the tracker
+  // lets RunLoad return.
+  void FinishCall(const grpc::Status& status) {
+    record_.e2e_ms = MsBetween(start_, Clock::now());
+    record_.status = GrpcCodeName(status.error_code());
+    std::shared_ptr<Tracker> tracker = std::move(tracker_);
+    tracker->Finish(&ctx_, std::move(record_));
+    delete this;
+    tracker->Release();
+  }
+
+  glm4v::v1::Glm4vService::Stub* stub_;
+  glm4v::v1::GenerateRequest request_;
+  std::shared_ptr<Tracker> tracker_;
+  grpc::ClientContext ctx_;
+  RequestRecord record_;
+  Clock::time_point start_;
+};
+
+// One streaming request: TTFT at the first message with tokens, ITL between such messages.
+class StreamCall : public grpc::ClientReadReactor<glm4v::v1::GenerateStreamResponse>,
+                   private CallBase {
+ public:
+  using CallBase::CallBase;
+
+  void Start() {
+    BeginCall();
     stub_->async()->GenerateStream(&ctx_, &request_, this);
     StartRead(&message_);
     StartCall();
@@ -123,63 +155,36 @@ class StreamCall : public grpc::ClientReadReactor<glm4v::v1::GenerateStreamRespo
   }
 
   void OnDone(const grpc::Status& status) override {
-    record_.e2e_ms = MsBetween(start_, Clock::now());
-    record_.status = GrpcCodeName(status.error_code());
     record_.output_tokens = usage_tokens_ > 0 ? usage_tokens_ : counted_tokens_;
-    std::shared_ptr<Tracker> tracker = std::move(tracker_);
-    tracker->Finish(&ctx_, std::move(record_));
-    delete this;  // the ClientContext, and with it this call's reference to the channel
-    tracker->Release();
+    FinishCall(status);
   }
 
  private:
-  glm4v::v1::Glm4vService::Stub* stub_;
-  glm4v::v1::GenerateRequest request_;
-  std::shared_ptr<Tracker> tracker_;
-  grpc::ClientContext ctx_;
   glm4v::v1::GenerateStreamResponse message_;
-  RequestRecord record_;
-  Clock::time_point start_, last_token_;
+  Clock::time_point last_token_;
   int counted_tokens_ = 0;
   int usage_tokens_ = 0;
 };
 
 // One unary request: TTFT is the whole latency.
-class UnaryCall {
+class UnaryCall : private CallBase {
  public:
-  UnaryCall(glm4v::v1::Glm4vService::Stub* stub, glm4v::v1::GenerateRequest request,
-            bool has_image, double timeout_s, std::shared_ptr<Tracker> tracker)
-      : stub_(stub), request_(std::move(request)), tracker_(std::move(tracker)) {
-    record_.has_image = has_image;
-    SetDeadline(&ctx_, timeout_s);
-  }
+  using CallBase::CallBase;
 
   void Start() {
-    tracker_->Add(&ctx_);
-    start_ = Clock::now();
+    BeginCall();
     stub_->async()->Generate(&ctx_, &request_, &response_, [this](grpc::Status status) {
-      record_.e2e_ms = MsBetween(start_, Clock::now());
-      record_.status = GrpcCodeName(status.error_code());
       if (status.ok()) {
-        record_.ttft_ms = record_.e2e_ms;
+        record_.ttft_ms = MsBetween(start_, Clock::now());
         record_.prompt_tokens = static_cast<int>(response_.usage().prompt_tokens());
         record_.output_tokens = static_cast<int>(response_.usage().completion_tokens());
       }
-      std::shared_ptr<Tracker> tracker = std::move(tracker_);
-      tracker->Finish(&ctx_, std::move(record_));
-      delete this;  // the ClientContext, and with it this call's reference to the channel
-      tracker->Release();
+      FinishCall(status);
     });
   }
 
  private:
-  glm4v::v1::Glm4vService::Stub* stub_;
-  glm4v::v1::GenerateRequest request_;
   glm4v::v1::GenerateResponse response_;
-  std::shared_ptr<Tracker> tracker_;
-  grpc::ClientContext ctx_;
-  RequestRecord record_;
-  Clock::time_point start_;
 };
 
 }  // namespace

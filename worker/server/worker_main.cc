@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -32,6 +33,7 @@
 #include "common/metrics/registry.h"
 #include "common/status_macros.h"
 #include "kernels/backends.h"
+#include "model/weight_options.h"
 #include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "worker/decoder_model_runner.h"
@@ -63,6 +65,12 @@ ABSL_FLAG(double, kv_cache_fraction, 0,
           "KV cache as a fraction of free device memory; overrides --kv_cache_bytes when > 0.");
 ABSL_FLAG(int, num_kv_blocks, 0, "Exact KV block count; overrides both budgets when > 0.");
 ABSL_FLAG(int, block_size, 16, "Tokens per KV block.");
+ABSL_FLAG(std::string, kv_cache_dtype, "auto",
+          "KV cache element type: auto (the backend's activation dtype: f32 on cpu, bf16 on "
+          "cuda), f32 or bf16. Same value on every rank.");
+ABSL_FLAG(std::string, cuda_graphs, "auto",
+          "Decode steps as captured CUDA graphs: auto (on with --backend=cuda and --tp_size=1), "
+          "on (needs --backend=cuda and --tp_size=1) or off.");
 ABSL_FLAG(int, max_num_seqs, 64, "Most sequences per step.");
 ABSL_FLAG(int, max_num_batched_tokens, 2048, "Most rows (tokens) per step.");
 ABSL_FLAG(int, max_model_len, 0, "Prompt + output limit per sequence; 0 = config seq_length.");
@@ -87,7 +95,18 @@ tp::TensorParallelOptions GroupOptions(const std::string& model_dir) {
   options.timeout = absl::Milliseconds(absl::GetFlag(FLAGS_tp_timeout_ms));
   options.connect_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_tp_connect_timeout_ms));
   options.collectives = absl::GetFlag(FLAGS_tp_collectives);
+  // Validated by ValidateGroupFlags.
+  options.kv_cache_dtype = ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype))
+                               .value_or(std::nullopt);
   return options;
+}
+
+// --cuda_graphs as DecoderRunnerOptions::decode_graphs (unset: the backend decides).
+std::optional<bool> DecodeGraphsFlag() {
+  const std::string mode = absl::GetFlag(FLAGS_cuda_graphs);
+  if (mode == "on") return true;
+  if (mode == "off") return false;
+  return std::nullopt;
 }
 
 absl::Status ValidateGroupFlags() {
@@ -110,6 +129,21 @@ absl::Status ValidateGroupFlags() {
   }
   if (absl::GetFlag(FLAGS_tp_timeout_ms) <= 0 || absl::GetFlag(FLAGS_tp_connect_timeout_ms) <= 0) {
     return absl::InvalidArgumentError("--tp_timeout_ms and --tp_connect_timeout_ms must be > 0");
+  }
+  RETURN_IF_ERROR(
+      ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype)).status());
+  const std::string graphs = absl::GetFlag(FLAGS_cuda_graphs);
+  if (graphs != "auto" && graphs != "on" && graphs != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cuda_graphs=", graphs, ": expected auto, on or off"));
+  }
+  if (graphs == "on" && absl::GetFlag(FLAGS_backend) != "cuda") {
+    return absl::InvalidArgumentError("--cuda_graphs=on needs --backend=cuda");
+  }
+  if (graphs == "on" && size > 1) {
+    // Tensor-parallel steps run eagerly: their host collectives cannot be captured.
+    return absl::InvalidArgumentError(
+        "--cuda_graphs=on needs --tp_size=1 (tensor-parallel groups run eagerly)");
   }
   return absl::OkStatus();
 }
@@ -238,7 +272,19 @@ absl::Status Run() {
     runner = std::move(tp_runner);
   } else {
     ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));
-    ASSIGN_OR_RETURN(runner, DecoderModelRunner::Load(model_dir, backend));
+    DecoderRunnerOptions options;
+    ASSIGN_OR_RETURN(options.kv_dtype,
+                     ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype)));
+    options.decode_graphs = DecodeGraphsFlag();
+    options.max_batch = absl::GetFlag(FLAGS_max_num_seqs);
+    options.max_model_len = absl::GetFlag(FLAGS_max_model_len);
+    ASSIGN_OR_RETURN(std::unique_ptr<DecoderModelRunner> decoder_runner,
+                     DecoderModelRunner::Load(model_dir, backend, options));
+    LOG_INFO("decoder loaded")
+        .With("backend", std::string(backend->name()))
+        .With("kv_cache_dtype", std::string(DTypeName(decoder_runner->kv_dtype())))
+        .With("cuda_graphs", decoder_runner->decode_graphs());
+    runner = std::move(decoder_runner);
   }
 
   metrics::Registry& registry = metrics::DefaultRegistry();

@@ -10,7 +10,10 @@
 
 namespace glm4v::worker::tp {
 
-absl::Status RunFollower(const Decoder& decoder, comm::Communicator& control) {
+absl::Status RunFollower(const Decoder& decoder, comm::Communicator& control,
+                         std::optional<DType> kv_dtype) {
+  Backend* backend = decoder.backend();
+  const DType cache_dtype = kv_dtype.value_or(backend->activation_dtype());
   const int rank = control.rank();
   auto context = [rank](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat("tensor-parallel rank ", rank, ": ", s.message()));
@@ -32,8 +35,12 @@ absl::Status RunFollower(const Decoder& decoder, comm::Communicator& control) {
         if (cache != nullptr || message->num_blocks <= 0 || message->block_size <= 0) {
           return context(absl::FailedPreconditionError("bad KV cache allocation message"));
         }
-        cache = std::make_unique<PagedKvCache>(
-            decoder.CacheShape(message->num_blocks, message->block_size));
+        {
+          absl::StatusOr<PagedKvCache> allocated = backend->AllocateKvCache(
+              decoder.CacheShape(message->num_blocks, message->block_size), cache_dtype);
+          if (!allocated.ok()) return context(allocated.status());
+          cache = std::make_unique<PagedKvCache>(*std::move(allocated));
+        }
         break;
       case StepMessage::Kind::kStep: {
         if (cache == nullptr) {

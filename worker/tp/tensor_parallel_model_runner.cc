@@ -1,7 +1,5 @@
 #include "worker/tp/tensor_parallel_model_runner.h"
 
-#include <unistd.h>
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,8 +8,11 @@
 namespace glm4v::worker::tp {
 
 TensorParallelModelRunner::TensorParallelModelRunner(RankResources rank,
-                                                     absl::Duration heartbeat_interval)
-    : heartbeat_interval_(heartbeat_interval), rank_(std::move(rank)) {
+                                                     absl::Duration heartbeat_interval,
+                                                     std::optional<DType> kv_dtype)
+    : heartbeat_interval_(heartbeat_interval),
+      kv_dtype_(kv_dtype.value_or(rank.decoder->backend()->activation_dtype())),
+      rank_(std::move(rank)) {
   absl::MutexLock lock(&mu_);
   last_sent_ = absl::Now();
   if (rank_.control != nullptr) heartbeat_ = std::thread([this] { HeartbeatLoop(); });
@@ -24,11 +25,9 @@ KvCacheShape TensorParallelModelRunner::KvBlockShape(int block_size) const {
 }
 
 int64_t TensorParallelModelRunner::kv_memory_capacity_bytes() const {
-  if (rank_.decoder->backend()->device() != Device::kCpu) return 0;
-  // Rank 0's free memory; every rank holds the same number of blocks of the same size.
-  const long pages = sysconf(_SC_AVPHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return 0;
-  return static_cast<int64_t>(pages) * page_size;
+  // Rank 0's free memory; every rank holds the same number of blocks of the same size (ranks
+  // are alike, and the budget is a fraction of it).
+  return rank_.decoder->backend()->free_memory_bytes();
 }
 
 absl::Status TensorParallelModelRunner::Send(const StepMessage& message) {
@@ -61,7 +60,10 @@ absl::Status TensorParallelModelRunner::AllocateKvCache(const KvCacheShape& shap
   message.num_blocks = shape.num_blocks;
   message.block_size = shape.block_size;
   if (absl::Status s = Send(message); !s.ok()) return Break(s);
-  cache_ = std::make_unique<PagedKvCache>(shape);
+  absl::StatusOr<PagedKvCache> cache =
+      rank_.decoder->backend()->AllocateKvCache(want, kv_dtype_);
+  if (!cache.ok()) return Break(cache.status());  // the followers allocated theirs
+  cache_ = std::make_unique<PagedKvCache>(*std::move(cache));
   return absl::OkStatus();
 }
 

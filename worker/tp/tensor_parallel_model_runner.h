@@ -7,9 +7,16 @@
 // from then on the group is broken and every Execute returns UNAVAILABLE at once (the engine
 // fails the affected requests with it and reports unhealthy). While idle, a heartbeat keeps the
 // followers (blocked waiting for the next message) inside their timeout and notices dead ranks.
+//
+// Steps run eagerly, never as captured graphs (worker/decoder_model_runner.h): the sharded
+// decoder's collectives go through host memory (socket communicator, host-staged all-reduces,
+// the logits all-gather assembled on the host), which a CUDA graph cannot record. NCCL
+// collectives on the backend's stream could be captured later, once the logits gather stays
+// on the device.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -28,12 +35,15 @@ class TensorParallelModelRunner : public ModelRunner {
  public:
   // `rank` is rank 0 of its group (control may be null only for a group of one).
   // heartbeat_interval should be well below the communicator timeout (a quarter, say).
-  TensorParallelModelRunner(RankResources rank, absl::Duration heartbeat_interval);
+  // kv_dtype: every rank's KV cache dtype (unset: the backend's activation dtype); followers
+  // are given the same (RunFollower).
+  TensorParallelModelRunner(RankResources rank, absl::Duration heartbeat_interval,
+                            std::optional<DType> kv_dtype = std::nullopt);
   ~TensorParallelModelRunner() override;  // Stop()
 
   const ModelConfig& config() const override { return rank_.decoder->config(); }
   KvCacheShape KvBlockShape(int block_size) const override;
-  size_t kv_element_size() const override { return sizeof(float); }
+  size_t kv_element_size() const override { return DTypeSize(kv_dtype_); }
   int64_t kv_memory_capacity_bytes() const override;
   // Allocates rank 0's cache and has every follower allocate the same number of blocks.
   absl::Status AllocateKvCache(const KvCacheShape& shape) override;
@@ -59,6 +69,7 @@ class TensorParallelModelRunner : public ModelRunner {
   void HeartbeatLoop();
 
   const absl::Duration heartbeat_interval_;
+  const DType kv_dtype_;
   mutable absl::Mutex mu_;  // serializes every use of the communicators
   RankResources rank_;
   std::unique_ptr<PagedKvCache> cache_ ABSL_GUARDED_BY(mu_);

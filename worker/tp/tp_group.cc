@@ -103,7 +103,8 @@ absl::StatusOr<std::unique_ptr<TensorParallelModelRunner>> StartTensorParallelGr
   const absl::Duration beat = options.heartbeat_interval > absl::ZeroDuration()
                                   ? options.heartbeat_interval
                                   : options.timeout / 4;
-  return std::make_unique<TensorParallelModelRunner>(std::move(rank), beat);
+  return std::make_unique<TensorParallelModelRunner>(std::move(rank), beat,
+                                                     options.kv_cache_dtype);
 }
 
 absl::Status RunFollowerRank(const TensorParallelOptions& options) {
@@ -111,7 +112,7 @@ absl::Status RunFollowerRank(const TensorParallelOptions& options) {
     return absl::InvalidArgumentError("rank 0 runs StartTensorParallelGroup, not a follower");
   }
   ASSIGN_OR_RETURN(RankResources rank, JoinGroup(options));
-  return RunFollower(*rank.decoder, *rank.control);
+  return RunFollower(*rank.decoder, *rank.control, options.kv_cache_dtype);
 }
 
 }  // namespace glm4v::worker::tp

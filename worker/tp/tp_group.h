@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -46,6 +47,9 @@ struct TensorParallelOptions {
   // Rank 0 only, optional: an already bound listener (tests bind port 0) instead of binding
   // `rendezvous`.
   std::shared_ptr<comm::SocketListener> listener;
+  // KV cache dtype of every rank (f32 or bf16); unset = the backend's activation dtype. Pass
+  // the same value on every rank.
+  std::optional<DType> kv_cache_dtype;
 };
 
 // Rank 0 (options.tp_rank must be 0): loads its shard, waits for the other ranks, and returns
