@@ -45,13 +45,13 @@ class Reader {
     RETURN_IF_ERROR(Get(&n));
     if (in_.size() / sizeof(int32_t) < n) return Truncated();
     v->resize(n);
-    std::memcpy(v->data(), in_.data(), n * sizeof(int32_t));
+    if (n > 0) std::memcpy(v->data(), in_.data(), n * sizeof(int32_t));  // data() may be null
     in_.remove_prefix(n * sizeof(int32_t));
     return absl::OkStatus();
   }
   absl::Status GetBytes(void* data, size_t n) {
     if (in_.size() < n) return Truncated();
-    std::memcpy(data, in_.data(), n);
+    if (n > 0) std::memcpy(data, in_.data(), n);
     in_.remove_prefix(n);
     return absl::OkStatus();
   }
