@@ -160,7 +160,25 @@ absl::StatusOr<Tensor> Backend::Upload(const Tensor& host, DType storage) {
 }
 
 absl::StatusOr<Tensor> Backend::UploadIndices(absl::Span<const int32_t> values) {
+  if (values.empty()) {
+    Tensor empty = Empty(DType::kI32, {0});
+    if (!empty.defined()) return absl::ResourceExhaustedError("cannot allocate an index tensor");
+    return empty;
+  }
   return DoUpload(Tensor::FromI32({static_cast<int64_t>(values.size())}, values), DType::kI32);
+}
+
+absl::StatusOr<PagedBatch> Backend::UploadPagedBatch(const PagedBatchHost& host) {
+  if (host.sequences.size() % 4 != 0) {
+    return Invalid("UploadPagedBatch", "sequences must hold 4 values per sequence");
+  }
+  PagedBatch batch;
+  ASSIGN_OR_RETURN(batch.sequences, UploadIndices(host.sequences));
+  ASSIGN_OR_RETURN(batch.sequences, batch.sequences.Reshape({host.num_sequences(), 4}));
+  ASSIGN_OR_RETURN(batch.block_tables, UploadIndices(host.block_tables));
+  batch.max_num_queries = host.max_num_queries;
+  batch.max_kv_len = host.max_kv_len;
+  return batch;
 }
 
 absl::Status Backend::ZeroFill(Tensor* t) {
@@ -440,13 +458,7 @@ absl::Status Backend::PagedAttention(const Tensor& q, const PagedKvCache& cache,
       }
     }
   }
-  const PagedBatchHost host = PagedBatchHost::From(sequences);
-  PagedBatch batch;
-  ASSIGN_OR_RETURN(batch.sequences, UploadIndices(host.sequences));
-  ASSIGN_OR_RETURN(batch.sequences, batch.sequences.Reshape({host.num_sequences(), 4}));
-  ASSIGN_OR_RETURN(batch.block_tables, UploadIndices(host.block_tables));
-  batch.max_num_queries = host.max_num_queries;
-  batch.max_kv_len = host.max_kv_len;
+  ASSIGN_OR_RETURN(const PagedBatch batch, UploadPagedBatch(PagedBatchHost::From(sequences)));
   return PagedAttention(q, cache, layer, batch, num_heads, scale, out);
 }
 

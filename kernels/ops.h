@@ -100,6 +100,10 @@ class Backend {
   // Memory still free on this device (bytes): what a fraction-based KV cache budget is taken
   // from after the weights are loaded; 0 when unknown.
   virtual int64_t free_memory_bytes() const = 0;
+  // Host ints -> a new i32 tensor [n] on this device (the host-span forms and per-step plans).
+  absl::StatusOr<Tensor> UploadIndices(absl::Span<const int32_t> values);
+  // The device form of a PagedBatchHost (contents not validated: see PagedBatch).
+  absl::StatusOr<PagedBatch> UploadPagedBatch(const PagedBatchHost& host);
   // A paged KV cache of `dtype` (f32 or bf16) on this device, zero-filled.
   absl::StatusOr<PagedKvCache> AllocateKvCache(const KvCacheShape& shape, DType dtype);
 
@@ -227,10 +231,6 @@ class Backend {
                                         const PagedBatch& batch, int num_heads, float scale,
                                         Tensor* out) = 0;
   virtual absl::Status DoArgmax(const Tensor& x, std::vector<int32_t>* out) = 0;
-
- private:
-  // Host ints -> a new i32 tensor on this device (for the host-span forms).
-  absl::StatusOr<Tensor> UploadIndices(absl::Span<const int32_t> values);
 };
 
 }  // namespace glm4v

@@ -259,22 +259,12 @@ absl::StatusOr<DecoderPlan> Decoder::Plan(const DecoderBatch& batch,
 
 absl::StatusOr<DecoderStepInputs> Decoder::UploadPlan(const DecoderPlan& plan) const {
   Backend& be = *backend_;
-  auto indices = [&be](const std::vector<int32_t>& v, Shape shape) -> absl::StatusOr<Tensor> {
-    if (v.empty()) return be.Empty(DType::kI32, std::move(shape));
-    return be.Upload(Tensor::FromI32(std::move(shape), v), DType::kI32);
-  };
-  auto vector = [](const std::vector<int32_t>& v) { return Shape{static_cast<int64_t>(v.size())}; };
   DecoderStepInputs in;
-  ASSIGN_OR_RETURN(in.ids, indices(plan.ids, vector(plan.ids)));
-  ASSIGN_OR_RETURN(in.positions, indices(plan.positions, vector(plan.positions)));
-  ASSIGN_OR_RETURN(in.slots, indices(plan.slots, vector(plan.slots)));
-  ASSIGN_OR_RETURN(in.logit_rows, indices(plan.logit_rows, vector(plan.logit_rows)));
-  ASSIGN_OR_RETURN(in.attention.sequences,
-                   indices(plan.attention.sequences, {plan.attention.num_sequences(), 4}));
-  ASSIGN_OR_RETURN(in.attention.block_tables,
-                   indices(plan.attention.block_tables, vector(plan.attention.block_tables)));
-  in.attention.max_num_queries = plan.attention.max_num_queries;
-  in.attention.max_kv_len = plan.attention.max_kv_len;
+  ASSIGN_OR_RETURN(in.ids, be.UploadIndices(plan.ids));
+  ASSIGN_OR_RETURN(in.positions, be.UploadIndices(plan.positions));
+  ASSIGN_OR_RETURN(in.slots, be.UploadIndices(plan.slots));
+  ASSIGN_OR_RETURN(in.logit_rows, be.UploadIndices(plan.logit_rows));
+  ASSIGN_OR_RETURN(in.attention, be.UploadPagedBatch(plan.attention));
   for (const Tensor& source : plan.image_sources) {
     if (source.device() == be.device() && source.device() != Device::kCpu) {
       in.image_sources.push_back(source);  // already on the device

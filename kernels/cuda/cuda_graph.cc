@@ -43,21 +43,4 @@ absl::Status CudaGraphCache::Run(int64_t key, cudaStream_t stream,
   return absl::OkStatus();
 }
 
-int BucketFor(int batch, absl::Span<const int> buckets) {
-  for (int b : buckets) {
-    if (b >= batch) return b;
-  }
-  return -1;
-}
-
-std::vector<int> DefaultDecodeBuckets(int max_batch) {
-  std::vector<int> out;
-  for (int b : {1, 2, 4, 8}) {
-    if (b <= max_batch) out.push_back(b);
-  }
-  for (int b = 16; b <= max_batch; b += 8) out.push_back(b);
-  if (out.empty() || out.back() < max_batch) out.push_back(max_batch);
-  return out;
-}
-
 }  // namespace glm4v::cuda

@@ -12,12 +12,10 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
-#include "absl/types/span.h"
 
 namespace glm4v::cuda {
 
@@ -42,10 +40,5 @@ class CudaGraphCache {
  private:
   absl::flat_hash_map<int64_t, cudaGraphExec_t> graphs_;
 };
-
-// The smallest bucket >= batch (buckets ascending), or -1 when batch exceeds them all.
-int BucketFor(int batch, absl::Span<const int> buckets);
-// Default decode buckets: 1, 2, 4, 8, then multiples of 8 up to max_batch.
-std::vector<int> DefaultDecodeBuckets(int max_batch);
 
 }  // namespace glm4v::cuda
