@@ -2,7 +2,10 @@
 // cancellation freeing KV blocks, invalid requests, and graceful drain on SIGTERM.
 #include <signal.h>
 
+#include <cstdlib>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -244,6 +247,35 @@ TEST(FailureStackTest, GatewayExportsTheContractMetrics) {
   auto healthz = http.Get("/healthz");
   ASSERT_TRUE(healthz);
   EXPECT_EQ(healthz->status, 200);
+}
+
+// Device flags the worker cannot honour stop it at start-up with the reason, before it loads
+// anything (a silent fallback would serve at the wrong precision or speed).
+TEST(FailureStackTest, WorkerRefusesBadDeviceFlagsWithTheReason) {
+  const struct {
+    std::vector<std::string> flags;
+    std::string message;
+  } cases[] = {
+      {{"--kv_cache_dtype=fp16"}, "--kv_cache_dtype=fp16: expected auto, f32 or bf16"},
+      {{"--cuda_graphs=sometimes"}, "--cuda_graphs=sometimes: expected auto, on or off"},
+      {{"--cuda_graphs=on"}, "--cuda_graphs=on needs --backend=cuda"},
+  };
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  int index = 0;
+  for (const auto& c : cases) {
+    std::vector<std::string> argv = {RunfilePath("worker/server/worker_server"),
+                                     "--model_dir=" + RunfilePath("tests/data/tiny-glm4v/model"),
+                                     "--host=127.0.0.1", "--grpc_port=0", "--metrics_port=-1"};
+    argv.insert(argv.end(), c.flags.begin(), c.flags.end());
+    ChildProcess::Options options;
+    options.log_path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/bad_flags", index++, ".log");
+    auto child = ChildProcess::Start(argv, options);
+    ASSERT_TRUE(child.ok()) << child.status();
+    ASSERT_TRUE((*child)->WaitFor(absl::Seconds(20))) << c.message;
+    EXPECT_FALSE((*child)->succeeded()) << c.message;
+    const std::string log = ReadFileOrDie(options.log_path);
+    EXPECT_NE(log.find(c.message), std::string::npos) << c.message << " not in\n" << log;
+  }
 }
 
 }  // namespace
