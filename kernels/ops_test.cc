@@ -690,6 +690,31 @@ TEST_P(MemoryTest, UploadStoresTheRequestedDtype) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(MemoryTest, UploadIndicesAndPagedBatch) {
+  auto ids = backend_->UploadIndices({7, -2, 9});
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(ReadIndices(*ids), (std::vector<int32_t>{7, -2, 9}));
+  auto empty = backend_->UploadIndices({});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->shape(), (Shape{0}));
+  EXPECT_EQ(empty->dtype(), DType::kI32);
+
+  const std::vector<int32_t> table = {4, 1};
+  const PagedSequence seqs[] = {{0, 2, 3, table}, {2, 1, 0, absl::MakeConstSpan(table).first(1)}};
+  auto batch = backend_->UploadPagedBatch(PagedBatchHost::From(seqs));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->sequences.shape(), (Shape{2, 4}));
+  EXPECT_EQ(ReadIndices(batch->sequences), (std::vector<int32_t>{0, 2, 5, 0, 2, 1, 1, 2}));
+  EXPECT_EQ(ReadIndices(batch->block_tables), (std::vector<int32_t>{4, 1, 4}));
+  EXPECT_EQ(batch->max_num_queries, 2);
+  EXPECT_EQ(batch->max_kv_len, 5);
+
+  PagedBatchHost ragged;
+  ragged.sequences = {0, 1, 1};  // not 4 values per sequence
+  EXPECT_EQ(backend_->UploadPagedBatch(ragged).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(MemoryTest, ZeroFillClearsEveryDtype) {
   Tensor f32 = Random({3, 7}, 51, 1.0f, DType::kF32);
   Tensor bf16 = Random({3, 7}, 52, 1.0f, DType::kBF16);
