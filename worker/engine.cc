@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
+#include "kernels/cpu/parallel.h"
 #include "model/image_splice.h"
 
 namespace glm4v::worker {
@@ -211,7 +212,6 @@ void Engine::Shutdown(ShutdownMode mode) {
 }
 
 void Engine::Loop() {
-  Sampler sampler;
   while (true) {
     std::vector<std::unique_ptr<ActiveRequest>> arrivals;
     std::vector<std::string> cancels;
@@ -244,7 +244,7 @@ void Engine::Loop() {
       PublishStats();
       return;
     }
-    if (!scheduler_.idle()) Step(&sampler);
+    if (!scheduler_.idle()) Step();
     PublishStats();
   }
 }
@@ -274,7 +274,7 @@ SequenceChunk Engine::BuildChunk(const ScheduledChunk& chunk) const {
 }
 
 void Engine::ExecuteChunks(const SchedulerOutput& out, std::vector<absl::Status>* statuses,
-                           std::vector<const float*>* logits_rows,
+                           std::vector<float*>* logits_rows,
                            std::vector<DecoderOutput>* keep) {
   const int n = static_cast<int>(out.chunks.size());
   const int vocab = runner_->config().padded_vocab_size;
@@ -370,7 +370,7 @@ void Engine::Finish(const std::string& request_id, TokenEvent event, absl::Statu
   request->stream->Push(std::move(event));
 }
 
-void Engine::Step(Sampler* sampler) {
+void Engine::Step() {
   const absl::Time start = absl::Now();
   const BlockManagerStats before = block_manager_.stats();
   SchedulerOutput out = scheduler_.Schedule();
@@ -390,10 +390,12 @@ void Engine::Step(Sampler* sampler) {
     }
   }
 
+  const absl::Time scheduled = absl::Now();
   std::vector<absl::Status> statuses;
-  std::vector<const float*> logits_rows;
+  std::vector<float*> logits_rows;
   std::vector<DecoderOutput> outputs;
   ExecuteChunks(out, &statuses, &logits_rows, &outputs);
+  const absl::Time executed = absl::Now();
 
   // Health is decided and published before any request hears of a failure, so a caller that
   // sees its request fail also sees the engine unhealthy.
@@ -402,9 +404,28 @@ void Engine::Step(Sampler* sampler) {
   loop_stats_.healthy = num_failed < static_cast<int>(out.chunks.size());
   if (!loop_stats_.healthy) PublishStats();
 
-  const absl::Time now = absl::Now();
-  int generated = 0;
+  // Sample every row of the batch in parallel (each a pure function of its row, params, seed
+  // and step), then apply the tokens in batch order.
   const int vocab = runner_->config().padded_vocab_size;
+  std::vector<int> to_sample;
+  for (size_t i = 0; i < out.chunks.size(); ++i) {
+    if (statuses[i].ok() && out.chunks[i].sample) to_sample.push_back(static_cast<int>(i));
+  }
+  std::vector<SampledToken> tokens(out.chunks.size());
+  cpu::ParallelFor(static_cast<int64_t>(to_sample.size()), int64_t{16} * vocab, [&](int64_t j) {
+    thread_local Sampler sampler;
+    const int i = to_sample[j];
+    const Sequence& seq = *out.chunks[i].seq;
+    const int step_index = static_cast<int>(seq.output_ids.size());
+    absl::Span<const int32_t> suppressed;
+    if (step_index < seq.params.min_tokens) suppressed = seq.params.stop_token_ids;
+    tokens[i] = sampler.SampleInPlace(absl::MakeSpan(logits_rows[i], vocab), seq.params,
+                                      seq.seen_tokens, suppressed, seq.seed,
+                                      static_cast<uint64_t>(step_index));
+  });
+  const absl::Time sampled = absl::Now();
+
+  int generated = 0;
   for (size_t i = 0; i < out.chunks.size(); ++i) {
     const ScheduledChunk& chunk = out.chunks[i];
     Sequence* seq = chunk.seq;
@@ -415,22 +436,19 @@ void Engine::Step(Sampler* sampler) {
     scheduler_.CommitChunk(chunk);
     if (!chunk.sample) continue;
 
-    const int step_index = static_cast<int>(seq->output_ids.size());
-    std::vector<int32_t> suppressed;
-    if (step_index < seq->params.min_tokens) suppressed = seq->params.stop_token_ids;
-    SampledToken token = sampler->Sample(
-        absl::MakeConstSpan(logits_rows[i], vocab), seq->params, seq->seen_tokens, suppressed,
-        seq->seed, static_cast<uint64_t>(step_index));
+    SampledToken& token = tokens[i];
     seq->AppendToken(token.token_id);
     ++generated;
-    if (seq->first_token_time == absl::InfiniteFuture()) seq->first_token_time = now;
+    if (seq->first_token_time == absl::InfiniteFuture()) seq->first_token_time = executed;
 
     TokenEvent event;
     event.token_ids.push_back(token.token_id);
-    TokenLogprobs logprobs;
-    logprobs.chosen = {token.token_id, token.logprob};
-    logprobs.top = std::move(token.top_logprobs);
-    event.logprobs.push_back(std::move(logprobs));
+    if (token.has_logprob) {
+      TokenLogprobs logprobs;
+      logprobs.chosen = {token.token_id, token.logprob};
+      logprobs.top = std::move(token.top_logprobs);
+      event.logprobs.push_back(std::move(logprobs));
+    }
 
     const std::vector<int32_t>& stops = seq->params.stop_token_ids;
     if (std::find(stops.begin(), stops.end(), token.token_id) != stops.end()) {
@@ -448,6 +466,11 @@ void Engine::Step(Sampler* sampler) {
     StampFirstEvent(request, &event);
     request->stream->Push(std::move(event));
   }
+  const absl::Time streamed = absl::Now();
+  loop_stats_.schedule_ms_total += Ms(scheduled - start);
+  loop_stats_.model_ms_total += Ms(executed - scheduled);
+  loop_stats_.sample_ms_total += Ms(sampled - executed);
+  loop_stats_.stream_ms_total += Ms(streamed - sampled);
 
   const BlockManagerStats after = block_manager_.stats();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);

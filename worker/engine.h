@@ -92,11 +92,11 @@ class Engine {
 
   absl::StatusOr<SequencePrompt> BuildPrompt(const EngineRequest& request) const;
   void Loop();
-  void Step(Sampler* sampler);
+  void Step();
   // Runs the chunks as one model step; on failure retries them one at a time so a request that
   // breaks the model fails alone. Fills a status and a logits row (null if no sample) per chunk.
   void ExecuteChunks(const SchedulerOutput& out, std::vector<absl::Status>* statuses,
-                     std::vector<const float*>* logits_rows, std::vector<DecoderOutput>* keep);
+                     std::vector<float*>* logits_rows, std::vector<DecoderOutput>* keep);
   SequenceChunk BuildChunk(const ScheduledChunk& chunk) const;
   // Fills the first-event fields the first time a request emits anything.
   void StampFirstEvent(ActiveRequest* request, TokenEvent* event);

@@ -29,6 +29,12 @@ struct EngineStats {
   int last_batch_sequences = 0;
   int last_batch_tokens = 0;
   double step_time_ms_total = 0;
+  // Where the step time goes (host view): scheduling + block allocation, the model runner's
+  // Execute (device work and the logits copy), sampling, and token events to the streams.
+  double schedule_ms_total = 0;
+  double model_ms_total = 0;
+  double sample_ms_total = 0;
+  double stream_ms_total = 0;
 };
 
 }  // namespace glm4v::worker

@@ -23,7 +23,7 @@ struct TokenLogprobs {
 
 struct TokenEvent {
   std::vector<int32_t> token_ids;
-  std::vector<TokenLogprobs> logprobs;  // one per token
+  std::vector<TokenLogprobs> logprobs;  // one per token when logprobs were requested, else empty
   FinishReason finish_reason = FinishReason::kNone;  // set on the last event only
   // Set on the first event of a request (0 on later ones).
   int prompt_tokens = 0;         // spliced prompt length (rows)

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/simd_level.h"
+#include "worker/testing/reference_sampler.h"
 
 namespace glm4v::worker {
 namespace {
@@ -261,6 +265,155 @@ TEST(SamplerTest, RepetitionPenaltyShapesTheSampledDistribution) {
   processed[3] *= 2.0;
   std::vector<int> counts = Histogram(kLogits, params, kDraws, 77, seen);
   EXPECT_LT(ChiSquare(counts, Softmax(processed)), ChiSquareCritical999(7));
+}
+
+// GLM-4's real vocabulary: the fast sampler must give the first implementation's tokens.
+constexpr int kRealVocab = 151552;
+
+// "Peaked" rows look like a language model's output (normal sigma 2 plus 32 spiked tokens);
+// "flat" ones (normal sigma 3) give a large top-p nucleus.
+std::vector<float> RealVocabRow(bool peaked, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, peaked ? 2.0f : 3.0f);
+  std::vector<float> row(kRealVocab);
+  for (float& v : row) v = normal(rng);
+  if (peaked) {
+    std::uniform_int_distribution<int> id(0, kRealVocab - 1);
+    std::uniform_real_distribution<float> height(6.0f, 14.0f);
+    for (int i = 0; i < 32; ++i) row[id(rng)] = height(rng);
+  }
+  return row;
+}
+
+struct Mix {
+  std::string name;
+  SamplingParams params;
+};
+
+std::vector<Mix> RealVocabMixes() {
+  std::vector<Mix> mixes;
+  auto add = [&](std::string name, float temperature, float top_p, int top_k, float penalty,
+                 int top_logprobs, bool logprobs = false) {
+    SamplingParams p;
+    p.temperature = temperature;
+    p.top_p = top_p;
+    p.top_k = top_k;
+    p.repetition_penalty = penalty;
+    p.top_logprobs = top_logprobs;
+    p.logprobs = logprobs;
+    mixes.push_back({std::move(name), p});
+  };
+  add("greedy", 0.0f, 1.0f, 0, 1.0f, 0);
+  add("greedy+logprobs", 0.0f, 1.0f, 0, 1.0f, 2, true);
+  add("t0.8 top_p0.8 (GLM-4 defaults)", 0.8f, 0.8f, 0, 1.0f, 0);
+  add("t0.7 top_p0.9", 0.7f, 0.9f, 0, 1.0f, 0, true);
+  add("t0.7 top_k50", 0.7f, 1.0f, 50, 1.0f, 0, true);
+  add("t0.8 top_p0.9 rep1.1 5 logprobs", 0.8f, 0.9f, 0, 1.1f, 5);
+  add("t1.0 full distribution", 1.0f, 1.0f, 0, 1.0f, 0, true);
+  add("t1.3 top_k200 top_p0.95", 1.3f, 0.95f, 200, 1.05f, 3);
+  add("t0.5 top_p0.99", 0.5f, 0.99f, 0, 1.0f, 0);
+  return mixes;
+}
+
+class RealVocabularyTest : public ::testing::TestWithParam<cpu::SimdLevel> {
+ protected:
+  void SetUp() override {
+    if (static_cast<int>(GetParam()) > static_cast<int>(cpu::DetectedSimdLevel())) {
+      GTEST_SKIP() << cpu::SimdLevelName(GetParam()) << " not available on this CPU";
+    }
+    saved_ = cpu::ActiveSimdLevel();
+    cpu::SetSimdLevelForTesting(GetParam());
+  }
+  void TearDown() override { cpu::SetSimdLevelForTesting(saved_); }
+  cpu::SimdLevel saved_ = cpu::SimdLevel::kScalar;
+};
+
+TEST_P(RealVocabularyTest, SameTokensAsTheReferenceSampler) {
+  testing::ReferenceSampler reference;
+  Sampler sampler;
+  absl::flat_hash_set<int32_t> seen;
+  for (int i = 0; i < 300; ++i) seen.insert((i * 7919) % kRealVocab);
+  const std::vector<int32_t> suppressed = {151329, 151336, 151338};
+  for (bool peaked : {true, false}) {
+    for (const Mix& mix : RealVocabMixes()) {
+      for (int step = 0; step < 12; ++step) {
+        const std::vector<float> row = RealVocabRow(peaked, 100 + step);
+        // Suppression (min_tokens) on odd steps, with the spiked ids among the seen ones.
+        absl::Span<const int32_t> suppress;
+        if (step % 2 == 1) suppress = suppressed;
+        const SampledToken expected = reference.Sample(row, mix.params, seen, suppress, 9, step);
+        std::vector<float> scratch = row;
+        const SampledToken got = sampler.SampleInPlace(absl::MakeSpan(scratch), mix.params,
+                                                       seen, suppress, 9, step);
+        const std::string where = (peaked ? "peaked " : "flat ") + mix.name + " step " +
+                                  std::to_string(step);
+        ASSERT_EQ(got.token_id, expected.token_id) << where;
+        const bool logprobs = mix.params.logprobs || mix.params.top_logprobs > 0;
+        ASSERT_EQ(got.has_logprob, logprobs) << where;
+        if (logprobs) EXPECT_NEAR(got.logprob, expected.logprob, 1e-5) << where;
+        ASSERT_EQ(got.top_logprobs.size(), expected.top_logprobs.size()) << where;
+        for (size_t i = 0; i < got.top_logprobs.size(); ++i) {
+          EXPECT_EQ(got.top_logprobs[i].token_id, expected.top_logprobs[i].token_id) << where;
+          EXPECT_NEAR(got.top_logprobs[i].logprob, expected.top_logprobs[i].logprob, 1e-5)
+              << where;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(RealVocabularyTest, NearlyUniformRowsKeepAHugeNucleus) {
+  // Every value within 0.01: the nucleus is most of the vocabulary, beyond every mass
+  // threshold, and its candidate set is halved before sorting.
+  std::vector<float> row(kRealVocab);
+  for (int i = 0; i < kRealVocab; ++i) row[i] = 0.01f * static_cast<float>((i * 31) % 101) / 101;
+  SamplingParams params;
+  params.top_p = 0.5f;
+  params.top_logprobs = 4;
+  testing::ReferenceSampler reference;
+  Sampler sampler;
+  for (int step = 0; step < 6; ++step) {
+    const SampledToken expected = reference.Sample(row, params, kNoneSeen, {}, 3, step);
+    const SampledToken got = sampler.Sample(row, params, kNoneSeen, {}, 3, step);
+    EXPECT_EQ(got.token_id, expected.token_id) << step;
+    ASSERT_EQ(got.top_logprobs.size(), 4u);
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(got.top_logprobs[i].token_id, expected.top_logprobs[i].token_id);
+    }
+  }
+}
+
+TEST_P(RealVocabularyTest, EverythingSuppressedFallsBackToIdZero) {
+  std::vector<float> row(1000, -INFINITY);
+  SamplingParams params;
+  params.temperature = 0.7f;
+  params.top_p = 0.9f;
+  Sampler sampler;
+  EXPECT_EQ(sampler.Sample(row, params, kNoneSeen, {}, 1, 0).token_id, 0);
+  params.temperature = 0;
+  EXPECT_EQ(sampler.Sample(row, params, kNoneSeen, {}, 1, 0).token_id, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, RealVocabularyTest,
+                         ::testing::Values(cpu::SimdLevel::kScalar, cpu::SimdLevel::kAvx2,
+                                           cpu::SimdLevel::kAvx512),
+                         [](const ::testing::TestParamInfo<cpu::SimdLevel>& info) {
+                           return std::string(cpu::SimdLevelName(info.param));
+                         });
+
+TEST(SamplerTest, GreedyWithoutLogprobsComputesNoNormalizer) {
+  Sampler sampler;
+  SamplingParams params;
+  params.temperature = 0;
+  SampledToken token = sampler.Sample(kLogits, params, kNoneSeen, {}, 1, 0);
+  EXPECT_EQ(token.token_id, 1);
+  EXPECT_FALSE(token.has_logprob);
+  EXPECT_TRUE(token.top_logprobs.empty());
+  params.logprobs = true;
+  token = sampler.Sample(kLogits, params, kNoneSeen, {}, 1, 0);
+  EXPECT_TRUE(token.has_logprob);
+  std::vector<double> raw(kLogits.begin(), kLogits.end());
+  EXPECT_NEAR(token.logprob, std::log(Softmax(raw)[1]), 1e-6);
 }
 
 }  // namespace

@@ -23,7 +23,9 @@ struct SamplingParams {
   std::vector<int32_t> stop_token_ids;
   // Stop ids are suppressed until this many tokens were generated.
   int min_tokens = 0;
-  // Number of most likely alternatives reported per token (0 = no logprobs).
+  // Report the chosen token's log-probability (implied by top_logprobs > 0).
+  bool logprobs = false;
+  // Number of most likely alternatives reported per token (0 = none).
   int top_logprobs = 0;
 
   bool greedy() const { return temperature == 0.0f || top_k == 1; }

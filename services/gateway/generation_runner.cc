@@ -60,6 +60,7 @@ internal::WorkerSampling ToWorkerSampling(const v1::SamplingParams& s,
   }
   for (uint32_t id : s.stop_token_ids()) out.add_stop_token_ids(id);
   out.set_top_logprobs(s.top_logprobs());
+  out.set_logprobs(s.logprobs() || s.top_logprobs() > 0);
   return out;
 }
 

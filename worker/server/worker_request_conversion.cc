@@ -26,6 +26,7 @@ SamplingParams ToSamplingParams(const internal::WorkerSampling& sampling) {
     }
   }
   params.top_logprobs = static_cast<int>(std::min<uint32_t>(sampling.top_logprobs(), 1 << 20));
+  params.logprobs = sampling.logprobs() || params.top_logprobs > 0;
   return params;
 }
 

@@ -330,6 +330,7 @@ class Parser {
     }
     out_->top_logprobs = static_cast<int>(top);
     if (out_->logprobs) {
+      out_->generate.mutable_sampling()->set_logprobs(true);
       out_->generate.mutable_sampling()->set_top_logprobs(
           static_cast<uint32_t>(std::max<int64_t>(top, 1)));
     }
