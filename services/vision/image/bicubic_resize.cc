@@ -1,7 +1,11 @@
 #include "services/vision/image/bicubic_resize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+
+#include "kernels/cpu/parallel.h"
+#include "services/vision/image/resample_kernels.h"
 
 namespace glm4v {
 namespace {
@@ -21,53 +25,6 @@ double BicubicKernel(double x) {
 int32_t ToFixed(double w) {
   const double scaled = w * (1 << kResamplePrecisionBits);
   return static_cast<int32_t>(w < 0 ? scaled - 0.5 : scaled + 0.5);
-}
-
-inline uint8_t ClipToU8(int64_t acc) {
-  const int64_t v = acc >> kResamplePrecisionBits;  // arithmetic shift, like PIL
-  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
-}
-
-// One pass along x: in (in_w x h) -> out (taps.first.size() x h).
-void ResampleHorizontal(const uint8_t* in, int in_w, int h, const ResampleTaps& taps,
-                        uint8_t* out) {
-  const int out_w = static_cast<int>(taps.first.size());
-  for (int y = 0; y < h; ++y) {
-    const uint8_t* src_row = in + static_cast<size_t>(y) * in_w * 3;
-    uint8_t* dst_row = out + static_cast<size_t>(y) * out_w * 3;
-    for (int x = 0; x < out_w; ++x) {
-      const int32_t* k = &taps.weights[static_cast<size_t>(x) * taps.ksize];
-      const uint8_t* src = src_row + static_cast<size_t>(taps.first[x]) * 3;
-      // Start at one half for round-to-nearest after the shift.
-      int64_t r = 1 << (kResamplePrecisionBits - 1), g = r, b = r;
-      for (int i = 0; i < taps.count[x]; ++i) {
-        r += static_cast<int64_t>(src[3 * i + 0]) * k[i];
-        g += static_cast<int64_t>(src[3 * i + 1]) * k[i];
-        b += static_cast<int64_t>(src[3 * i + 2]) * k[i];
-      }
-      dst_row[3 * x + 0] = ClipToU8(r);
-      dst_row[3 * x + 1] = ClipToU8(g);
-      dst_row[3 * x + 2] = ClipToU8(b);
-    }
-  }
-}
-
-// One pass along y: in (w x in_h) -> out (w x taps.first.size()).
-void ResampleVertical(const uint8_t* in, int w, const ResampleTaps& taps, uint8_t* out) {
-  const int out_h = static_cast<int>(taps.first.size());
-  const size_t stride = static_cast<size_t>(w) * 3;
-  for (int y = 0; y < out_h; ++y) {
-    const int32_t* k = &taps.weights[static_cast<size_t>(y) * taps.ksize];
-    const uint8_t* src = in + static_cast<size_t>(taps.first[y]) * stride;
-    uint8_t* dst = out + static_cast<size_t>(y) * stride;
-    for (size_t xc = 0; xc < stride; ++xc) {
-      int64_t acc = 1 << (kResamplePrecisionBits - 1);
-      for (int i = 0; i < taps.count[y]; ++i) {
-        acc += static_cast<int64_t>(src[i * stride + xc]) * k[i];
-      }
-      dst[xc] = ClipToU8(acc);
-    }
-  }
 }
 
 }  // namespace
@@ -107,6 +64,15 @@ ResampleTaps ComputeBicubicTaps(int in_size, int out_size) {
   return taps;
 }
 
+void ResizeHorizontalRows(const RgbImage& image, const ResampleTaps& taps, int y0, int y1,
+                          uint8_t* out) {
+  thread_local std::vector<uint8_t> scratch;
+  for (int y = y0; y < y1; y += kResampleBandRows) {
+    ResampleHorizontalBand(image.pixels.data(), image.width, y,
+                           std::min(kResampleBandRows, y1 - y), taps, out, &scratch);
+  }
+}
+
 RgbImage ResizeBicubic(const RgbImage& image, int width, int height) {
   if (image.width == width && image.height == height) return image;
   RgbImage out;
@@ -116,7 +82,8 @@ RgbImage ResizeBicubic(const RgbImage& image, int width, int height) {
   const bool need_horizontal = width != image.width;
   const bool need_vertical = height != image.height;
 
-  // Horizontal pass first (PIL's order); skipped when the width already matches.
+  // Horizontal pass first (PIL's order); skipped when the width already matches. Bands of
+  // rows (horizontal) and of output rows (vertical) are spread over the CPU thread pool.
   RgbImage temp;
   const RgbImage* vertical_in = &image;
   if (need_horizontal) {
@@ -124,13 +91,23 @@ RgbImage ResizeBicubic(const RgbImage& image, int width, int height) {
     dst.width = width;
     dst.height = image.height;
     dst.pixels.resize(static_cast<size_t>(width) * image.height * 3);
-    ResampleHorizontal(image.pixels.data(), image.width, image.height,
-                       ComputeBicubicTaps(image.width, width), dst.pixels.data());
+    const ResampleTaps taps = ComputeBicubicTaps(image.width, width);
+    const int bands = (image.height + kResampleBandRows - 1) / kResampleBandRows;
+    cpu::ParallelFor(bands, int64_t{kResampleBandRows} * width * 3 * taps.ksize, [&](int64_t b) {
+      const int y0 = static_cast<int>(b) * kResampleBandRows;
+      ResizeHorizontalRows(image, taps, y0, std::min(image.height, y0 + kResampleBandRows),
+                           dst.pixels.data());
+    });
     vertical_in = &dst;
   }
   if (need_vertical) {
-    ResampleVertical(vertical_in->pixels.data(), vertical_in->width,
-                     ComputeBicubicTaps(image.height, height), out.pixels.data());
+    const ResampleTaps taps = ComputeBicubicTaps(image.height, height);
+    const int bands = (height + kResampleBandRows - 1) / kResampleBandRows;
+    cpu::ParallelFor(bands, int64_t{kResampleBandRows} * width * 3 * taps.ksize, [&](int64_t b) {
+      const int y0 = static_cast<int>(b) * kResampleBandRows;
+      ResampleVerticalRows(vertical_in->pixels.data(), width, taps, y0,
+                           std::min(height, y0 + kResampleBandRows), out.pixels.data());
+    });
   }
   return out;
 }

@@ -29,7 +29,12 @@ inline constexpr int kResamplePrecisionBits = 32 - 8 - 2;
 ResampleTaps ComputeBicubicTaps(int in_size, int out_size);
 
 // Requires width >= 1 and height >= 1 and a non-empty image; returns a copy when
-// the size already matches.
+// the size already matches. Bands of rows run on the CPU thread pool.
 RgbImage ResizeBicubic(const RgbImage& image, int width, int height);
+
+// The horizontal pass alone for rows [y0, y1) of `image` into `out` (taps.first.size() pixels
+// wide, image.height rows): what a decoder pipeline runs on rows as they are decoded.
+void ResizeHorizontalRows(const RgbImage& image, const ResampleTaps& taps, int y0, int y1,
+                          uint8_t* out);
 
 }  // namespace glm4v

@@ -41,8 +41,24 @@ struct JpegJob {
   uint32_t height = 0;
   int color_space = 0;
   char error[JMSG_LENGTH_MAX] = {0};
-  RgbImage image;
+  JpegRowSink* sink = nullptr;
   std::vector<uint8_t> cmyk_row;
+};
+
+// Collects the rows into one RgbImage.
+class ImageSink : public JpegRowSink {
+ public:
+  void Start(int width, int height) override {
+    image.width = width;
+    image.height = height;
+    image.pixels.resize(static_cast<size_t>(width) * height * 3);
+  }
+  uint8_t* RowBuffer(int y) override {
+    return image.pixels.data() + static_cast<size_t>(y) * image.width * 3;
+  }
+  void RowsDone(int) override {}
+
+  RgbImage image;
 };
 
 [[noreturn]] void OnJpegError(j_common_ptr cinfo) {
@@ -155,12 +171,10 @@ void RunJpegDecode(JpegJob* job) {
     job->outcome = Outcome::kUnexpectedLayout;
     return;
   }
-  job->image.width = width;
-  job->image.height = height;
-  job->image.pixels.resize(static_cast<size_t>(width) * height * 3);
+  job->sink->Start(width, height);
   if (cmyk) job->cmyk_row.resize(static_cast<size_t>(width) * 4);
   while (cinfo.output_scanline < cinfo.output_height) {
-    uint8_t* dst = job->image.pixels.data() + static_cast<size_t>(cinfo.output_scanline) * width * 3;
+    uint8_t* dst = job->sink->RowBuffer(static_cast<int>(cinfo.output_scanline));
     JSAMPROW row = cmyk ? job->cmyk_row.data() : dst;
     if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) {
       // Only a suspending source returns 0; the memory source never suspends.
@@ -170,6 +184,7 @@ void RunJpegDecode(JpegJob* job) {
       return;
     }
     if (cmyk) CmykRowToRgb(job->cmyk_row.data(), width, dst);
+    job->sink->RowsDone(static_cast<int>(cinfo.output_scanline));
   }
   // The pixels are complete; whatever follows (EOI, trailing markers) cannot change
   // them, so it is not read.
@@ -179,16 +194,18 @@ void RunJpegDecode(JpegJob* job) {
 
 }  // namespace
 
-absl::StatusOr<RgbImage> DecodeJpeg(absl::string_view bytes, const DecodeLimits& limits) {
+absl::Status DecodeJpegToSink(absl::string_view bytes, const DecodeLimits& limits,
+                              JpegRowSink* sink) {
   if (bytes.empty()) return absl::InvalidArgumentError("JPEG: empty input");
   JpegJob job;
   job.data = reinterpret_cast<const uint8_t*>(bytes.data());
   job.size = bytes.size();
   job.limits = limits;
+  job.sink = sink;
   RunJpegDecode(&job);
   switch (job.outcome) {
     case Outcome::kOk:
-      return std::move(job.image);
+      return absl::OkStatus();
     case Outcome::kTooLarge:
       return absl::InvalidArgumentError(absl::StrFormat(
           "JPEG: image is %ux%u = %d pixels, more than the limit of %d pixels", job.width,
@@ -202,6 +219,13 @@ absl::StatusOr<RgbImage> DecodeJpeg(absl::string_view bytes, const DecodeLimits&
       break;
   }
   return absl::InvalidArgumentError(absl::StrCat("JPEG: corrupt or truncated data: ", job.error));
+}
+
+absl::StatusOr<RgbImage> DecodeJpeg(absl::string_view bytes, const DecodeLimits& limits) {
+  ImageSink sink;
+  absl::Status status = DecodeJpegToSink(bytes, limits, &sink);
+  if (!status.ok()) return status;
+  return std::move(sink.image);
 }
 
 }  // namespace glm4v

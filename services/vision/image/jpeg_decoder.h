@@ -6,6 +6,9 @@
 // libjpeg warnings (e.g. extraneous bytes before a marker) are tolerated like PIL.
 #pragma once
 
+#include <cstdint>
+
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "services/vision/image/image_types.h"
@@ -14,5 +17,24 @@ namespace glm4v {
 
 // INVALID_ARGUMENT for corrupt, truncated or oversized (per `limits`) data.
 absl::StatusOr<RgbImage> DecodeJpeg(absl::string_view bytes, const DecodeLimits& limits);
+
+// Where a streaming decode puts its rows (interleaved RGB, width * 3 bytes each), so a consumer
+// can work on rows while later ones are still being decoded. Called on the decoding thread;
+// the methods must return normally (libjpeg errors unwind with longjmp around them).
+class JpegRowSink {
+ public:
+  virtual ~JpegRowSink() = default;
+  // Once, after the header passed the limits and before any row.
+  virtual void Start(int width, int height) = 0;
+  // Where row y goes (rows come in order; may block until the consumer has room).
+  virtual uint8_t* RowBuffer(int y) = 0;
+  // Rows [0, end) are complete.
+  virtual void RowsDone(int end) = 0;
+};
+
+// Decodes into `sink`; the same errors as DecodeJpeg. On an error the sink may have seen
+// Start and some rows.
+absl::Status DecodeJpegToSink(absl::string_view bytes, const DecodeLimits& limits,
+                              JpegRowSink* sink);
 
 }  // namespace glm4v
