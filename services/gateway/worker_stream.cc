@@ -42,6 +42,20 @@ WorkerStream::Result WorkerStream::Next(absl::Duration timeout, internal::TokenE
   if (!events_.empty()) {
     *event = std::move(events_.front());
     events_.pop_front();
+    // Whatever else already arrived goes out in the same response: under load the handler
+    // writes once per few tokens instead of once per token. First-event fields stay the
+    // earliest's; the finish reason is the last's.
+    while (!events_.empty()) {
+      internal::TokenEvent& next = events_.front();
+      event->mutable_token_ids()->MergeFrom(next.token_ids());
+      for (internal::TokenLogprobSet& set : *next.mutable_logprobs()) {
+        event->add_logprobs()->Swap(&set);
+      }
+      if (next.finish_reason() != internal::WORKER_FINISH_REASON_UNSPECIFIED) {
+        event->set_finish_reason(next.finish_reason());
+      }
+      events_.pop_front();
+    }
     return Result::kEvent;
   }
   *status = final_status_;

@@ -23,7 +23,8 @@ class WorkerStream {
   ~WorkerStream();
 
   enum class Result { kEvent, kTimeout, kEnd };
-  // kEvent fills `event`; kEnd fills `status` (the call's final status) and repeats forever.
+  // kEvent fills `event` with every event that has arrived, merged in order (tokens and
+  // logprobs appended); kEnd fills `status` (the call's final status) and repeats forever.
   Result Next(absl::Duration timeout, internal::TokenEvent* event, grpc::Status* status);
 
   // Thread-safe; the worker sees CANCELLED.
