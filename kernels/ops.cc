@@ -483,4 +483,20 @@ absl::Status Backend::Argmax(const Tensor& x, std::vector<int32_t>* out) {
   return DoArgmax(x, out);
 }
 
+absl::StatusOr<SampledRows> Backend::SampleRows(Tensor* logits, const SamplingBatchHost& batch) {
+  if (logits == nullptr) return Invalid("SampleRows", "logits is null");
+  if (logits->dtype() != DType::kF32) return Invalid("SampleRows", "logits must be f32");
+  RETURN_IF_ERROR(CheckFloat("SampleRows", "logits", *logits, device(), 2));
+  if (logits->dim(1) == 0) return Invalid("SampleRows", "no columns");
+  RETURN_IF_ERROR(ValidateSamplingBatch(batch, logits->dim(0), logits->dim(1)));
+  if (logits->dim(0) == 0) return SampledRows{};
+  return DoSampleRows(logits, batch);
+}
+
+absl::StatusOr<SampledRows> Backend::DoSampleRows(Tensor*, const SamplingBatchHost&) {
+  return absl::UnimplementedError(
+      absl::StrCat("backend ", name(), " does not sample on the device"));
+}
+
 }  // namespace glm4v
+

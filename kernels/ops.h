@@ -31,6 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/tensor.h"
+#include "kernels/sampling_batch.h"
 #include "model/kv_cache.h"
 
 namespace glm4v {
@@ -179,6 +180,12 @@ class Backend {
   // ---- sampling helpers
   // Index of the largest value of each row of x [rows, cols] (first one on ties).
   absl::Status Argmax(const Tensor& x, std::vector<int32_t>* out);
+  // Whether SampleRows is implemented here (CUDA): then a step's logits never leave the device.
+  virtual bool samples_on_device() const { return false; }
+  // Samples each row of `logits` (f32 [rows, vocab] on this backend; used as scratch: the
+  // repetition penalty and suppression are applied in place) with batch.rows[row]; only the
+  // ids and the logprobs asked for come back. UNIMPLEMENTED where !samples_on_device().
+  absl::StatusOr<SampledRows> SampleRows(Tensor* logits, const SamplingBatchHost& batch);
 
   // ---- execution
   // Waits for queued work and returns the first asynchronous error since the last call.
@@ -231,6 +238,8 @@ class Backend {
                                         const PagedBatch& batch, int num_heads, float scale,
                                         Tensor* out) = 0;
   virtual absl::Status DoArgmax(const Tensor& x, std::vector<int32_t>* out) = 0;
+  virtual absl::StatusOr<SampledRows> DoSampleRows(Tensor* logits,
+                                                   const SamplingBatchHost& batch);
 };
 
 }  // namespace glm4v

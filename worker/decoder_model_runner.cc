@@ -35,12 +35,18 @@ DecoderModelRunner::DecoderModelRunner(std::shared_ptr<const Decoder> decoder,
     : decoder_(std::move(decoder)),
       kv_dtype_(options.kv_dtype.value_or(decoder_->backend()->activation_dtype())),
       decode_graphs_(options.decode_graphs.value_or(decoder_->backend()->captures_steps())),
+      device_sampling_(options.device_sampling.value_or(decoder_->backend()->samples_on_device()) &&
+                       decoder_->backend()->samples_on_device()),
       buckets_(DecodeBuckets(options.max_batch)),
       max_model_len_(options.max_model_len > 0 ? options.max_model_len
                                                : decoder_->config().seq_length),
       capture_key_base_(next_runner_id.fetch_add(1) << kBucketKeyBits) {
-  // A sharded decoder's collectives (host staging, socket) cannot be captured.
-  if (decoder_->shard().size > 1) decode_graphs_ = false;
+  // A sharded decoder's collectives (host staging, socket) cannot be captured, and its ranks
+  // sample on the host from the gathered logits.
+  if (decoder_->shard().size > 1) {
+    decode_graphs_ = false;
+    device_sampling_ = false;
+  }
 }
 
 KvCacheShape DecoderModelRunner::KvBlockShape(int block_size) const {
@@ -108,7 +114,8 @@ absl::StatusOr<DecoderModelRunner::Bucket*> DecoderModelRunner::GetBucket(int si
   return &bucket_buffers_.emplace(size, std::move(b)).first->second;
 }
 
-absl::StatusOr<DecoderOutput> DecoderModelRunner::ExecuteCaptured(DecoderPlan plan) {
+absl::StatusOr<DecoderModelRunner::Bucket*> DecoderModelRunner::RunBucket(DecoderPlan* plan_ptr) {
+  DecoderPlan& plan = *plan_ptr;
   Backend& be = *decoder_->backend();
   const int n = static_cast<int>(plan.num_tokens());
   const int size = DecodeBucketFor(n, buckets_);
@@ -141,6 +148,13 @@ absl::StatusOr<DecoderOutput> DecoderModelRunner::ExecuteCaptured(DecoderPlan pl
     return decoder.Run(step, cache, &bucket->logits);
   }));
   ++captured_steps_;
+  return bucket;
+}
+
+absl::StatusOr<DecoderOutput> DecoderModelRunner::ExecuteCaptured(DecoderPlan plan) {
+  Backend& be = *decoder_->backend();
+  const int n = static_cast<int>(plan.num_tokens());
+  ASSIGN_OR_RETURN(Bucket * bucket, RunBucket(&plan));
   DecoderOutput output;
   ASSIGN_OR_RETURN(output.logits, be.Download(bucket->logits.SliceRows(0, n)));
   if (output.logits.raw_data() == bucket->logits.raw_data()) {
@@ -162,4 +176,25 @@ absl::StatusOr<DecoderOutput> DecoderModelRunner::Execute(const DecoderBatch& ba
   return output;
 }
 
+absl::StatusOr<SampledRows> DecoderModelRunner::ExecuteAndSample(
+    const DecoderBatch& batch, const SamplingBatchHost& sampling) {
+  if (!device_sampling_) {
+    return absl::FailedPreconditionError("device sampling is off for this runner");
+  }
+  if (cache_ == nullptr) return absl::FailedPreconditionError("KV cache not allocated");
+  ASSIGN_OR_RETURN(DecoderPlan plan, decoder_->Plan(batch, *cache_));
+  Tensor logits;
+  if (IsCapturableDecode(batch, plan)) {
+    const int n = static_cast<int>(plan.num_tokens());
+    ASSIGN_OR_RETURN(Bucket * bucket, RunBucket(&plan));
+    logits = bucket->logits.SliceRows(0, n);
+  } else {
+    ASSIGN_OR_RETURN(DecoderOutput output, decoder_->RunPlan(std::move(plan), cache_.get()));
+    logits = std::move(output.logits);
+  }
+  if (!logits.defined()) return SampledRows{};
+  return decoder_->backend()->SampleRows(&logits, sampling);
+}
+
 }  // namespace glm4v::worker
+

@@ -41,6 +41,8 @@ struct DecoderRunnerOptions {
   int max_model_len = 0;
   // Weight storage (Load only).
   WeightLoadOptions weights;
+  // Sample on the device (ExecuteAndSample); unset = backend->samples_on_device().
+  std::optional<bool> device_sampling;
 };
 
 class DecoderModelRunner : public ModelRunner {
@@ -58,6 +60,11 @@ class DecoderModelRunner : public ModelRunner {
   int64_t kv_memory_capacity_bytes() const override;
   absl::Status AllocateKvCache(const KvCacheShape& shape) override;
   absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) override;
+  bool samples_on_device() const override { return device_sampling_; }
+  // The step as Execute (a decode bucket when it qualifies), then Backend::SampleRows on the
+  // device logits: no logits row is copied to the host.
+  absl::StatusOr<SampledRows> ExecuteAndSample(const DecoderBatch& batch,
+                                               const SamplingBatchHost& sampling) override;
 
   DType kv_dtype() const { return kv_dtype_; }
   bool decode_graphs() const { return decode_graphs_; }
@@ -75,11 +82,15 @@ class DecoderModelRunner : public ModelRunner {
   // Whether `batch` (planned as `plan`) can run as a decode bucket.
   bool IsCapturableDecode(const DecoderBatch& batch, const DecoderPlan& plan) const;
   absl::StatusOr<Bucket*> GetBucket(int size);
+  // Pads `plan` to its bucket, writes the bucket's indices and runs the captured step; the
+  // first plan->num_tokens() rows of the bucket's logits are the step's.
+  absl::StatusOr<Bucket*> RunBucket(DecoderPlan* plan);
   absl::StatusOr<DecoderOutput> ExecuteCaptured(DecoderPlan plan);
 
   std::shared_ptr<const Decoder> decoder_;
   DType kv_dtype_;
   bool decode_graphs_;
+  bool device_sampling_;
   std::vector<int> buckets_;  // DecodeBuckets(max_batch)
   int max_model_len_;
   int64_t capture_key_base_;  // distinguishes this runner's graphs on a shared backend

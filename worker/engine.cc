@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "kernels/cpu/parallel.h"
 #include "model/image_splice.h"
+#include "worker/step_sampling.h"
 
 namespace glm4v::worker {
 namespace {
@@ -274,16 +275,39 @@ SequenceChunk Engine::BuildChunk(const ScheduledChunk& chunk) const {
 }
 
 void Engine::ExecuteChunks(const SchedulerOutput& out, std::vector<absl::Status>* statuses,
-                           std::vector<float*>* logits_rows,
-                           std::vector<DecoderOutput>* keep) {
+                           std::vector<float*>* logits_rows, std::vector<DecoderOutput>* keep,
+                           std::vector<SampledToken>* tokens) {
   const int n = static_cast<int>(out.chunks.size());
   const int vocab = runner_->config().padded_vocab_size;
   statuses->assign(n, absl::OkStatus());
   logits_rows->assign(n, nullptr);
+  tokens->assign(n, SampledToken{});
+  const bool on_device = runner_->samples_on_device();
 
   auto run = [&](const std::vector<int>& indices) -> absl::Status {
     DecoderBatch batch;
     for (int i : indices) batch.sequences.push_back(BuildChunk(out.chunks[i]));
+    if (on_device) {
+      // Sampled where the logits are: only ids (and asked logprobs) come back.
+      SamplingBatchHost sampling;
+      std::vector<int> sampled;
+      for (int i : indices) {
+        if (!out.chunks[i].sample) continue;
+        AddSamplingRow(*out.chunks[i].seq, &sampling);
+        sampled.push_back(i);
+      }
+      ASSIGN_OR_RETURN(SampledRows rows, runner_->ExecuteAndSample(batch, sampling));
+      if (static_cast<int>(rows.token_ids.size()) != sampling.num_rows()) {
+        return absl::InternalError("model step returned ids that do not match the batch");
+      }
+      for (int r = 0; r < sampling.num_rows(); ++r) {
+        if (rows.token_ids[r] < 0 || rows.token_ids[r] >= vocab) {
+          return absl::InternalError("model step sampled an id outside the vocabulary");
+        }
+        (*tokens)[sampled[r]] = TokenFromSampledRow(rows, r, sampling.rows[r]);
+      }
+      return absl::OkStatus();
+    }
     ASSIGN_OR_RETURN(DecoderOutput output, runner_->Execute(batch));
     const int batch_size = static_cast<int>(indices.size());
     if (static_cast<int>(output.row_offsets.size()) != batch_size + 1 ||
@@ -394,7 +418,8 @@ void Engine::Step() {
   std::vector<absl::Status> statuses;
   std::vector<float*> logits_rows;
   std::vector<DecoderOutput> outputs;
-  ExecuteChunks(out, &statuses, &logits_rows, &outputs);
+  std::vector<SampledToken> tokens;
+  ExecuteChunks(out, &statuses, &logits_rows, &outputs, &tokens);
   const absl::Time executed = absl::Now();
 
   // Health is decided and published before any request hears of a failure, so a caller that
@@ -404,25 +429,20 @@ void Engine::Step() {
   loop_stats_.healthy = num_failed < static_cast<int>(out.chunks.size());
   if (!loop_stats_.healthy) PublishStats();
 
-  // Sample every row of the batch in parallel (each a pure function of its row, params, seed
-  // and step), then apply the tokens in batch order.
-  const int vocab = runner_->config().padded_vocab_size;
-  std::vector<int> to_sample;
-  for (size_t i = 0; i < out.chunks.size(); ++i) {
-    if (statuses[i].ok() && out.chunks[i].sample) to_sample.push_back(static_cast<int>(i));
+  // Host sampling (the runner returned logits): every row of the batch in parallel, each a
+  // pure function of its row, params, seed and step; then the tokens apply in batch order.
+  if (!runner_->samples_on_device()) {
+    const int vocab = runner_->config().padded_vocab_size;
+    std::vector<int> to_sample;
+    for (size_t i = 0; i < out.chunks.size(); ++i) {
+      if (statuses[i].ok() && out.chunks[i].sample) to_sample.push_back(static_cast<int>(i));
+    }
+    cpu::ParallelFor(static_cast<int64_t>(to_sample.size()), int64_t{16} * vocab, [&](int64_t j) {
+      thread_local Sampler sampler;
+      const int i = to_sample[j];
+      tokens[i] = SampleOnHost(&sampler, absl::MakeSpan(logits_rows[i], vocab), *out.chunks[i].seq);
+    });
   }
-  std::vector<SampledToken> tokens(out.chunks.size());
-  cpu::ParallelFor(static_cast<int64_t>(to_sample.size()), int64_t{16} * vocab, [&](int64_t j) {
-    thread_local Sampler sampler;
-    const int i = to_sample[j];
-    const Sequence& seq = *out.chunks[i].seq;
-    const int step_index = static_cast<int>(seq.output_ids.size());
-    absl::Span<const int32_t> suppressed;
-    if (step_index < seq.params.min_tokens) suppressed = seq.params.stop_token_ids;
-    tokens[i] = sampler.SampleInPlace(absl::MakeSpan(logits_rows[i], vocab), seq.params,
-                                      seq.seen_tokens, suppressed, seq.seed,
-                                      static_cast<uint64_t>(step_index));
-  });
   const absl::Time sampled = absl::Now();
 
   int generated = 0;

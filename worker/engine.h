@@ -94,9 +94,11 @@ class Engine {
   void Loop();
   void Step();
   // Runs the chunks as one model step; on failure retries them one at a time so a request that
-  // breaks the model fails alone. Fills a status and a logits row (null if no sample) per chunk.
+  // breaks the model fails alone. Fills a status per chunk and, for sampled chunks, a logits
+  // row (host sampling) or the token (a runner that samples on the device).
   void ExecuteChunks(const SchedulerOutput& out, std::vector<absl::Status>* statuses,
-                     std::vector<float*>* logits_rows, std::vector<DecoderOutput>* keep);
+                     std::vector<float*>* logits_rows, std::vector<DecoderOutput>* keep,
+                     std::vector<SampledToken>* tokens);
   SequenceChunk BuildChunk(const ScheduledChunk& chunk) const;
   // Fills the first-event fields the first time a request emits anything.
   void StampFirstEvent(ActiveRequest* request, TokenEvent* event);

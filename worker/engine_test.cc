@@ -68,6 +68,69 @@ class PoisonedRunner : public ModelRunner {
   int32_t poison_;
 };
 
+// Claims to sample on the device and does it with the host sampler from the SamplingBatchHost
+// alone: drives the engine's device-sampling path (ExecuteAndSample) on the CPU.
+class HostSamplingRunner : public ModelRunner {
+ public:
+  explicit HostSamplingRunner(std::unique_ptr<ModelRunner> inner) : inner_(std::move(inner)) {}
+  const ModelConfig& config() const override { return inner_->config(); }
+  KvCacheShape KvBlockShape(int block_size) const override {
+    return inner_->KvBlockShape(block_size);
+  }
+  size_t kv_element_size() const override { return inner_->kv_element_size(); }
+  int64_t kv_memory_capacity_bytes() const override { return 0; }
+  absl::Status AllocateKvCache(const KvCacheShape& shape) override {
+    return inner_->AllocateKvCache(shape);
+  }
+  absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) override {
+    return absl::InternalError("the engine must not ask a device-sampling runner for logits");
+  }
+  bool samples_on_device() const override { return true; }
+  absl::StatusOr<SampledRows> ExecuteAndSample(const DecoderBatch& batch,
+                                               const SamplingBatchHost& sampling) override {
+    ++sampled_steps;
+    absl::StatusOr<DecoderOutput> output_or = inner_->Execute(batch);
+    if (!output_or.ok()) return output_or.status();
+    DecoderOutput& output = *output_or;
+    const int vocab = config().padded_vocab_size;
+    if ((output.logits.defined() ? output.logits.dim(0) : 0) != sampling.num_rows()) {
+      return absl::InternalError("sampling rows do not match the logits rows");
+    }
+    SampledRows out;
+    out.top_count = sampling.max_top_logprobs();
+    out.top_ids.assign(sampling.num_rows() * out.top_count, -1);
+    out.top_logprobs.assign(sampling.num_rows() * out.top_count, 0.0f);
+    for (int r = 0; r < sampling.num_rows(); ++r) {
+      const RowSamplingParams& row = sampling.rows[r];
+      SamplingParams params;
+      params.temperature = row.temperature;
+      params.top_k = row.top_k;
+      params.top_p = row.top_p;
+      params.repetition_penalty = row.repetition_penalty;
+      params.logprobs = row.logprobs;
+      params.top_logprobs = row.top_logprobs;
+      const absl::Span<const int32_t> penalty = sampling.penalty(r);
+      const absl::flat_hash_set<int32_t> seen(penalty.begin(), penalty.end());
+      Sampler sampler;
+      SampledToken token = sampler.SampleInPlace(
+          absl::MakeSpan(output.logits.data<float>() + static_cast<int64_t>(r) * vocab, vocab),
+          params, seen, sampling.suppressed(r), row.seed, row.step);
+      out.token_ids.push_back(token.token_id);
+      out.logprobs.push_back(token.logprob);
+      for (size_t k = 0; k < token.top_logprobs.size(); ++k) {
+        out.top_ids[r * out.top_count + k] = token.top_logprobs[k].token_id;
+        out.top_logprobs[r * out.top_count + k] = token.top_logprobs[k].logprob;
+      }
+    }
+    return out;
+  }
+
+  int sampled_steps = 0;
+
+ private:
+  std::unique_ptr<ModelRunner> inner_;
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -127,11 +190,13 @@ class EngineTest : public ::testing::Test {
   }
 
   static std::unique_ptr<Engine> MakeEngine(const EngineConfig& config,
-                                            int32_t poison_token = -1) {
+                                            int32_t poison_token = -1,
+                                            bool device_sampling = false) {
     std::unique_ptr<ModelRunner> runner = std::make_unique<DecoderModelRunner>(*decoder_);
     if (poison_token >= 0) {
       runner = std::make_unique<PoisonedRunner>(std::move(runner), poison_token);
     }
+    if (device_sampling) runner = std::make_unique<HostSamplingRunner>(std::move(runner));
     absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(config, std::move(runner));
     EXPECT_TRUE(engine.ok()) << engine.status();
     return engine.ok() ? std::move(*engine) : nullptr;
@@ -586,4 +651,53 @@ TEST_F(EngineTest, KvBudgetInBytesSizesTheCache) {
 }
 
 }  // namespace
+TEST_F(EngineTest, DeviceSamplingPathGivesTheHostPathsTokensAndLogprobs) {
+  // Greedy, seeded sampling with a repetition penalty and logprobs, min_tokens suppression.
+  auto requests = [] {
+    std::vector<EngineRequest> out;
+    EngineRequest greedy = TextRequest("greedy");
+    greedy.sampling.logprobs = true;
+    out.push_back(greedy);
+    EngineRequest sampled = TextRequest("sampled");
+    sampled.sampling.temperature = 0.9f;
+    sampled.sampling.top_p = 0.9f;
+    sampled.sampling.top_k = 50;
+    sampled.sampling.repetition_penalty = 1.2f;
+    sampled.sampling.seed = 77;
+    sampled.sampling.max_tokens = 12;
+    sampled.sampling.top_logprobs = 3;
+    out.push_back(sampled);
+    EngineRequest min_tokens = TextRequest("min_tokens");
+    min_tokens.sampling.temperature = 1.0f;
+    min_tokens.sampling.seed = 5;
+    min_tokens.sampling.min_tokens = 6;
+    min_tokens.sampling.max_tokens = 10;
+    out.push_back(min_tokens);
+    return out;
+  };
+  std::unique_ptr<Engine> host = MakeEngine(DefaultConfig());
+  std::unique_ptr<Engine> device = MakeEngine(DefaultConfig(), -1, /*device_sampling=*/true);
+  std::map<std::string, Result> a = RunTogether(host.get(), requests());
+  std::map<std::string, Result> b = RunTogether(device.get(), requests());
+  for (const auto& [id, result] : a) {
+    ASSERT_TRUE(result.status.ok()) << id << ": " << result.status;
+    ASSERT_TRUE(b[id].status.ok()) << id << ": " << b[id].status;
+    EXPECT_EQ(result.ids, b[id].ids) << id;
+    ASSERT_EQ(result.logprobs.size(), b[id].logprobs.size()) << id;
+    for (size_t t = 0; t < result.logprobs.size(); ++t) {
+      EXPECT_EQ(result.logprobs[t].chosen.token_id, b[id].logprobs[t].chosen.token_id);
+      EXPECT_FLOAT_EQ(result.logprobs[t].chosen.logprob, b[id].logprobs[t].chosen.logprob);
+      ASSERT_EQ(result.logprobs[t].top.size(), b[id].logprobs[t].top.size());
+      for (size_t k = 0; k < result.logprobs[t].top.size(); ++k) {
+        EXPECT_EQ(result.logprobs[t].top[k].token_id, b[id].logprobs[t].top[k].token_id);
+      }
+    }
+  }
+  EXPECT_EQ(a["greedy"].logprobs.size(), a["greedy"].ids.size());
+  EXPECT_EQ(a["sampled"].logprobs.size(), a["sampled"].ids.size());
+  EXPECT_TRUE(a["min_tokens"].logprobs.empty());  // not asked for: none computed or sent
+  EXPECT_GE(a["min_tokens"].ids.size(), 6u);
+  ExpectNoLeaks(device.get());
+}
+
 }  // namespace glm4v::worker

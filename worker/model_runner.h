@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/model_config.h"
+#include "kernels/sampling_batch.h"
 #include "model/decoder_batch.h"
 #include "model/kv_cache.h"
 
@@ -31,6 +32,16 @@ class ModelRunner {
   virtual absl::Status AllocateKvCache(const KvCacheShape& shape) = 0;
   // One forward step; logits rows per batch.sequences[i].logits (see DecoderOutput).
   virtual absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) = 0;
+
+  // Whether ExecuteAndSample is available: the step's rows are sampled where the logits are
+  // (the CUDA backend) and only the ids and the asked logprobs reach the host.
+  virtual bool samples_on_device() const { return false; }
+  // One step, as Execute, whose logits rows (sequences with Logits::kLast, in batch order, one
+  // row each) are sampled with `sampling`'s rows.
+  virtual absl::StatusOr<SampledRows> ExecuteAndSample(const DecoderBatch& batch,
+                                                       const SamplingBatchHost& sampling) {
+    return absl::UnimplementedError("this model runner does not sample on the device");
+  }
 };
 
 }  // namespace glm4v::worker

@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_generic.h"
+#include "kernels/cuda/cuda_backend_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/norms.h"
@@ -56,29 +57,6 @@ static_assert(offsetof(AttnSequence, q_begin) == 0 && offsetof(AttnSequence, num
               "table_begin)");
 
 }  // namespace
-
-// Taken at the top of every public entry point (never nested: internal helpers do not take
-// it). On the thread running a RunCaptured step it does nothing: that thread's work is what
-// the capture records. Other threads hold capture_mu_ as readers, so they wait while a
-// capture is in progress and a capture waits for their calls in flight.
-class CudaBackend::StreamUse {
- public:
-  explicit StreamUse(CudaBackend* backend) : backend_(backend) {
-    if (!backend_->OnStepThread()) {
-      backend_->capture_mu_.ReaderLock();
-      locked_ = true;
-    }
-  }
-  ~StreamUse() {
-    if (locked_) backend_->capture_mu_.ReaderUnlock();
-  }
-  StreamUse(const StreamUse&) = delete;
-  StreamUse& operator=(const StreamUse&) = delete;
-
- private:
-  CudaBackend* backend_;
-  bool locked_ = false;
-};
 
 absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device) {
   int count = 0;

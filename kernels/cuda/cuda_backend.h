@@ -101,6 +101,7 @@ class CudaBackend : public Backend {
   absl::Status Synchronize() override;
 
   bool captures_steps() const override { return true; }
+  bool samples_on_device() const override { return true; }
   // cudaMemGetInfo's free bytes on this backend's device.
   int64_t free_memory_bytes() const override;
   absl::Status RunCaptured(int64_t key, absl::FunctionRef<absl::Status()> step) override;
@@ -149,6 +150,9 @@ class CudaBackend : public Backend {
                                 const PagedBatch& batch, int num_heads, float scale,
                                 Tensor* out) override;
   absl::Status DoArgmax(const Tensor& x, std::vector<int32_t>* out) override;
+  // cuda_backend_sampling.cc
+  absl::StatusOr<SampledRows> DoSampleRows(Tensor* logits,
+                                           const SamplingBatchHost& batch) override;
 
  private:
   enum class StepMode { kNone, kMeasuring, kCapturing };

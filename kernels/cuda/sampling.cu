@@ -192,7 +192,99 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(const T* logits, int64_
   if (threadIdx.x == 0) out[blockIdx.x] = best.index < 0 ? 0 : best.index;
 }
 
+__global__ void __launch_bounds__(256) PenaltyKernel(float* logits, int64_t vocab,
+                                                    const float* penalties,
+                                                    const int32_t* penalty_offsets,
+                                                    const int32_t* penalty_ids,
+                                                    const int32_t* suppress_offsets,
+                                                    const int32_t* suppress_ids) {
+  float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  const float p = penalties[blockIdx.x];
+  if (p != 1.f) {
+    for (int32_t j = penalty_offsets[blockIdx.x] + threadIdx.x; j < penalty_offsets[blockIdx.x + 1];
+         j += blockDim.x) {
+      float& x = row[penalty_ids[j]];
+      x = x > 0.f ? x / p : x * p;
+    }
+  }
+  __syncthreads();  // a suppressed id may also be a penalized one: suppression wins
+  for (int32_t j = suppress_offsets[blockIdx.x] + threadIdx.x; j < suppress_offsets[blockIdx.x + 1];
+       j += blockDim.x) {
+    row[suppress_ids[j]] = -INFINITY;
+  }
+}
+
+constexpr int kMaxTopN = 64;
+
+__global__ void __launch_bounds__(kThreads) LogprobKernel(const float* logits, int64_t vocab,
+                                                          const float* divisors,
+                                                          const int32_t* chosen, int top_n,
+                                                          float* chosen_logprob,
+                                                          int32_t* top_ids,
+                                                          float* top_logprobs) {
+  __shared__ float scratch[32];
+  __shared__ Best best_scratch[32];
+  __shared__ int32_t taken[kMaxTopN];
+  const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  const float d = divisors[blockIdx.x];
+  float local_max = -INFINITY;
+  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float x = row[i] / d;
+    if (x == x) local_max = fmaxf(local_max, x);
+  }
+  const float max_x = BlockMax(local_max, scratch);
+  float local_sum = 0.f;
+  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float x = row[i] / d;
+    if (x == x && max_x > -INFINITY) local_sum += expf(x - max_x);
+  }
+  const float log_z = max_x + logf(BlockSum(local_sum, scratch));
+  if (threadIdx.x == 0) chosen_logprob[blockIdx.x] = row[chosen[blockIdx.x]] / d - log_z;
+  // Top n by repeated block arg-max, skipping the ids already taken (n is small).
+  for (int k = 0; k < top_n; ++k) {
+    Best best{-INFINITY, -1};
+    for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+      const float x = row[i] / d;
+      if (x != x) continue;
+      bool used = false;
+      for (int t = 0; t < k; ++t) used |= taken[t] == static_cast<int32_t>(i);
+      if (!used) best = Better(best, Best{x, static_cast<int32_t>(i)});
+    }
+    best = BlockArgmax(best, best_scratch);
+    if (threadIdx.x == 0) {
+      taken[k] = best.index;
+      top_ids[static_cast<int64_t>(blockIdx.x) * top_n + k] = best.index;
+      top_logprobs[static_cast<int64_t>(blockIdx.x) * top_n + k] =
+          best.index < 0 ? -INFINITY : best.value - log_z;
+    }
+    __syncthreads();
+  }
+}
+
 }  // namespace
+
+cudaError_t ApplyPenaltiesRows(float* logits, int64_t rows, int64_t vocab, const float* penalties,
+                               const int32_t* penalty_offsets, const int32_t* penalty_ids,
+                               const int32_t* suppress_offsets, const int32_t* suppress_ids,
+                               cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  if (vocab <= 0 || rows > 0x7fffffff) return cudaErrorInvalidValue;
+  PenaltyKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(
+      logits, vocab, penalties, penalty_offsets, penalty_ids, suppress_offsets, suppress_ids);
+  return cudaGetLastError();
+}
+
+cudaError_t LogprobRows(const float* logits, int64_t rows, int64_t vocab, const float* divisors,
+                        const int32_t* chosen, int top_n, float* chosen_logprob,
+                        int32_t* top_ids, float* top_logprobs, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  if (vocab <= 0 || vocab > 0x7fffffff || rows > 0x7fffffff || top_n < 0 || top_n > kMaxTopN) {
+    return cudaErrorInvalidValue;
+  }
+  LogprobKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      logits, vocab, divisors, chosen, top_n, chosen_logprob, top_ids, top_logprobs);
+  return cudaGetLastError();
+}
 
 template <typename T>
 cudaError_t ArgmaxRows(const T* logits, int64_t rows, int64_t vocab, int32_t* out,

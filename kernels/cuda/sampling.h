@@ -32,4 +32,19 @@ template <typename T>
 cudaError_t SampleRows(const T* logits, int64_t rows, int64_t vocab, const SamplingParams* params,
                        int32_t* out, cudaStream_t stream);
 
+// In place on f32 rows: for row r, the ids penalty_ids[penalty_offsets[r] .. [r + 1]) get the
+// CTRL repetition penalty (x > 0 ? x / p : x * p, p = penalties[r]; ids unique per row), then
+// suppress_ids[...] become -inf. Offsets are device arrays of rows + 1 entries.
+cudaError_t ApplyPenaltiesRows(float* logits, int64_t rows, int64_t vocab, const float* penalties,
+                               const int32_t* penalty_offsets, const int32_t* penalty_ids,
+                               const int32_t* suppress_offsets, const int32_t* suppress_ids,
+                               cudaStream_t stream);
+
+// Per row r with temperature divisor d = divisors[r]: log_z = log(sum exp(x / d));
+// chosen_logprob[r] = x[chosen[r]] / d - log_z; and the top_n best ids (value, then lower id)
+// with their logprobs into top_ids / top_logprobs [rows, top_n] (top_n <= 64).
+cudaError_t LogprobRows(const float* logits, int64_t rows, int64_t vocab, const float* divisors,
+                        const int32_t* chosen, int top_n, float* chosen_logprob,
+                        int32_t* top_ids, float* top_logprobs, cudaStream_t stream);
+
 }  // namespace glm4v::cuda

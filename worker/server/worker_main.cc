@@ -71,6 +71,10 @@ ABSL_FLAG(std::string, kv_cache_dtype, "auto",
 ABSL_FLAG(std::string, cuda_graphs, "auto",
           "Decode steps as captured CUDA graphs: auto (on with --backend=cuda and --tp_size=1), "
           "on (needs --backend=cuda and --tp_size=1) or off.");
+ABSL_FLAG(bool, device_sampling, true,
+          "Sample where the logits are when the backend can (cuda, --tp_size=1): only token ids "
+          "and the asked logprobs reach the host. false: copy logits rows and sample on the "
+          "host (the CPU sampler, rows in parallel).");
 ABSL_FLAG(int, max_num_seqs, 64, "Most sequences per step.");
 ABSL_FLAG(int, max_num_batched_tokens, 2048, "Most rows (tokens) per step.");
 ABSL_FLAG(int, max_model_len, 0, "Prompt + output limit per sequence; 0 = config seq_length.");
@@ -276,6 +280,7 @@ absl::Status Run() {
     ASSIGN_OR_RETURN(options.kv_dtype,
                      ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype)));
     options.decode_graphs = DecodeGraphsFlag();
+    if (!absl::GetFlag(FLAGS_device_sampling)) options.device_sampling = false;
     options.max_batch = absl::GetFlag(FLAGS_max_num_seqs);
     options.max_model_len = absl::GetFlag(FLAGS_max_model_len);
     ASSIGN_OR_RETURN(std::unique_ptr<DecoderModelRunner> decoder_runner,
@@ -283,7 +288,8 @@ absl::Status Run() {
     LOG_INFO("decoder loaded")
         .With("backend", std::string(backend->name()))
         .With("kv_cache_dtype", std::string(DTypeName(decoder_runner->kv_dtype())))
-        .With("cuda_graphs", decoder_runner->decode_graphs());
+        .With("cuda_graphs", decoder_runner->decode_graphs())
+        .With("device_sampling", decoder_runner->samples_on_device());
     runner = std::move(decoder_runner);
   }
 
