@@ -241,8 +241,10 @@ void Engine::Loop() {
       event.finish_reason = FinishReason::kCancelled;
       Finish(id, std::move(event), absl::OkStatus());
     }
+    SendOutbox();
     if (stop && scheduler_.idle()) {
       PublishStats();
+      streamer_.Flush();  // every response is out before Shutdown returns
       return;
     }
     if (!scheduler_.idle()) Step();
@@ -387,11 +389,16 @@ void Engine::Finish(const std::string& request_id, TokenEvent event, absl::Statu
     }
   }
   if (!error.ok()) {
-    request->stream->Fail(std::move(error));
+    outbox_.push_back({request->stream, TokenEvent{}, std::move(error)});
     return;
   }
   StampFirstEvent(request.get(), &event);
-  request->stream->Push(std::move(event));
+  outbox_.push_back({request->stream, std::move(event), absl::OkStatus()});
+}
+
+void Engine::SendOutbox() {
+  streamer_.Deliver(std::move(outbox_));
+  outbox_.clear();
 }
 
 void Engine::Step() {
@@ -484,8 +491,10 @@ void Engine::Step() {
     }
     ActiveRequest* request = active_[seq->request_id].get();
     StampFirstEvent(request, &event);
-    request->stream->Push(std::move(event));
+    outbox_.push_back({request->stream, std::move(event), absl::OkStatus()});
   }
+  // The streaming thread delivers these while this thread schedules and runs the next step.
+  SendOutbox();
   const absl::Time streamed = absl::Now();
   loop_stats_.schedule_ms_total += Ms(scheduled - start);
   loop_stats_.model_ms_total += Ms(executed - scheduled);

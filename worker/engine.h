@@ -28,6 +28,7 @@
 #include "worker/engine_metrics.h"
 #include "worker/engine_stats.h"
 #include "worker/model_runner.h"
+#include "worker/output_streamer.h"
 #include "worker/request_stream.h"
 #include "worker/sampler.h"
 #include "worker/scheduler.h"
@@ -102,8 +103,11 @@ class Engine {
   SequenceChunk BuildChunk(const ScheduledChunk& chunk) const;
   // Fills the first-event fields the first time a request emits anything.
   void StampFirstEvent(ActiveRequest* request, TokenEvent* event);
-  // Ends a request: frees its blocks, delivers `event` (finish reason set) or `error`.
+  // Ends a request: frees its blocks, queues `event` (finish reason set) or `error` for its
+  // stream.
   void Finish(const std::string& request_id, TokenEvent event, absl::Status error);
+  // Hands the queued stream items to the streaming thread.
+  void SendOutbox();
   void PublishStats();
 
   const EngineConfig config_;
@@ -117,6 +121,8 @@ class Engine {
   Scheduler scheduler_;
   absl::flat_hash_map<std::string, std::unique_ptr<ActiveRequest>> active_;
   EngineStats loop_stats_;
+  std::vector<OutputStreamer::Item> outbox_;  // this step's responses, in order
+  OutputStreamer streamer_;
 
   // --- Shared with callers ---
   mutable absl::Mutex mu_;
