@@ -39,12 +39,10 @@ struct Result {
   int cached_prompt_tokens = 0;
 };
 
-// Fails the whole batch when any chunk holds the poison token: a model step that breaks on one
-// request, to check the engine isolates it. Everything else goes to the real decoder.
-class PoisonedRunner : public ModelRunner {
+// Forwards everything to a real runner; the test doubles below override one part.
+class WrappingRunner : public ModelRunner {
  public:
-  PoisonedRunner(std::unique_ptr<ModelRunner> inner, int32_t poison)
-      : inner_(std::move(inner)), poison_(poison) {}
+  explicit WrappingRunner(std::unique_ptr<ModelRunner> inner) : inner_(std::move(inner)) {}
   const ModelConfig& config() const override { return inner_->config(); }
   KvCacheShape KvBlockShape(int block_size) const override {
     return inner_->KvBlockShape(block_size);
@@ -55,6 +53,20 @@ class PoisonedRunner : public ModelRunner {
     return inner_->AllocateKvCache(shape);
   }
   absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) override {
+    return inner_->Execute(batch);
+  }
+
+ protected:
+  std::unique_ptr<ModelRunner> inner_;
+};
+
+// Fails the whole batch when any chunk holds the poison token: a model step that breaks on one
+// request, to check the engine isolates it. Everything else goes to the real decoder.
+class PoisonedRunner : public WrappingRunner {
+ public:
+  PoisonedRunner(std::unique_ptr<ModelRunner> inner, int32_t poison)
+      : WrappingRunner(std::move(inner)), poison_(poison) {}
+  absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) override {
     for (const SequenceChunk& chunk : batch.sequences) {
       for (int32_t id : chunk.token_ids) {
         if (id == poison_) return absl::InternalError("poisoned step");
@@ -64,24 +76,15 @@ class PoisonedRunner : public ModelRunner {
   }
 
  private:
-  std::unique_ptr<ModelRunner> inner_;
   int32_t poison_;
 };
 
 // Claims to sample on the device and does it with the host sampler from the SamplingBatchHost
 // alone: drives the engine's device-sampling path (ExecuteAndSample) on the CPU.
-class HostSamplingRunner : public ModelRunner {
+class HostSamplingRunner : public WrappingRunner {
  public:
-  explicit HostSamplingRunner(std::unique_ptr<ModelRunner> inner) : inner_(std::move(inner)) {}
-  const ModelConfig& config() const override { return inner_->config(); }
-  KvCacheShape KvBlockShape(int block_size) const override {
-    return inner_->KvBlockShape(block_size);
-  }
-  size_t kv_element_size() const override { return inner_->kv_element_size(); }
-  int64_t kv_memory_capacity_bytes() const override { return 0; }
-  absl::Status AllocateKvCache(const KvCacheShape& shape) override {
-    return inner_->AllocateKvCache(shape);
-  }
+  explicit HostSamplingRunner(std::unique_ptr<ModelRunner> inner)
+      : WrappingRunner(std::move(inner)) {}
   absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) override {
     return absl::InternalError("the engine must not ask a device-sampling runner for logits");
   }
@@ -126,9 +129,6 @@ class HostSamplingRunner : public ModelRunner {
   }
 
   int sampled_steps = 0;
-
- private:
-  std::unique_ptr<ModelRunner> inner_;
 };
 
 class EngineTest : public ::testing::Test {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "kernels/cpu/simd_level.h"
+#include "kernels/cpu/simd_level_testing.h"
 #include "worker/testing/reference_sampler.h"
 
 namespace glm4v::worker {
@@ -315,18 +315,7 @@ std::vector<Mix> RealVocabMixes() {
   return mixes;
 }
 
-class RealVocabularyTest : public ::testing::TestWithParam<cpu::SimdLevel> {
- protected:
-  void SetUp() override {
-    if (static_cast<int>(GetParam()) > static_cast<int>(cpu::DetectedSimdLevel())) {
-      GTEST_SKIP() << cpu::SimdLevelName(GetParam()) << " not available on this CPU";
-    }
-    saved_ = cpu::ActiveSimdLevel();
-    cpu::SetSimdLevelForTesting(GetParam());
-  }
-  void TearDown() override { cpu::SetSimdLevelForTesting(saved_); }
-  cpu::SimdLevel saved_ = cpu::SimdLevel::kScalar;
-};
+class RealVocabularyTest : public cpu::SimdLevelTest {};
 
 TEST_P(RealVocabularyTest, SameTokensAsTheReferenceSampler) {
   testing::ReferenceSampler reference;
@@ -394,12 +383,7 @@ TEST_P(RealVocabularyTest, EverythingSuppressedFallsBackToIdZero) {
   EXPECT_EQ(sampler.Sample(row, params, kNoneSeen, {}, 1, 0).token_id, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Levels, RealVocabularyTest,
-                         ::testing::Values(cpu::SimdLevel::kScalar, cpu::SimdLevel::kAvx2,
-                                           cpu::SimdLevel::kAvx512),
-                         [](const ::testing::TestParamInfo<cpu::SimdLevel>& info) {
-                           return std::string(cpu::SimdLevelName(info.param));
-                         });
+GLM4V_INSTANTIATE_SIMD_LEVELS(RealVocabularyTest);
 
 TEST(SamplerTest, GreedyWithoutLogprobsComputesNoNormalizer) {
   Sampler sampler;

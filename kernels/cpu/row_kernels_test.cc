@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "kernels/cpu/simd_level.h"
+#include "kernels/cpu/simd_level_testing.h"
 
 namespace glm4v::cpu {
 namespace {
@@ -15,19 +15,7 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // Runs each test once per level this CPU has; levels it lacks are reported as skipped.
-class RowKernelsTest : public ::testing::TestWithParam<SimdLevel> {
- protected:
-  void SetUp() override {
-    if (static_cast<int>(GetParam()) > static_cast<int>(DetectedSimdLevel())) {
-      GTEST_SKIP() << SimdLevelName(GetParam()) << " not available on this CPU (has "
-                   << SimdLevelName(DetectedSimdLevel()) << ")";
-    }
-    saved_ = ActiveSimdLevel();
-    ASSERT_EQ(SetSimdLevelForTesting(GetParam()), GetParam());
-  }
-  void TearDown() override { SetSimdLevelForTesting(saved_); }
-  SimdLevel saved_ = SimdLevel::kScalar;
-};
+class RowKernelsTest : public SimdLevelTest {};
 
 std::vector<float> RandomRow(int n, uint32_t seed, float sigma = 3.0f) {
   std::mt19937 rng(seed);
@@ -163,12 +151,7 @@ TEST_P(RowKernelsTest, CollectAtLeastFindsTheIdsInOrder) {
   EXPECT_EQ(CollectAtLeast(equal.data(), 0, 20, std::nextafter(1.5f, kInf), out.data()), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Levels, RowKernelsTest,
-                         ::testing::Values(SimdLevel::kScalar, SimdLevel::kAvx2,
-                                           SimdLevel::kAvx512),
-                         [](const ::testing::TestParamInfo<SimdLevel>& info) {
-                           return std::string(SimdLevelName(info.param));
-                         });
+GLM4V_INSTANTIATE_SIMD_LEVELS(RowKernelsTest);
 
 }  // namespace
 }  // namespace glm4v::cpu

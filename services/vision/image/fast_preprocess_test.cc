@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "kernels/cpu/simd_level.h"
+#include "kernels/cpu/simd_level_testing.h"
 #include "services/vision/image/bicubic_resize.h"
 #include "services/vision/image/clip_normalize.h"
 #include "services/vision/image/jpeg_band_pipeline.h"
@@ -82,18 +82,7 @@ RgbImage RandomImage(int width, int height, uint32_t seed) {
   return image;
 }
 
-class FastPreprocessTest : public ::testing::TestWithParam<cpu::SimdLevel> {
- protected:
-  void SetUp() override {
-    if (static_cast<int>(GetParam()) > static_cast<int>(cpu::DetectedSimdLevel())) {
-      GTEST_SKIP() << cpu::SimdLevelName(GetParam()) << " not available on this CPU";
-    }
-    saved_ = cpu::ActiveSimdLevel();
-    cpu::SetSimdLevelForTesting(GetParam());
-  }
-  void TearDown() override { cpu::SetSimdLevelForTesting(saved_); }
-  cpu::SimdLevel saved_ = cpu::SimdLevel::kScalar;
-};
+class FastPreprocessTest : public cpu::SimdLevelTest {};
 
 TEST_P(FastPreprocessTest, ResizeIsBitIdenticalToScalarPillowLoops) {
   struct Case {
@@ -147,12 +136,7 @@ TEST_P(FastPreprocessTest, JpegPipelineMatchesDecodeThenResize) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Levels, FastPreprocessTest,
-                         ::testing::Values(cpu::SimdLevel::kScalar, cpu::SimdLevel::kAvx2,
-                                           cpu::SimdLevel::kAvx512),
-                         [](const ::testing::TestParamInfo<cpu::SimdLevel>& info) {
-                           return std::string(cpu::SimdLevelName(info.param));
-                         });
+GLM4V_INSTANTIATE_SIMD_LEVELS(FastPreprocessTest);
 
 TEST(JpegPipelineTest, TruncatedAndOversizedJpegsFailCleanly) {
   testing::JpegSpec spec;
