@@ -75,7 +75,8 @@ grpc::Status VisionEncoderService::EncodeImages(grpc::ServerContext* context,
     for (int j = 0; j < i; ++j) duplicate |= (hashes[j] == hashes[i] && features[j] == nullptr);
     if (duplicate) continue;
     absl::StatusOr<PixelTensor> pixels =
-        PreprocessImage(image.data(), options_.image_size, options_.limits, image.mime_type());
+        PreprocessImage(image.data(), options_.image_size, options_.limits, image.mime_type(),
+                        options_.preprocess);
     if (!pixels.ok()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("image ", i, ": ", pixels.status().message()));

@@ -7,6 +7,7 @@
 #include "services/vision/encode_batcher.h"
 #include "services/vision/feature_cache.h"
 #include "services/vision/image/image_types.h"
+#include "services/vision/image/preprocess.h"
 #include "services/vision/vision_metrics.h"
 
 namespace glm4v {
@@ -16,6 +17,7 @@ class VisionEncoderService final : public internal::VisionEncoder::Service {
   struct Options {
     int image_size = 1120;  // vision_config.image_size
     DecodeLimits limits;
+    PreprocessOptions preprocess;
     int max_images_per_request = 16;
   };
 

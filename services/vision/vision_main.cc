@@ -33,6 +33,10 @@ ABSL_FLAG(int, cache_entries, 256, "Feature cache size in images (0 disables).")
 ABSL_FLAG(int64_t, max_image_pixels, 50'000'000, "Largest decoded image (width * height).");
 ABSL_FLAG(int64_t, max_image_bytes, 32 << 20, "Largest encoded image.");
 ABSL_FLAG(int, max_images_per_request, 16, "Most images in one Encode call.");
+ABSL_FLAG(bool, jpeg_dct_scaling, false,
+          "Decode JPEGs at least twice the model's image size at 1/2, 1/4 or 1/8 scale in the DCT "
+          "domain before the bicubic resize: faster, but not Pillow's pixels (see "
+          "docs/PERFORMANCE.md for the error).");
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
 
 namespace glm4v {
@@ -83,6 +87,7 @@ absl::Status Run() {
   service_options.image_size = config.vision.image_size;
   service_options.limits.max_pixels = absl::GetFlag(FLAGS_max_image_pixels);
   service_options.limits.max_input_bytes = absl::GetFlag(FLAGS_max_image_bytes);
+  service_options.preprocess.jpeg_dct_scaling = absl::GetFlag(FLAGS_jpeg_dct_scaling);
   service_options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   VisionEncoderService service(service_options, &batcher, &cache, &host.gate(), &vision_metrics);
   host.AddService(&service);

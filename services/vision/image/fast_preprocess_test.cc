@@ -1,6 +1,7 @@
 // The vectorized, banded and pipelined preprocessing against straightforward scalar loops of
 // Pillow's Resample.c (the first implementation), bit for bit, at every instruction-set level
 // this CPU has; and the JPEG pipeline's error paths.
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -171,6 +172,39 @@ TEST(JpegPipelineTest, GrayAndCmykJpegsTakeThePipelineToo) {
     ASSERT_TRUE(tensor.ok()) << tensor.status();
     EXPECT_EQ(tensor->data, NormalizeClip(ReferenceResize(*decoded, 64, 64)).data) << components;
   }
+}
+
+TEST(JpegPipelineTest, DctScalingDecodesSmallerAndStaysClose) {
+  // 480x360 -> 112: the decode can run at 1/2 (240x180) and 1/4 (120x90 < 112 rows: no).
+  testing::JpegSpec spec;
+  spec.width = 480;
+  spec.height = 360;
+  spec.samples.resize(480 * 360 * 3);
+  for (int y = 0; y < 360; ++y) {
+    for (int x = 0; x < 480; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        spec.samples[(y * 480 + x) * 3 + c] = static_cast<uint8_t>((x / 2 + y / 3 + 40 * c) % 256);
+      }
+    }
+  }
+  const std::string jpeg = testing::EncodeJpeg(spec);
+  absl::StatusOr<RgbImage> half = DecodeJpegResizedToWidth(jpeg, 240, DecodeLimits(), 112);
+  ASSERT_TRUE(half.ok()) << half.status();
+  EXPECT_EQ(half->height, 180);  // decoded at 1/2: already 240 wide, so no horizontal pass
+  PreprocessOptions options;
+  options.jpeg_dct_scaling = true;
+  absl::StatusOr<PixelTensor> fast = PreprocessImage(jpeg, 112, DecodeLimits(), "", options);
+  absl::StatusOr<PixelTensor> exact = PreprocessImage(jpeg, 112);
+  ASSERT_TRUE(fast.ok() && exact.ok());
+  ASSERT_EQ(fast->data.size(), exact->data.size());
+  double mean = 0;
+  for (size_t i = 0; i < fast->data.size(); ++i) mean += std::fabs(fast->data[i] - exact->data[i]);
+  mean /= fast->data.size();
+  EXPECT_GT(mean, 0.0);   // not the exact path
+  EXPECT_LT(mean, 0.05);  // ~3 of 255 levels on this smooth image
+  // An image smaller than twice the target is decoded at full size: exact.
+  EXPECT_EQ(PreprocessImage(jpeg, 300, DecodeLimits(), "", options)->data,
+            PreprocessImage(jpeg, 300)->data);
 }
 
 }  // namespace

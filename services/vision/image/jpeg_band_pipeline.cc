@@ -111,9 +111,10 @@ class BandRingSink : public JpegRowSink {
 }  // namespace
 
 absl::StatusOr<RgbImage> DecodeJpegResizedToWidth(absl::string_view bytes, int width,
-                                                  const DecodeLimits& limits) {
+                                                  const DecodeLimits& limits, int dct_scale_to) {
   BandRingSink sink(width);
-  absl::Status status = DecodeJpegToSink(bytes, limits, &sink);
+  absl::Status status =
+      DecodeJpegToSink(bytes, limits, &sink, JpegDctScaling{dct_scale_to, dct_scale_to});
   sink.Stop(/*abort=*/!status.ok());
   if (!status.ok()) return status;
   return sink.TakeResult();

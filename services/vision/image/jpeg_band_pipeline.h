@@ -12,8 +12,11 @@ namespace glm4v {
 
 // The JPEG resized to `width` pixels wide (its own height), bit-identical to DecodeJpeg then
 // the horizontal pass of ResizeBicubic; a JPEG already `width` wide comes back as decoded.
+// With `dct_scale_to` > 0 the decode is first reduced in the DCT domain (1/2, 1/4, 1/8) as far
+// as it stays at least dct_scale_to x dct_scale_to (not bit-identical: --jpeg_dct_scaling).
 // The same errors as DecodeJpeg.
 absl::StatusOr<RgbImage> DecodeJpegResizedToWidth(absl::string_view bytes, int width,
-                                                  const DecodeLimits& limits);
+                                                  const DecodeLimits& limits,
+                                                  int dct_scale_to = 0);
 
 }  // namespace glm4v

@@ -42,6 +42,7 @@ struct JpegJob {
   int color_space = 0;
   char error[JMSG_LENGTH_MAX] = {0};
   JpegRowSink* sink = nullptr;
+  JpegDctScaling scaling;
   std::vector<uint8_t> cmyk_row;
 };
 
@@ -162,11 +163,28 @@ void RunJpegDecode(JpegJob* job) {
       job->outcome = Outcome::kBadColorSpace;
       return;
   }
+  if (job->scaling.min_width > 0 || job->scaling.min_height > 0) {
+    for (unsigned denom : {8u, 4u, 2u}) {
+      const uint64_t w = (cinfo.image_width + denom - 1) / denom;
+      const uint64_t h = (cinfo.image_height + denom - 1) / denom;
+      if (w >= static_cast<uint64_t>(job->scaling.min_width) &&
+          h >= static_cast<uint64_t>(job->scaling.min_height)) {
+        cinfo.scale_num = 1;
+        cinfo.scale_denom = denom;
+        break;
+      }
+    }
+  }
+  jpeg_calc_output_dimensions(&cinfo);
+  const uint32_t expected_width = cinfo.output_width;
+  const uint32_t expected_height = cinfo.output_height;
   jpeg_start_decompress(&cinfo);
   const int width = static_cast<int>(cinfo.output_width);
   const int height = static_cast<int>(cinfo.output_height);
-  if (cinfo.output_components != (cmyk ? 4 : 3) || width != static_cast<int>(job->width) ||
-      height != static_cast<int>(job->height)) {
+  if (cinfo.output_components != (cmyk ? 4 : 3) || cinfo.output_width != expected_width ||
+      cinfo.output_height != expected_height ||
+      (cinfo.scale_denom == 1 && (width != static_cast<int>(job->width) ||
+                                  height != static_cast<int>(job->height)))) {
     jpeg_destroy_decompress(&cinfo);
     job->outcome = Outcome::kUnexpectedLayout;
     return;
@@ -195,13 +213,14 @@ void RunJpegDecode(JpegJob* job) {
 }  // namespace
 
 absl::Status DecodeJpegToSink(absl::string_view bytes, const DecodeLimits& limits,
-                              JpegRowSink* sink) {
+                              JpegRowSink* sink, const JpegDctScaling& scaling) {
   if (bytes.empty()) return absl::InvalidArgumentError("JPEG: empty input");
   JpegJob job;
   job.data = reinterpret_cast<const uint8_t*>(bytes.data());
   job.size = bytes.size();
   job.limits = limits;
   job.sink = sink;
+  job.scaling = scaling;
   RunJpegDecode(&job);
   switch (job.outcome) {
     case Outcome::kOk:

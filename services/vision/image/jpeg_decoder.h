@@ -32,9 +32,17 @@ class JpegRowSink {
   virtual void RowsDone(int end) = 0;
 };
 
-// Decodes into `sink`; the same errors as DecodeJpeg. On an error the sink may have seen
-// Start and some rows.
+// Optional reduced-size decode in the DCT domain (libjpeg's scale_num / scale_denom): the
+// smallest scale of 1/2, 1/4 or 1/8 whose output is still at least min_width x min_height.
+// Faster, but not Pillow's pixels (Pillow decodes at full size before resizing); 0 = off.
+struct JpegDctScaling {
+  int min_width = 0;
+  int min_height = 0;
+};
+
+// Decodes into `sink` (Start gets the decoded, possibly DCT-scaled, size); the same errors as
+// DecodeJpeg. On an error the sink may have seen Start and some rows.
 absl::Status DecodeJpegToSink(absl::string_view bytes, const DecodeLimits& limits,
-                              JpegRowSink* sink);
+                              JpegRowSink* sink, const JpegDctScaling& scaling = {});
 
 }  // namespace glm4v

@@ -80,13 +80,16 @@ absl::StatusOr<PixelTensor> PreprocessRgb(const RgbImage& image, int image_size)
 
 absl::StatusOr<PixelTensor> PreprocessImage(absl::string_view bytes, int image_size,
                                             const DecodeLimits& limits,
-                                            absl::string_view mime_hint) {
+                                            absl::string_view mime_hint,
+                                            const PreprocessOptions& options) {
   // Fail before paying for a decode.
   RETURN_IF_ERROR(CheckImageSize(image_size));
   if (!bytes.empty() && static_cast<int64_t>(bytes.size()) <= limits.max_input_bytes &&
       DetectImageFormat(bytes) == ImageFormat::kJpeg) {
     // Decode and horizontal pass overlapped; the full-size decode is never held.
-    ASSIGN_OR_RETURN(RgbImage rows, DecodeJpegResizedToWidth(bytes, image_size, limits));
+    ASSIGN_OR_RETURN(RgbImage rows,
+                     DecodeJpegResizedToWidth(bytes, image_size, limits,
+                                              options.jpeg_dct_scaling ? image_size : 0));
     return VerticalAndNormalize(rows, image_size);
   }
   ASSIGN_OR_RETURN(RgbImage image, DecodeImage(bytes, limits, mime_hint));

@@ -11,10 +11,19 @@
 
 namespace glm4v {
 
+struct PreprocessOptions {
+  // JPEGs at least twice the target size are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain
+  // (as far as they stay >= image_size) before the bicubic pass: about 2x faster for a phone
+  // photo, but no longer Pillow's pixels (docs/PERFORMANCE.md gives the measured error). Off by
+  // default; the vision server's --jpeg_dct_scaling.
+  bool jpeg_dct_scaling = false;
+};
+
 // INVALID_ARGUMENT for bad images (see DecodeImage) or image_size < 1.
 absl::StatusOr<PixelTensor> PreprocessImage(absl::string_view bytes, int image_size,
                                             const DecodeLimits& limits = DecodeLimits(),
-                                            absl::string_view mime_hint = "");
+                                            absl::string_view mime_hint = "",
+                                            const PreprocessOptions& options = {});
 
 // The same for an already decoded image.
 absl::StatusOr<PixelTensor> PreprocessRgb(const RgbImage& image, int image_size);
