@@ -74,6 +74,10 @@ absl::Status ValidateSamplingBatch(const SamplingBatchHost& batch, int64_t rows,
         r.top_logprobs < 0) {
       return absl::InvalidArgumentError("SampleRows: malformed row sampling parameters");
     }
+    if (r.top_logprobs > kMaxSampledTopLogprobs) {
+      return absl::InvalidArgumentError(absl::StrCat("SampleRows: top_logprobs ", r.top_logprobs,
+                                                     " exceeds ", kMaxSampledTopLogprobs));
+    }
   }
   if (absl::Status s = CheckList(batch.penalty_offsets, batch.penalty_ids, rows, vocab, "penalty");
       !s.ok()) {

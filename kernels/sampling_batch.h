@@ -24,6 +24,9 @@ struct RowSamplingParams {
   int32_t top_logprobs = 0;  // and this many best alternatives
 };
 
+// Most alternatives a row may ask for (the device top-n kernel's bound).
+inline constexpr int kMaxSampledTopLogprobs = 64;
+
 struct SamplingBatchHost {
   std::vector<RowSamplingParams> rows;
   // Row r's penalty ids are penalty_ids[penalty_offsets[r], penalty_offsets[r + 1]) (ids seen
@@ -55,7 +58,8 @@ struct SampledRows {
 };
 
 // INVALID_ARGUMENT unless the batch has `rows` rows, consistent offsets, ids in [0, vocab),
-// temperature/top_p/penalty finite with penalty > 0, top_k and top_logprobs >= 0.
+// temperature/top_p/penalty finite with penalty > 0, top_k >= 0 and top_logprobs in
+// [0, kMaxSampledTopLogprobs].
 absl::Status ValidateSamplingBatch(const SamplingBatchHost& batch, int64_t rows, int64_t vocab);
 
 }  // namespace glm4v

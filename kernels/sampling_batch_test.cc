@@ -45,6 +45,12 @@ TEST(SamplingBatchTest, ValidationNamesWhatIsWrong) {
   zero.repetition_penalty = 0.0f;
   bad_penalty.AddRow(zero, {}, {});
   EXPECT_EQ(ValidateSamplingBatch(bad_penalty, 1, 10).code(), absl::StatusCode::kInvalidArgument);
+  SamplingBatchHost many_alternatives;
+  RowSamplingParams many;
+  many.top_logprobs = kMaxSampledTopLogprobs + 1;
+  many_alternatives.AddRow(many, {}, {});
+  EXPECT_EQ(ValidateSamplingBatch(many_alternatives, 1, 10).code(),
+            absl::StatusCode::kInvalidArgument);
   SamplingBatchHost nan_temperature;
   RowSamplingParams nan;
   nan.temperature = NAN;

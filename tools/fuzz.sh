@@ -38,7 +38,8 @@ ABSL_LIBS=$(sed -n '/^ABSL_LIBS = \[/,/^\]/p' third_party/system.BUILD | grep -o
 sources() {
   case "$1" in
     image_decode)
-      echo services/vision/image/{image_decode_fuzzer,image_decoder,image_format,png_decoder,jpeg_decoder,preprocess,bicubic_resize,clip_normalize}.cc ;;
+      echo services/vision/image/{image_decode_fuzzer,image_decoder,image_format,png_decoder,jpeg_decoder,preprocess,bicubic_resize,resample_kernels,jpeg_band_pipeline,clip_normalize}.cc \
+        kernels/cpu/{parallel,simd_level}.cc ;;
     openai_request)
       echo services/gateway/openai/{openai_request_fuzzer,chat_request,chat_response,openai_error,data_url}.cc \
         services/gateway/tokenizer/bpe_ranks.cc "$BUILD/gen/protos/glm4v/v1/glm4v.pb.cc" ;;
@@ -49,7 +50,7 @@ sources() {
 }
 libs() {
   case "$1" in
-    image_decode) echo "-lpng16 -ljpeg -lz $ABSL_LIBS" ;;
+    image_decode) echo "-lpng16 -ljpeg -lz -lpthread $ABSL_LIBS" ;;
     openai_request) echo "-lgrpc++ -lgrpc -lgpr -lprotobuf $ABSL_LIBS" ;;
     safetensors) echo "$ABSL_LIBS" ;;
   esac

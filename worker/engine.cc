@@ -299,7 +299,12 @@ void Engine::ExecuteChunks(const SchedulerOutput& out, std::vector<absl::Status>
         sampled.push_back(i);
       }
       ASSIGN_OR_RETURN(SampledRows rows, runner_->ExecuteAndSample(batch, sampling));
-      if (static_cast<int>(rows.token_ids.size()) != sampling.num_rows()) {
+      const size_t n_rows = static_cast<size_t>(sampling.num_rows());
+      const size_t tops = n_rows * static_cast<size_t>(std::max(rows.top_count, 0));
+      if (rows.token_ids.size() != n_rows ||
+          (sampling.any_logprobs() &&
+           (rows.logprobs.size() != n_rows || rows.top_count < sampling.max_top_logprobs() ||
+            rows.top_ids.size() != tops || rows.top_logprobs.size() != tops))) {
         return absl::InternalError("model step returned ids that do not match the batch");
       }
       for (int r = 0; r < sampling.num_rows(); ++r) {

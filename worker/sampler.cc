@@ -26,6 +26,7 @@ constexpr int kDrawBlock = 2048;
 
 // A key whose ascending order is descending value, then ascending id.
 inline uint64_t BestFirstKey(float value, int32_t id) {
+  if (value == 0.0f) value = 0.0f;  // -0 and +0 are equal: the lower id goes first
   uint32_t bits;
   std::memcpy(&bits, &value, sizeof(bits));
   // Order-preserving map of floats onto unsigned integers, then inverted for descending.
@@ -182,7 +183,7 @@ void Sampler::CollectNucleus(const float* row, int vocab, float divisor, float m
     std::nth_element(keys_.begin(), keys_.begin() + half, keys_.end());
     double half_mass = 0.0;
     for (int i = 0; i < half; ++i) half_mass += std::exp(row[KeyId(keys_[i])] / divisor - max);
-    if (half_mass < mass * (1.0 + 1e-9)) break;
+    if (!(half_mass >= mass * (1.0 + 1e-9))) break;  // (a NaN mass keeps everything)
     for (int i = 0; i < half; ++i) candidates_[i] = KeyId(keys_[i]);
     size = half;
   }
@@ -296,6 +297,7 @@ SampledToken Sampler::SampleInPlace(absl::Span<float> logits, const SamplingPara
       double kept_weight = candidate_weight;
       if (use_top_p) {
         const double limit = params.top_p * candidate_weight;
+        bool widened_fully = false;
         while (true) {
           double before = 0.0;
           kept = 0;
@@ -305,13 +307,17 @@ SampledToken Sampler::SampleInPlace(absl::Span<float> logits, const SamplingPara
           }
           kept_weight = before;
           // The candidates ran out before reaching the mass: widen them (top-p alone only).
-          if (use_top_k || before >= limit || static_cast<int>(candidates_.size()) >= vocab) {
+          // (widened_fully: the collected nucleus is final even where rounding or NaN logits
+          // leave its mass short of the limit.)
+          if (use_top_k || before >= limit || widened_fully ||
+              static_cast<int>(candidates_.size()) >= vocab) {
             break;
           }
           if (static_cast<int>(candidates_.size()) < kTopPSecondProbe) {
             SelectTop(row, vocab, divisor, kTopPSecondProbe);
           } else {
             CollectNucleus(row, vocab, divisor, max, limit);
+            widened_fully = true;
           }
         }
       }
@@ -340,8 +346,9 @@ SampledToken Sampler::SampleInPlace(absl::Span<float> logits, const SamplingPara
       if (!have_blocks) Scan(row, vocab, divisor, false);
       SelectTop(row, vocab, divisor, count);
     }
-    result.top_logprobs.reserve(count);
-    for (int i = 0; i < count; ++i) {
+    const int reported = std::min(count, static_cast<int>(candidates_.size()));  // NaN rows
+    result.top_logprobs.reserve(reported);
+    for (int i = 0; i < reported; ++i) {
       const int32_t id = candidates_[i];
       result.top_logprobs.push_back({id, static_cast<float>(processed(id) - log_z)});
     }

@@ -6,9 +6,10 @@
 // draw or logprobs need it, the normalizer. Top-k reads only the k blocks with the largest
 // maxima and sorts only their candidates, never the vocabulary; top-p starts from the best 64
 // then the best 1,024, then lowers a threshold until the candidates hold the nucleus. The tokens are those of the first implementation (worker/testing/
-// reference_sampler.h) for the same logits, params, seed and step; only the vectorized exp of
-// the normalizer (within 2 ulp of std::exp) can move a draw that lands within ~1e-7 of a
-// boundary between two tokens.
+// reference_sampler.h) for the same logits, params, seed and step, except where a draw lands
+// within ~1e-6 of a boundary between two tokens: the normalizer (and a draw from the whole
+// distribution) use a vectorized exp within 2 ulp of std::exp, of row * (1 / T) rather than
+// row / T, summed in another order.
 #pragma once
 
 #include <cstdint>

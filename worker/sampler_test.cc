@@ -310,6 +310,7 @@ std::vector<Mix> RealVocabMixes() {
   add("t0.7 top_k50", 0.7f, 1.0f, 50, 1.0f, 0, true);
   add("t0.8 top_p0.9 rep1.1 5 logprobs", 0.8f, 0.9f, 0, 1.1f, 5);
   add("t1.0 full distribution", 1.0f, 1.0f, 0, 1.0f, 0, true);
+  add("t0.7 full distribution", 0.7f, 1.0f, 0, 1.0f, 0);
   add("t1.3 top_k200 top_p0.95", 1.3f, 0.95f, 200, 1.05f, 3);
   add("t0.5 top_p0.99", 0.5f, 0.99f, 0, 1.0f, 0);
   return mixes;
@@ -368,6 +369,49 @@ TEST_P(RealVocabularyTest, NearlyUniformRowsKeepAHugeNucleus) {
     ASSERT_EQ(got.top_logprobs.size(), 4u);
     for (int i = 0; i < 4; ++i) {
       EXPECT_EQ(got.top_logprobs[i].token_id, expected.top_logprobs[i].token_id);
+    }
+  }
+}
+
+TEST_P(RealVocabularyTest, NanLogitsNeitherHangNorReadPastTheCandidates) {
+  // A model that overflowed: NaNs among the logits (never collected as candidates).
+  std::vector<float> row = RealVocabRow(false, 3);
+  for (int i = 0; i < kRealVocab; i += 7) row[i] = std::nanf("");
+  SamplingParams params;
+  params.temperature = 0.8f;
+  params.top_p = 0.999999f;  // beyond what the finite weights can reach after rounding
+  params.top_logprobs = 5;
+  Sampler sampler;
+  for (int step = 0; step < 3; ++step) {
+    SampledToken token = sampler.Sample(row, params, kNoneSeen, {}, 1, step);
+    ASSERT_GE(token.token_id, 0);
+    ASSERT_LT(token.token_id, kRealVocab);
+    EXPECT_LE(token.top_logprobs.size(), 5u);
+  }
+  std::vector<float> all_nan(1000, std::nanf(""));
+  SampledToken token = sampler.Sample(all_nan, params, kNoneSeen, {}, 1, 0);
+  EXPECT_EQ(token.token_id, 0);
+  EXPECT_TRUE(token.top_logprobs.empty());
+}
+
+TEST_P(RealVocabularyTest, SignedZerosTieLikeTheReference) {
+  std::vector<float> row(5000, -3.0f);
+  row[10] = 0.0f;
+  row[4] = -0.0f;  // equal to +0: the lower id (4) goes first
+  row[2000] = 0.0f;
+  SamplingParams params;
+  params.temperature = 1.0f;
+  params.top_k = 2;
+  params.top_logprobs = 3;
+  testing::ReferenceSampler reference;
+  Sampler sampler;
+  for (int step = 0; step < 20; ++step) {
+    const SampledToken expected = reference.Sample(row, params, kNoneSeen, {}, 8, step);
+    const SampledToken got = sampler.Sample(row, params, kNoneSeen, {}, 8, step);
+    EXPECT_EQ(got.token_id, expected.token_id);
+    ASSERT_EQ(got.top_logprobs.size(), 3u);
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_EQ(got.top_logprobs[k].token_id, expected.top_logprobs[k].token_id) << k;
     }
   }
 }

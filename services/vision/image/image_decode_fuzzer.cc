@@ -16,6 +16,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_jpeg_scans = 64;
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<glm4v::RgbImage> image = glm4v::DecodeImage(bytes, limits);
+  // The streaming path (a JPEG decoded into bands while a second thread resizes them) must
+  // accept and reject exactly what the plain decoder does, and give the same pixels.
+  absl::StatusOr<glm4v::PixelTensor> streamed = glm4v::PreprocessImage(bytes, 28, limits);
+  if (streamed.ok() != image.ok()) std::abort();
   if (!image.ok()) return 0;
   // Invariants every successful decode must hold.
   if (image->width < 1 || image->height < 1 ||
@@ -26,5 +30,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Exercise resize/normalize on what the decoder accepted (small target keeps it fast).
   absl::StatusOr<glm4v::PixelTensor> pixels = glm4v::PreprocessRgb(*image, 28);
   if (!pixels.ok() || pixels->data.size() != 3u * 28 * 28) std::abort();
+  if (streamed->data != pixels->data) std::abort();
   return 0;
 }
