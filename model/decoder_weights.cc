@@ -101,4 +101,18 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
   return w;
 }
 
+int64_t DecoderWeights::HeldBytes() const {
+  auto bytes = [](const Tensor& t) -> int64_t { return t.defined() ? t.nbytes() : 0; };
+  int64_t total = bytes(word_embeddings) + bytes(final_norm) + bytes(output_layer);
+  for (const DecoderLayerWeights& l : layers) {
+    for (const Tensor* t : {&l.input_norm, &l.qkv_weight, &l.qkv_bias, &l.dense_weight,
+                            &l.dense_bias, &l.post_norm, &l.h_to_4h_weight, &l.h_to_4h_bias,
+                            &l.four_h_to_h_weight, &l.four_h_to_h_bias}) {
+      total += bytes(*t);
+    }
+  }
+  return total;
+}
+
 }  // namespace glm4v
+

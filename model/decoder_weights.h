@@ -43,6 +43,9 @@ struct DecoderWeights {
   Tensor output_layer;     // [vocab_local, hidden]
   TensorParallelShard shard;   // which slice this is (size 1: everything)
   int64_t checkpoint_bytes_read = 0;  // bytes converted from the checkpoint (tests, logs)
+
+  // Bytes these tensors hold on their device (startup memory logs).
+  int64_t HeldBytes() const;
 };
 
 // Reads this shard's part of every decoder tensor, checks the full shapes against `config`,

@@ -29,6 +29,7 @@ class VisionTower {
   absl::StatusOr<Tensor> Forward(const Tensor& pixels) const;
 
   const ModelConfig& config() const { return config_; }
+  const VisionWeights& weights() const { return weights_; }
 
  private:
   // x [images * (patches + 1), vh] through one post-sublayer-norm layer, in place.

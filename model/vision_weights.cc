@@ -103,4 +103,23 @@ absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
   return w;
 }
 
+int64_t VisionWeights::HeldBytes() const {
+  auto bytes = [](const Tensor& t) -> int64_t { return t.defined() ? t.nbytes() : 0; };
+  int64_t total = 0;
+  for (const Tensor* t : {&patch_weight, &patch_bias, &cls_embedding, &position_embedding,
+                          &conv_weight, &conv_bias, &proj_weight, &proj_norm_weight,
+                          &proj_norm_bias, &gate_up_weight, &down_weight, &boi, &eoi}) {
+    total += bytes(*t);
+  }
+  for (const VisionLayerWeights& l : layers) {
+    for (const Tensor* t : {&l.qkv_weight, &l.qkv_bias, &l.dense_weight, &l.dense_bias,
+                            &l.ln1_weight, &l.ln1_bias, &l.fc1_weight, &l.fc1_bias,
+                            &l.fc2_weight, &l.fc2_bias, &l.ln2_weight, &l.ln2_bias}) {
+      total += bytes(*t);
+    }
+  }
+  return total;
+}
+
 }  // namespace glm4v
+

@@ -40,6 +40,9 @@ struct VisionWeights {
   Tensor gate_up_weight;
   Tensor down_weight;         // dense_4h_to_h [hidden, ffn]
   Tensor boi, eoi;            // [1, hidden]
+
+  // Bytes these tensors hold on their device (startup memory logs).
+  int64_t HeldBytes() const;
 };
 
 absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,

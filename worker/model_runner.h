@@ -33,6 +33,10 @@ class ModelRunner {
   // One forward step; logits rows per batch.sequences[i].logits (see DecoderOutput).
   virtual absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) = 0;
 
+  // Bytes of model weights this runner (this rank, for a tensor-parallel group) holds on its
+  // device; 0 when it cannot tell (startup memory logs).
+  virtual int64_t weight_bytes() const { return 0; }
+
   // Whether ExecuteAndSample is available: the step's rows are sampled where the logits are
   // (the CUDA backend) and only the ids and the asked logprobs reach the host.
   virtual bool samples_on_device() const { return false; }

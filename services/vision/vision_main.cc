@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "kernels/backends.h"
 #include "model/vision_tower.h"
+#include "model/weight_options.h"
 #include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/vision/encode_batcher.h"
@@ -38,6 +39,9 @@ ABSL_FLAG(bool, jpeg_dct_scaling, false,
           "domain before the bicubic resize: faster, but not Pillow's pixels (see "
           "docs/PERFORMANCE.md for the error).");
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
+ABSL_FLAG(std::string, weight_dtype, "auto",
+          "Weight matrix storage: auto (the backend's activation dtype: f32 on cpu, bf16 on "
+          "cuda), f32 or bf16 (a bf16 checkpoint kept as stored: half the memory of f32).");
 
 namespace glm4v {
 namespace {
@@ -50,10 +54,19 @@ absl::Status Run() {
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));
   ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(model_dir));
+  WeightLoadOptions weight_options;
+  ASSIGN_OR_RETURN(weight_options.matrix_dtype,
+                   ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)));
   ASSIGN_OR_RETURN(std::unique_ptr<VisionTower> tower,
-                   VisionTower::Load(checkpoint, config, backend));
+                   VisionTower::Load(checkpoint, config, backend, weight_options));
+  const int64_t feature_bytes =
+      int64_t{config.vision.feature_rows()} * config.hidden_size * static_cast<int64_t>(sizeof(float));
   LOG_INFO("vision tower loaded")
       .With("model_dir", model_dir)
+      .With("weight_bytes", tower->weights().HeldBytes())
+      .With("feature_cache_bytes",
+            std::max(0, absl::GetFlag(FLAGS_cache_entries)) * feature_bytes)
+      .With("activation_scratch_bytes", "not tracked (allocated per batch)")
       .With("image_size", config.vision.image_size)
       .With("feature_rows", config.vision.feature_rows());
 

@@ -257,6 +257,7 @@ TEST(FailureStackTest, WorkerRefusesBadDeviceFlagsWithTheReason) {
     std::string message;
   } cases[] = {
       {{"--kv_cache_dtype=fp16"}, "--kv_cache_dtype=fp16: expected auto, f32 or bf16"},
+      {{"--weight_dtype=int3"}, "--weight_dtype=int3: expected auto, f32 or bf16"},
       {{"--cuda_graphs=sometimes"}, "--cuda_graphs=sometimes: expected auto, on or off"},
       {{"--cuda_graphs=on"}, "--cuda_graphs=on needs --backend=cuda"},
   };

@@ -65,6 +65,9 @@ ABSL_FLAG(double, kv_cache_fraction, 0,
           "KV cache as a fraction of free device memory; overrides --kv_cache_bytes when > 0.");
 ABSL_FLAG(int, num_kv_blocks, 0, "Exact KV block count; overrides both budgets when > 0.");
 ABSL_FLAG(int, block_size, 16, "Tokens per KV block.");
+ABSL_FLAG(std::string, weight_dtype, "auto",
+          "Weight matrix storage: auto (the backend's activation dtype: f32 on cpu, bf16 on "
+          "cuda), f32 or bf16 (a bf16 checkpoint kept as stored: half the memory of f32).");
 ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "KV cache element type: auto (the backend's activation dtype: f32 on cpu, bf16 on "
           "cuda), f32 or bf16. Same value on every rank.");
@@ -102,6 +105,8 @@ tp::TensorParallelOptions GroupOptions(const std::string& model_dir) {
   // Validated by ValidateGroupFlags.
   options.kv_cache_dtype = ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype))
                                .value_or(std::nullopt);
+  options.weights.matrix_dtype =
+      ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)).value_or(std::nullopt);
   return options;
 }
 
@@ -136,6 +141,7 @@ absl::Status ValidateGroupFlags() {
   }
   RETURN_IF_ERROR(
       ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype)).status());
+  RETURN_IF_ERROR(ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)).status());
   const std::string graphs = absl::GetFlag(FLAGS_cuda_graphs);
   if (graphs != "auto" && graphs != "on" && graphs != "off") {
     return absl::InvalidArgumentError(
@@ -280,6 +286,8 @@ absl::Status Run() {
     ASSIGN_OR_RETURN(options.kv_dtype,
                      ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype)));
     options.decode_graphs = DecodeGraphsFlag();
+    ASSIGN_OR_RETURN(options.weights.matrix_dtype,
+                     ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)));
     if (!absl::GetFlag(FLAGS_device_sampling)) options.device_sampling = false;
     options.max_batch = absl::GetFlag(FLAGS_max_num_seqs);
     options.max_model_len = absl::GetFlag(FLAGS_max_model_len);
@@ -307,10 +315,22 @@ absl::Status Run() {
   config.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   config.max_pending_requests = absl::GetFlag(FLAGS_max_pending_requests);
   config.metrics_registry = &registry;
+  // The runner moves into the engine: take its sizes first.
+  const int64_t weight_bytes = runner->weight_bytes();
+  const int64_t engine_runner_kv_bytes_per_block =
+      runner->KvBlockShape(config.block_size).bytes_per_block(runner->kv_element_size());
   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(config, std::move(runner)));
+  const ModelConfig& model_config = engine->model_config();
+  const int64_t kv_bytes =
+      static_cast<int64_t>(engine->num_kv_blocks()) *
+      engine_runner_kv_bytes_per_block;
   LOG_INFO("engine ready")
       .With("model_dir", model_dir)
       .With("tp_size", tp_size)
+      .With("weight_bytes", weight_bytes)
+      .With("kv_cache_bytes", kv_bytes)
+      .With("activation_scratch_bytes", "not tracked (allocated per step)")
+      .With("vocab", model_config.padded_vocab_size)
       .With("kv_blocks", engine->num_kv_blocks())
       .With("block_size", engine->kv_block_size())
       .With("max_model_len", engine->max_model_len());

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/model_config.h"
 #include "common/safetensors.h"
 #include "common/status_macros.h"
@@ -48,7 +49,13 @@ absl::StatusOr<RankResources> JoinGroup(const TensorParallelOptions& options) {
                    PlanShard(config, options.tp_rank, options.tp_size));
   ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(options.model_dir));
   ASSIGN_OR_RETURN(DecoderWeights weights,
-                   LoadDecoderWeights(checkpoint, config, backend, shard));
+                   LoadDecoderWeights(checkpoint, config, backend, shard, options.weights));
+  LOG_INFO("decoder shard loaded")
+      .With("tp_rank", options.tp_rank)
+      .With("weight_bytes", weights.HeldBytes())
+      .With("weight_dtype", std::string(DTypeName(weights.layers.empty()
+                                                      ? DType::kF32
+                                                      : weights.layers[0].qkv_weight.dtype())));
 
   RankResources rank;
   TensorParallelContext tp{options.tp_rank, options.tp_size, nullptr};

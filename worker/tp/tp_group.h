@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "worker/comm/communicator.h"
 #include "worker/comm/socket_communicator.h"
+#include "model/weight_options.h"
 #include "worker/tp/collectives.h"
 #include "worker/tp/tensor_parallel_model_runner.h"
 
@@ -50,6 +51,8 @@ struct TensorParallelOptions {
   // KV cache dtype of every rank (f32 or bf16); unset = the backend's activation dtype. Pass
   // the same value on every rank.
   std::optional<DType> kv_cache_dtype;
+  // Weight matrix storage (unset: the backend's activation dtype).
+  WeightLoadOptions weights;
 };
 
 // Rank 0 (options.tp_rank must be 0): loads its shard, waits for the other ranks, and returns
