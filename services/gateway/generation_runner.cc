@@ -20,7 +20,6 @@
 namespace glm4v {
 namespace {
 
-constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
 // Prompt ids hashed for worker affinity: about one KV block.
 constexpr size_t kAffinityIds = 16;
 
@@ -170,7 +169,8 @@ grpc::Status GenerationRunner::Run(grpc::ServerContext* context, const v1::Gener
       WorkerPool::Worker* w;
       ~OpenStreamGuard() { w->open_streams--; }
     } open_guard{worker};
-    WorkerStream stream(worker->stub.get(), submit, deadline);
+    WorkerStream stream(worker->stub.get(), submit, deadline,
+                        [context]() { return context->IsCancelled(); });
 
     bool got_event = false;
     uint32_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
@@ -179,14 +179,7 @@ grpc::Status GenerationRunner::Run(grpc::ServerContext* context, const v1::Gener
     while (true) {
       internal::TokenEvent event;
       grpc::Status status;
-      WorkerStream::Result result = stream.Next(kPollInterval, &event, &status);
-      if (result == WorkerStream::Result::kTimeout) {
-        if (context->IsCancelled()) {
-          stream.Cancel();
-          return Error(absl::StatusCode::kCancelled, "request cancelled by the caller");
-        }
-        continue;
-      }
+      WorkerStream::Result result = stream.Next(&event, &status);
       if (result == WorkerStream::Result::kEnd) {
         if (status.ok()) {
           return Error(absl::StatusCode::kInternal,

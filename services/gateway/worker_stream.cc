@@ -1,62 +1,79 @@
 #include "services/gateway/worker_stream.h"
 
+#include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+
 namespace glm4v {
+namespace {
+
+constexpr absl::Duration kCancellationPoll = absl::Milliseconds(20);
+
+// Polls the open streams' callers and cancels the calls of those who went away.
+class CancellationWatcher {
+ public:
+  static CancellationWatcher& Get() {
+    static CancellationWatcher* watcher = new CancellationWatcher();  // lives for the process
+    return *watcher;
+  }
+
+  void Add(WorkerStream* stream, const std::function<bool()>* cancelled) {
+    absl::MutexLock lock(&mu_);
+    open_.insert({stream, cancelled});
+  }
+  // After Remove returns the watcher no longer touches `stream`.
+  void Remove(WorkerStream* stream, const std::function<bool()>* cancelled) {
+    absl::MutexLock lock(&mu_);
+    open_.erase({stream, cancelled});
+  }
+
+ private:
+  CancellationWatcher() {
+    std::thread([this] {
+      while (true) {
+        absl::SleepFor(kCancellationPoll);
+        absl::MutexLock lock(&mu_);
+        for (const auto& [stream, cancelled] : open_) {
+          if ((*cancelled)()) stream->Cancel();
+        }
+      }
+    }).detach();
+  }
+
+  absl::Mutex mu_;
+  absl::flat_hash_set<std::pair<WorkerStream*, const std::function<bool()>*>> open_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
 
 WorkerStream::WorkerStream(internal::DecoderWorker::Stub* stub,
-                           const internal::SubmitRequest& request, absl::Time deadline) {
+                           const internal::SubmitRequest& request, absl::Time deadline,
+                           std::function<bool()> caller_cancelled)
+    : caller_cancelled_(std::move(caller_cancelled)) {
   context_.set_deadline(absl::ToChronoTime(deadline));
-  // The request is copied into the call before Submit returns, so the thread does not need it.
-  std::unique_ptr<grpc::ClientReader<internal::TokenEvent>> reader =
-      stub->Submit(&context_, request);
-  reader_ = std::thread([this, reader = std::move(reader)]() {
-    internal::TokenEvent event;
-    while (reader->Read(&event)) {
-      absl::MutexLock lock(&mu_);
-      events_.push_back(std::move(event));
-      event = internal::TokenEvent();
-    }
-    grpc::Status status = reader->Finish();
-    absl::MutexLock lock(&mu_);
-    final_status_ = std::move(status);
-    ended_ = true;
-  });
+  reader_ = stub->Submit(&context_, request);
+  if (caller_cancelled_) CancellationWatcher::Get().Add(this, &caller_cancelled_);
 }
 
 WorkerStream::~WorkerStream() {
-  bool ended;
-  {
-    absl::MutexLock lock(&mu_);
-    ended = ended_;
+  if (caller_cancelled_) CancellationWatcher::Get().Remove(this, &caller_cancelled_);
+  if (!ended_) {
+    context_.TryCancel();
+    internal::TokenEvent ignored;
+    while (reader_->Read(&ignored)) {
+    }
+    reader_->Finish();
   }
-  if (!ended) context_.TryCancel();
-  reader_.join();
 }
 
-WorkerStream::Result WorkerStream::Next(absl::Duration timeout, internal::TokenEvent* event,
-                                        grpc::Status* status) {
-  absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !events_.empty() || ended_; };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&ready), timeout)) return Result::kTimeout;
-  if (!events_.empty()) {
-    *event = std::move(events_.front());
-    events_.pop_front();
-    // Whatever else already arrived goes out in the same response: under load the handler
-    // writes once per few tokens instead of once per token. First-event fields stay the
-    // earliest's; the finish reason is the last's.
-    while (!events_.empty()) {
-      internal::TokenEvent& next = events_.front();
-      event->mutable_token_ids()->MergeFrom(next.token_ids());
-      for (internal::TokenLogprobSet& set : *next.mutable_logprobs()) {
-        event->add_logprobs()->Swap(&set);
-      }
-      if (next.finish_reason() != internal::WORKER_FINISH_REASON_UNSPECIFIED) {
-        event->set_finish_reason(next.finish_reason());
-      }
-      events_.pop_front();
-    }
-    return Result::kEvent;
+WorkerStream::Result WorkerStream::Next(internal::TokenEvent* event, grpc::Status* status) {
+  if (!ended_) {
+    if (reader_->Read(event)) return Result::kEvent;
+    final_status_ = reader_->Finish();
+    ended_ = true;
   }
   *status = final_status_;
   return Result::kEnd;

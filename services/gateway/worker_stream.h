@@ -1,13 +1,12 @@
-// One DecoderWorker.Submit call, read on its own thread so the gateway's handler can wait for
-// tokens and still notice its own caller's cancellation (and then cancel this call, which makes
-// the worker free the sequence's KV blocks).
+// One DecoderWorker.Submit call, read on the handler's own thread (a blocking read per event:
+// one thread wake-up per streamed token). The caller's cancellation reaches the call through a
+// process-wide watcher thread that polls every open stream's `caller_cancelled` and cancels
+// the call, which makes the worker free the sequence's KV blocks and unblocks the read.
 #pragma once
 
-#include <deque>
+#include <functional>
 #include <memory>
-#include <thread>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/client_context.h"
 #include "protos/glm4v/internal/worker.grpc.pb.h"
@@ -16,27 +15,29 @@ namespace glm4v {
 
 class WorkerStream {
  public:
-  // Starts the call at once. `stub` must outlive this object.
+  // Starts the call at once. `stub` must outlive this object; `caller_cancelled` (may be empty)
+  // is polled from the watcher thread while the stream is open.
   WorkerStream(internal::DecoderWorker::Stub* stub, const internal::SubmitRequest& request,
-               absl::Time deadline);
-  // Cancels the call if still open and joins the reader.
+               absl::Time deadline, std::function<bool()> caller_cancelled = {});
+  // Cancels the call if still open and finishes it.
   ~WorkerStream();
+  WorkerStream(const WorkerStream&) = delete;
+  WorkerStream& operator=(const WorkerStream&) = delete;
 
-  enum class Result { kEvent, kTimeout, kEnd };
-  // kEvent fills `event` with every event that has arrived, merged in order (tokens and
-  // logprobs appended); kEnd fills `status` (the call's final status) and repeats forever.
-  Result Next(absl::Duration timeout, internal::TokenEvent* event, grpc::Status* status);
+  enum class Result { kEvent, kEnd };
+  // Blocks for the next event: kEvent fills `event`; kEnd fills `status` (the call's final
+  // status; CANCELLED after Cancel or the caller's cancellation) and repeats forever.
+  Result Next(internal::TokenEvent* event, grpc::Status* status);
 
   // Thread-safe; the worker sees CANCELLED.
   void Cancel() { context_.TryCancel(); }
 
  private:
   grpc::ClientContext context_;
-  absl::Mutex mu_;
-  std::deque<internal::TokenEvent> events_ ABSL_GUARDED_BY(mu_);
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
-  std::thread reader_;
+  std::unique_ptr<grpc::ClientReader<internal::TokenEvent>> reader_;
+  std::function<bool()> caller_cancelled_;
+  bool ended_ = false;
+  grpc::Status final_status_;
 };
 
 }  // namespace glm4v
