@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "worker/counter_rng.h"
+#include "common/counter_rng.h"
 
 namespace glm4v::worker {
 namespace {

@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "kernels/cpu/row_kernels.h"
-#include "worker/counter_rng.h"
+#include "common/counter_rng.h"
 
 namespace glm4v::worker {
 namespace {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/counter_rng.h"
 #include "common/status_macros.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_backend_internal.h"
@@ -13,21 +14,6 @@
 #include "kernels/cuda/sampling.h"
 
 namespace glm4v::cuda {
-namespace {
-
-// The draw's key for (seed, step): SplitMix64 of the seed's stream at `step` (the same
-// construction as the host sampler's counter RNG, so keys of different steps never collide).
-uint64_t DrawKey(uint64_t seed, uint64_t step) {
-  auto mix = [](uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(seed) + (step + 1) * 0x9e3779b97f4a7c15ULL);
-}
-
-}  // namespace
-
 absl::StatusOr<SampledRows> CudaBackend::DoSampleRows(Tensor* logits,
                                                       const SamplingBatchHost& batch) {
   RETURN_IF_ERROR(CheckNotInStep("SampleRows"));
@@ -43,7 +29,9 @@ absl::StatusOr<SampledRows> CudaBackend::DoSampleRows(Tensor* logits,
     params[r].temperature = greedy ? 0.0f : in.temperature;
     params[r].top_k = in.top_k;
     params[r].top_p = in.top_p;
-    params[r].seed = DrawKey(in.seed, in.step);
+    // The draw's key: the value the host sampler draws its uniform from, so keys of
+    // different steps (or seeds) never collide.
+    params[r].seed = CounterRandom64(in.seed, in.step);
     penalties[r] = in.repetition_penalty;
     // Logprobs are of the processed logits: temperature-scaled unless greedy.
     divisors[r] = greedy ? 1.0f : in.temperature;

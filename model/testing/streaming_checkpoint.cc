@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/counter_rng.h"
 #include "common/dtype.h"
 #include "common/glm4v_weight_names.h"
 #include "common/model_config.h"
@@ -23,12 +24,6 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int64_t kChunkValues = int64_t{1} << 19;  // 1 MiB of bf16
-
-uint64_t Mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // An approximately normal value (Irwin-Hall sum of four 16-bit uniforms, unit variance) for
 // element `i` of the stream `key`: cheap enough to fill tens of GiB.

@@ -5,7 +5,7 @@
 #include <limits>
 #include <numeric>
 
-#include "worker/counter_rng.h"
+#include "common/counter_rng.h"
 
 namespace glm4v::worker::testing {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace glm4v::worker {
+namespace glm4v {
 
 // SplitMix64 output function (a bijective 64-bit mixer with full avalanche).
 inline uint64_t Mix64(uint64_t z) {
@@ -26,4 +26,4 @@ inline double CounterUniform(uint64_t seed, uint64_t step) {
   return static_cast<double>(CounterRandom64(seed, step) >> 11) * 0x1.0p-53;
 }
 
-}  // namespace glm4v::worker
+}  // namespace glm4v
