@@ -51,11 +51,29 @@ float RawThreshold(float processed, float divisor) {
 
 }  // namespace
 
-void Sampler::SortCandidates(const float* row, float divisor, int count, int keep) {
+void Sampler::BuildKeys(const float* row, float divisor, int count) {
   keys_.resize(count);
   for (int i = 0; i < count; ++i) {
     keys_[i] = BestFirstKey(row[candidates_[i]] / divisor, candidates_[i]);
   }
+}
+
+int Sampler::CollectFromBlocks(const float* row, int vocab, float raw_threshold) {
+  int selected = 0;
+  for (float m : block_max_) selected += m >= raw_threshold;
+  candidates_.resize(static_cast<size_t>(selected) * cpu::kMaxBlock + cpu::kCollectSlack);
+  int size = 0;
+  for (int b = 0; b < static_cast<int>(block_max_.size()); ++b) {
+    if (block_max_[b] < raw_threshold) continue;
+    const int begin = b * cpu::kMaxBlock;
+    size += static_cast<int>(cpu::CollectAtLeast(row, begin, std::min(vocab, begin + cpu::kMaxBlock),
+                                                 raw_threshold, candidates_.data() + size));
+  }
+  return size;
+}
+
+void Sampler::SortCandidates(const float* row, float divisor, int count, int keep) {
+  BuildKeys(row, divisor, count);
   if (keep < count) {
     std::nth_element(keys_.begin(), keys_.begin() + keep, keys_.end());
     keys_.resize(keep);
@@ -107,16 +125,7 @@ void Sampler::SelectTop(const float* row, int vocab, float divisor, int count) {
   std::nth_element(block_order_.begin(), block_order_.begin() + (count - 1), block_order_.end(),
                    [](float a, float b) { return a > b; });
   const float raw_threshold = RawThreshold(block_order_[count - 1] / divisor, divisor);
-  int selected = 0;
-  for (float m : block_max_) selected += m >= raw_threshold;
-  candidates_.resize(static_cast<size_t>(selected) * cpu::kMaxBlock + cpu::kCollectSlack);
-  int size = 0;
-  for (int b = 0; b < num_blocks; ++b) {
-    if (block_max_[b] < raw_threshold) continue;
-    const int begin = b * cpu::kMaxBlock;
-    size += static_cast<int>(cpu::CollectAtLeast(row, begin, std::min(vocab, begin + cpu::kMaxBlock),
-                                                 raw_threshold, candidates_.data() + size));
-  }
+  const int size = CollectFromBlocks(row, vocab, raw_threshold);
   SortCandidates(row, divisor, size, std::min(size, count));
 }
 
@@ -132,10 +141,7 @@ void Sampler::StreamTop(const float* row, int vocab, float divisor, int count) {
     size += static_cast<int>(
         cpu::CollectAtLeast(row, begin, end, raw_threshold, candidates_.data() + size));
     if (size <= shrink_above) continue;
-    keys_.resize(size);
-    for (int i = 0; i < size; ++i) {
-      keys_[i] = BestFirstKey(row[candidates_[i]] / divisor, candidates_[i]);
-    }
+    BuildKeys(row, divisor, size);
     std::nth_element(keys_.begin(), keys_.begin() + (count - 1), keys_.begin() + size);
     // Later ids are larger, so a tie with the count-th best loses: only strictly better passes.
     const float kth = row[KeyId(keys_[count - 1])] / divisor;
@@ -149,24 +155,12 @@ void Sampler::StreamTop(const float* row, int vocab, float divisor, int count) {
 void Sampler::CollectNucleus(const float* row, int vocab, float divisor, float max,
                              double mass) {
   const float worst = row[candidates_.back()] / divisor;
-  const int num_blocks = static_cast<int>(block_max_.size());
   int size = 0;
   for (float step = 0.5f;; step *= 2.0f) {
     const float threshold = worst - step;
     // Below max - 110 every weight underflows to 0: take every id.
     const bool everything = threshold < max - 110.0f;
-    const float raw_threshold = everything ? kNegInf : RawThreshold(threshold, divisor);
-    int selected = 0;
-    for (float m : block_max_) selected += m >= raw_threshold;
-    candidates_.resize(static_cast<size_t>(selected) * cpu::kMaxBlock + cpu::kCollectSlack);
-    size = 0;
-    for (int b = 0; b < num_blocks; ++b) {
-      if (block_max_[b] < raw_threshold) continue;
-      const int begin = b * cpu::kMaxBlock;
-      size += static_cast<int>(cpu::CollectAtLeast(
-          row, begin, std::min(vocab, begin + cpu::kMaxBlock), raw_threshold,
-          candidates_.data() + size));
-    }
+    size = CollectFromBlocks(row, vocab, everything ? kNegInf : RawThreshold(threshold, divisor));
     if (everything) break;
     double collected = 0.0;
     for (int i = 0; i < size; ++i) collected += std::exp(row[candidates_[i]] / divisor - max);
@@ -176,10 +170,7 @@ void Sampler::CollectNucleus(const float* row, int vocab, float divisor, float m
   // Halve a large set while its better half still holds the mass: the nucleus lies in it.
   while (size > kNucleusSortAbove) {
     const int half = size / 2;
-    keys_.resize(size);
-    for (int i = 0; i < size; ++i) {
-      keys_[i] = BestFirstKey(row[candidates_[i]] / divisor, candidates_[i]);
-    }
+    BuildKeys(row, divisor, size);
     std::nth_element(keys_.begin(), keys_.begin() + half, keys_.end());
     double half_mass = 0.0;
     for (int i = 0; i < half; ++i) half_mass += std::exp(row[KeyId(keys_[i])] / divisor - max);

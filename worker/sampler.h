@@ -73,6 +73,11 @@ class Sampler {
   // every id at or above a threshold lowered below the current worst until they hold it,
   // best first.
   void CollectNucleus(const float* row, int vocab, float divisor, float max, double mass);
+  // keys_[i] = the best-first key of candidates_[i] for i < count.
+  void BuildKeys(const float* row, float divisor, int count);
+  // candidates_ = the ids >= raw_threshold of the blocks whose max reaches it (unordered);
+  // returns how many.
+  int CollectFromBlocks(const float* row, int vocab, float raw_threshold);
   // Sorts candidates_[0, count) best first by processed value then id, keeping `keep`.
   void SortCandidates(const float* row, float divisor, int count, int keep);
   // The id where the running sum of exp(processed - max) in id order passes `target`.
