@@ -64,51 +64,42 @@ ResampleTaps ComputeBicubicTaps(int in_size, int out_size) {
   return taps;
 }
 
-void ResizeHorizontalRows(const RgbImage& image, const ResampleTaps& taps, int y0, int y1,
-                          uint8_t* out) {
-  thread_local std::vector<uint8_t> scratch;
-  for (int y = y0; y < y1; y += kResampleBandRows) {
-    ResampleHorizontalBand(image.pixels.data(), image.width, y,
-                           std::min(kResampleBandRows, y1 - y), taps, out, &scratch);
-  }
+RgbImage ResizeWidth(const RgbImage& image, int width) {
+  RgbImage out;
+  out.width = width;
+  out.height = image.height;
+  out.pixels.resize(static_cast<size_t>(width) * image.height * 3);
+  const ResampleTaps taps = ComputeBicubicTaps(image.width, width);
+  const int bands = (image.height + kResampleBandRows - 1) / kResampleBandRows;
+  cpu::ParallelFor(bands, int64_t{kResampleBandRows} * width * 3 * taps.ksize, [&](int64_t b) {
+    thread_local std::vector<uint8_t> scratch;
+    const int y0 = static_cast<int>(b) * kResampleBandRows;
+    ResampleHorizontalBand(image.pixels.data(), image.width, y0,
+                           std::min(kResampleBandRows, image.height - y0), taps,
+                           out.pixels.data(), &scratch);
+  });
+  return out;
 }
 
 RgbImage ResizeBicubic(const RgbImage& image, int width, int height) {
   if (image.width == width && image.height == height) return image;
+  // Horizontal pass first (PIL's order); skipped when the width already matches. Bands of
+  // rows (horizontal) and of output rows (vertical) are spread over the CPU thread pool.
+  if (height == image.height) return ResizeWidth(image, width);
+  RgbImage resized_width;
+  if (width != image.width) resized_width = ResizeWidth(image, width);
+  const RgbImage& rows = width != image.width ? resized_width : image;
   RgbImage out;
   out.width = width;
   out.height = height;
   out.pixels.resize(static_cast<size_t>(width) * height * 3);
-  const bool need_horizontal = width != image.width;
-  const bool need_vertical = height != image.height;
-
-  // Horizontal pass first (PIL's order); skipped when the width already matches. Bands of
-  // rows (horizontal) and of output rows (vertical) are spread over the CPU thread pool.
-  RgbImage temp;
-  const RgbImage* vertical_in = &image;
-  if (need_horizontal) {
-    RgbImage& dst = need_vertical ? temp : out;
-    dst.width = width;
-    dst.height = image.height;
-    dst.pixels.resize(static_cast<size_t>(width) * image.height * 3);
-    const ResampleTaps taps = ComputeBicubicTaps(image.width, width);
-    const int bands = (image.height + kResampleBandRows - 1) / kResampleBandRows;
-    cpu::ParallelFor(bands, int64_t{kResampleBandRows} * width * 3 * taps.ksize, [&](int64_t b) {
-      const int y0 = static_cast<int>(b) * kResampleBandRows;
-      ResizeHorizontalRows(image, taps, y0, std::min(image.height, y0 + kResampleBandRows),
-                           dst.pixels.data());
-    });
-    vertical_in = &dst;
-  }
-  if (need_vertical) {
-    const ResampleTaps taps = ComputeBicubicTaps(image.height, height);
-    const int bands = (height + kResampleBandRows - 1) / kResampleBandRows;
-    cpu::ParallelFor(bands, int64_t{kResampleBandRows} * width * 3 * taps.ksize, [&](int64_t b) {
-      const int y0 = static_cast<int>(b) * kResampleBandRows;
-      ResampleVerticalRows(vertical_in->pixels.data(), width, taps, y0,
-                           std::min(height, y0 + kResampleBandRows), out.pixels.data());
-    });
-  }
+  const ResampleTaps taps = ComputeBicubicTaps(image.height, height);
+  const int bands = (height + kResampleBandRows - 1) / kResampleBandRows;
+  cpu::ParallelFor(bands, int64_t{kResampleBandRows} * width * 3 * taps.ksize, [&](int64_t b) {
+    const int y0 = static_cast<int>(b) * kResampleBandRows;
+    ResampleVerticalRows(rows.pixels.data(), width, taps, y0,
+                         std::min(height, y0 + kResampleBandRows), out.pixels.data());
+  });
   return out;
 }
 

@@ -32,9 +32,8 @@ ResampleTaps ComputeBicubicTaps(int in_size, int out_size);
 // the size already matches. Bands of rows run on the CPU thread pool.
 RgbImage ResizeBicubic(const RgbImage& image, int width, int height);
 
-// The horizontal pass alone for rows [y0, y1) of `image` into `out` (taps.first.size() pixels
-// wide, image.height rows): what a decoder pipeline runs on rows as they are decoded.
-void ResizeHorizontalRows(const RgbImage& image, const ResampleTaps& taps, int y0, int y1,
-                          uint8_t* out);
+// The horizontal pass alone: `image` resized to `width` pixels wide, its own height (bands of
+// rows on the CPU thread pool).
+RgbImage ResizeWidth(const RgbImage& image, int width);
 
 }  // namespace glm4v

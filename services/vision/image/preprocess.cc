@@ -61,21 +61,7 @@ absl::StatusOr<PixelTensor> PreprocessRgb(const RgbImage& image, int image_size)
     return absl::InvalidArgumentError("preprocess: malformed RGB image");
   }
   if (image.width == image_size) return VerticalAndNormalize(image, image_size);
-  // The horizontal pass (PIL's first) in bands of rows over the thread pool.
-  RgbImage rows;
-  rows.width = image_size;
-  rows.height = image.height;
-  rows.pixels.resize(static_cast<size_t>(image_size) * image.height * 3);
-  const ResampleTaps taps = ComputeBicubicTaps(image.width, image_size);
-  const int bands = (image.height + kResampleBandRows - 1) / kResampleBandRows;
-  cpu::ParallelFor(bands, int64_t{kResampleBandRows} * image_size * 3 * taps.ksize,
-                   [&](int64_t b) {
-                     const int y0 = static_cast<int>(b) * kResampleBandRows;
-                     ResizeHorizontalRows(image, taps, y0,
-                                          std::min(image.height, y0 + kResampleBandRows),
-                                          rows.pixels.data());
-                   });
-  return VerticalAndNormalize(rows, image_size);
+  return VerticalAndNormalize(ResizeWidth(image, image_size), image_size);
 }
 
 absl::StatusOr<PixelTensor> PreprocessImage(absl::string_view bytes, int image_size,
