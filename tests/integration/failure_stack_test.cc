@@ -279,5 +279,23 @@ TEST(FailureStackTest, WorkerRefusesBadDeviceFlagsWithTheReason) {
   }
 }
 
+// The vision server refuses a weight dtype it cannot store, with the reason, before serving.
+TEST(FailureStackTest, VisionRefusesABadWeightDtypeWithTheReason) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  ChildProcess::Options options;
+  options.log_path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/vision_bad_dtype.log");
+  auto child = ChildProcess::Start(
+      {RunfilePath("services/vision/vision_server"),
+       "--model_dir=" + RunfilePath("tests/data/tiny-glm4v/model"), "--host=127.0.0.1",
+       "--grpc_port=0", "--metrics_port=-1", "--weight_dtype=int3"},
+      options);
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE((*child)->WaitFor(absl::Seconds(20)));
+  EXPECT_FALSE((*child)->succeeded());
+  const std::string log = ReadFileOrDie(options.log_path);
+  EXPECT_NE(log.find("--weight_dtype=int3: expected auto, f32 or bf16"), std::string::npos)
+      << log;
+}
+
 }  // namespace
 }  // namespace glm4v::testing
