@@ -35,6 +35,7 @@
 #include "worker/sampler.h"
 #include "worker/testing/null_model_runner.h"
 #include "worker/testing/reference_sampler.h"
+#include "worker/testing/synthetic_logits.h"
 
 ABSL_FLAG(int, vocab, 151552, "vocabulary (GLM-4: 151,552)");
 ABSL_FLAG(std::string, batches, "1,64,256", "engine batch sizes");
@@ -69,19 +70,6 @@ double MeasureReadBandwidth() {
     best = std::max(best, floats * 4.0 / Seconds(start, Clock::now()));
   }
   return best;
-}
-
-std::vector<float> LogitsRow(int vocab, bool peaked, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, peaked ? 2.0f : 3.0f);
-  std::vector<float> row(vocab);
-  for (float& v : row) v = normal(rng);
-  if (peaked) {
-    std::uniform_int_distribution<int> id(0, vocab - 1);
-    std::uniform_real_distribution<float> height(6.0f, 14.0f);
-    for (int i = 0; i < 32; ++i) row[id(rng)] = height(rng);
-  }
-  return row;
 }
 
 struct Mix {
@@ -150,8 +138,8 @@ void BenchSampler(int vocab, double bandwidth) {
   for (int i = 0; i < 600; ++i) seen.insert((i * 7919) % vocab);
   std::vector<std::vector<float>> peaked, flat;
   for (int i = 0; i < 8; ++i) {
-    peaked.push_back(LogitsRow(vocab, true, 10 + i));
-    flat.push_back(LogitsRow(vocab, false, 20 + i));
+    peaked.push_back(testing::SyntheticLogits(vocab, true, 10 + i));
+    flat.push_back(testing::SyntheticLogits(vocab, false, 20 + i));
   }
   for (const Mix& mix : kMixes) {
     if (std::string(mix.name).find(absl::GetFlag(FLAGS_mix)) == std::string::npos) continue;
@@ -188,7 +176,7 @@ EngineFigures RunEngine(int vocab, int batch, int steps, int mix_index) {
   ModelConfig config;
   config.padded_vocab_size = vocab;
   std::vector<std::vector<float>> pool;
-  for (int i = 0; i < 16; ++i) pool.push_back(LogitsRow(vocab, true, 100 + i));
+  for (int i = 0; i < 16; ++i) pool.push_back(testing::SyntheticLogits(vocab, true, 100 + i));
   auto runner = std::make_unique<testing::NullModelRunner>(config, std::move(pool));
   constexpr int kPrompt = 16;
   EngineConfig engine_config;

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/simd_level_testing.h"
 #include "worker/testing/reference_sampler.h"
+#include "worker/testing/synthetic_logits.h"
 
 namespace glm4v::worker {
 namespace {
@@ -270,19 +271,8 @@ TEST(SamplerTest, RepetitionPenaltyShapesTheSampledDistribution) {
 // GLM-4's real vocabulary: the fast sampler must give the first implementation's tokens.
 constexpr int kRealVocab = 151552;
 
-// "Peaked" rows look like a language model's output (normal sigma 2 plus 32 spiked tokens);
-// "flat" ones (normal sigma 3) give a large top-p nucleus.
 std::vector<float> RealVocabRow(bool peaked, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, peaked ? 2.0f : 3.0f);
-  std::vector<float> row(kRealVocab);
-  for (float& v : row) v = normal(rng);
-  if (peaked) {
-    std::uniform_int_distribution<int> id(0, kRealVocab - 1);
-    std::uniform_real_distribution<float> height(6.0f, 14.0f);
-    for (int i = 0; i < 32; ++i) row[id(rng)] = height(rng);
-  }
-  return row;
+  return testing::SyntheticLogits(kRealVocab, peaked, seed);
 }
 
 struct Mix {
