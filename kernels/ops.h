@@ -188,6 +188,10 @@ class Backend {
   absl::StatusOr<SampledRows> SampleRows(Tensor* logits, const SamplingBatchHost& batch);
 
   // ---- execution
+  // Makes this backend usable from the calling thread (CUDA: its device becomes the thread's
+  // current device). Callers that run steps on a thread other than the one that created the
+  // backend call it there first.
+  virtual absl::Status BindCallingThread() { return absl::OkStatus(); }
   // Waits for queued work and returns the first asynchronous error since the last call.
   virtual absl::Status Synchronize() { return absl::OkStatus(); }
   // Whether RunCaptured records and replays (CUDA graphs); false: it just calls `step`.

@@ -62,6 +62,7 @@ class DecoderModelRunner : public ModelRunner {
   absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) override;
   bool samples_on_device() const override { return device_sampling_; }
   int64_t weight_bytes() const override { return decoder_->weights().HeldBytes(); }
+  absl::Status BindCallingThread() override { return decoder_->backend()->BindCallingThread(); }
   // The step as Execute (a decode bucket when it qualifies), then Backend::SampleRows on the
   // device logits: no logits row is copied to the host.
   absl::StatusOr<SampledRows> ExecuteAndSample(const DecoderBatch& batch,

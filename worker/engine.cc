@@ -8,9 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
-#include "kernels/cpu/parallel.h"
 #include "model/image_splice.h"
-#include "worker/step_sampling.h"
 
 namespace glm4v::worker {
 namespace {
@@ -85,7 +83,8 @@ Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner, 
       max_total_tokens_(std::min<int64_t>(max_model_len,
                                           static_cast<int64_t>(num_blocks) * config.block_size)),
       block_manager_(num_blocks, config.block_size, config.enable_prefix_caching),
-      scheduler_({config.max_num_seqs, config.max_num_batched_tokens}, &block_manager_) {}
+      scheduler_({config.max_num_seqs, config.max_num_batched_tokens}, &block_manager_),
+      executor_([this] { executor_bound_ = runner_->BindCallingThread(); }) {}
 
 Engine::~Engine() { Shutdown(ShutdownMode::kAbort); }
 
@@ -236,118 +235,24 @@ void Engine::Loop() {
       for (const auto& [id, request] : active_) cancels.push_back(id);
     }
     for (const std::string& id : cancels) {
-      if (!active_.contains(id)) continue;  // finished meanwhile
+      auto it = active_.find(id);
+      if (it == active_.end()) continue;  // finished meanwhile
+      if (InFlight(it->second->seq.get())) {
+        deferred_cancels_.push_back(id);
+        continue;
+      }
       TokenEvent event;
       event.finish_reason = FinishReason::kCancelled;
       Finish(id, std::move(event), absl::OkStatus());
     }
     SendOutbox();
-    if (stop && scheduler_.idle()) {
+    if (stop && scheduler_.idle() && in_flight_ == nullptr) {
       PublishStats();
       streamer_.Flush();  // every response is out before Shutdown returns
       return;
     }
-    if (!scheduler_.idle()) Step();
+    if (!scheduler_.idle() || in_flight_ != nullptr) RunStep();
     PublishStats();
-  }
-}
-
-SequenceChunk Engine::BuildChunk(const ScheduledChunk& chunk) const {
-  const Sequence& seq = *chunk.seq;
-  SequenceChunk out;
-  out.token_ids.resize(chunk.num_tokens);
-  out.positions.resize(chunk.num_tokens);
-  bool has_image_rows = false;
-  for (int i = 0; i < chunk.num_tokens; ++i) {
-    out.token_ids[i] = seq.TokenId(chunk.start + i);
-    out.positions[i] = seq.Position(chunk.start + i);
-    has_image_rows |= seq.EmbeddingRow(chunk.start + i) >= 0;
-  }
-  if (has_image_rows) {
-    out.embedding_rows.resize(chunk.num_tokens);
-    for (int i = 0; i < chunk.num_tokens; ++i) {
-      out.embedding_rows[i] = seq.EmbeddingRow(chunk.start + i);
-    }
-    out.embeddings = seq.prompt.image_features;  // shares storage
-  }
-  out.num_cached = chunk.start;
-  out.block_table = seq.block_table;
-  out.logits = chunk.sample ? SequenceChunk::Logits::kLast : SequenceChunk::Logits::kNone;
-  return out;
-}
-
-void Engine::ExecuteChunks(const SchedulerOutput& out, std::vector<absl::Status>* statuses,
-                           std::vector<float*>* logits_rows, std::vector<DecoderOutput>* keep,
-                           std::vector<SampledToken>* tokens) {
-  const int n = static_cast<int>(out.chunks.size());
-  const int vocab = runner_->config().padded_vocab_size;
-  statuses->assign(n, absl::OkStatus());
-  logits_rows->assign(n, nullptr);
-  tokens->assign(n, SampledToken{});
-  const bool on_device = runner_->samples_on_device();
-
-  auto run = [&](const std::vector<int>& indices) -> absl::Status {
-    DecoderBatch batch;
-    for (int i : indices) batch.sequences.push_back(BuildChunk(out.chunks[i]));
-    if (on_device) {
-      // Sampled where the logits are: only ids (and asked logprobs) come back.
-      SamplingBatchHost sampling;
-      std::vector<int> sampled;
-      for (int i : indices) {
-        if (!out.chunks[i].sample) continue;
-        AddSamplingRow(*out.chunks[i].seq, &sampling);
-        sampled.push_back(i);
-      }
-      ASSIGN_OR_RETURN(SampledRows rows, runner_->ExecuteAndSample(batch, sampling));
-      const size_t n_rows = static_cast<size_t>(sampling.num_rows());
-      const size_t tops = n_rows * static_cast<size_t>(std::max(rows.top_count, 0));
-      if (rows.token_ids.size() != n_rows ||
-          (sampling.any_logprobs() &&
-           (rows.logprobs.size() != n_rows || rows.top_count < sampling.max_top_logprobs() ||
-            rows.top_ids.size() != tops || rows.top_logprobs.size() != tops))) {
-        return absl::InternalError("model step returned ids that do not match the batch");
-      }
-      for (int r = 0; r < sampling.num_rows(); ++r) {
-        if (rows.token_ids[r] < 0 || rows.token_ids[r] >= vocab) {
-          return absl::InternalError("model step sampled an id outside the vocabulary");
-        }
-        (*tokens)[sampled[r]] = TokenFromSampledRow(rows, r, sampling.rows[r]);
-      }
-      return absl::OkStatus();
-    }
-    ASSIGN_OR_RETURN(DecoderOutput output, runner_->Execute(batch));
-    const int batch_size = static_cast<int>(indices.size());
-    if (static_cast<int>(output.row_offsets.size()) != batch_size + 1 ||
-        (output.row_offsets.back() > 0 &&
-         (!output.logits.defined() || output.logits.dtype() != DType::kF32 ||
-          output.logits.ndim() != 2 || output.logits.dim(1) != vocab ||
-          output.logits.dim(0) != output.row_offsets.back()))) {
-      return absl::InternalError("model step returned logits that do not match the batch");
-    }
-    for (int b = 0; b < batch_size; ++b) {
-      const int i = indices[b];
-      if (!out.chunks[i].sample) continue;
-      if (output.row_offsets[b + 1] - output.row_offsets[b] != 1) {
-        return absl::InternalError("model step returned no logits row for a sampled sequence");
-      }
-      (*logits_rows)[i] =
-          output.logits.data<float>() + static_cast<int64_t>(output.row_offsets[b]) * vocab;
-    }
-    keep->push_back(std::move(output));
-    return absl::OkStatus();
-  };
-
-  std::vector<int> all(n);
-  for (int i = 0; i < n; ++i) all[i] = i;
-  absl::Status status = run(all);
-  if (status.ok()) return;
-  if (n == 1) {
-    (*statuses)[0] = status;
-    return;
-  }
-  for (int i = 0; i < n; ++i) {
-    (*logits_rows)[i] = nullptr;
-    (*statuses)[i] = run({i});
   }
 }
 
@@ -404,123 +309,6 @@ void Engine::Finish(const std::string& request_id, TokenEvent event, absl::Statu
 void Engine::SendOutbox() {
   streamer_.Deliver(std::move(outbox_));
   outbox_.clear();
-}
-
-void Engine::Step() {
-  const absl::Time start = absl::Now();
-  const BlockManagerStats before = block_manager_.stats();
-  SchedulerOutput out = scheduler_.Schedule();
-  loop_stats_.preemptions += out.num_preempted;
-  if (metrics_ != nullptr && out.num_preempted > 0) metrics_->AddPreemptions(out.num_preempted);
-  if (out.empty()) return;
-
-  // Prompt accounting at a request's first admission.
-  for (const ScheduledChunk& chunk : out.chunks) {
-    ActiveRequest* request = active_[chunk.seq->request_id].get();
-    if (request->prompt_counted) continue;
-    request->prompt_counted = true;
-    loop_stats_.prompt_tokens += chunk.seq->prompt_len();
-    loop_stats_.cached_prompt_tokens += chunk.seq->cached_prompt_tokens;
-    if (metrics_ != nullptr) {
-      metrics_->AddPromptTokens(chunk.seq->prompt_len(), chunk.seq->cached_prompt_tokens);
-    }
-  }
-
-  const absl::Time scheduled = absl::Now();
-  std::vector<absl::Status> statuses;
-  std::vector<float*> logits_rows;
-  std::vector<DecoderOutput> outputs;
-  std::vector<SampledToken> tokens;
-  ExecuteChunks(out, &statuses, &logits_rows, &outputs, &tokens);
-  const absl::Time executed = absl::Now();
-
-  // Health is decided and published before any request hears of a failure, so a caller that
-  // sees its request fail also sees the engine unhealthy.
-  const int num_failed = static_cast<int>(
-      std::count_if(statuses.begin(), statuses.end(), [](const absl::Status& s) { return !s.ok(); }));
-  loop_stats_.healthy = num_failed < static_cast<int>(out.chunks.size());
-  if (!loop_stats_.healthy) PublishStats();
-
-  // Host sampling (the runner returned logits): every row of the batch in parallel, each a
-  // pure function of its row, params, seed and step; then the tokens apply in batch order.
-  if (!runner_->samples_on_device()) {
-    const int vocab = runner_->config().padded_vocab_size;
-    std::vector<int> to_sample;
-    for (size_t i = 0; i < out.chunks.size(); ++i) {
-      if (statuses[i].ok() && out.chunks[i].sample) to_sample.push_back(static_cast<int>(i));
-    }
-    cpu::ParallelFor(static_cast<int64_t>(to_sample.size()), int64_t{16} * vocab, [&](int64_t j) {
-      thread_local Sampler sampler;
-      const int i = to_sample[j];
-      tokens[i] = SampleOnHost(&sampler, absl::MakeSpan(logits_rows[i], vocab), *out.chunks[i].seq);
-    });
-  }
-  const absl::Time sampled = absl::Now();
-
-  int generated = 0;
-  for (size_t i = 0; i < out.chunks.size(); ++i) {
-    const ScheduledChunk& chunk = out.chunks[i];
-    Sequence* seq = chunk.seq;
-    if (!statuses[i].ok()) {
-      Finish(seq->request_id, TokenEvent{}, statuses[i]);
-      continue;
-    }
-    scheduler_.CommitChunk(chunk);
-    if (!chunk.sample) continue;
-
-    SampledToken& token = tokens[i];
-    seq->AppendToken(token.token_id);
-    ++generated;
-    if (seq->first_token_time == absl::InfiniteFuture()) seq->first_token_time = executed;
-
-    TokenEvent event;
-    event.token_ids.push_back(token.token_id);
-    if (token.has_logprob) {
-      TokenLogprobs logprobs;
-      logprobs.chosen = {token.token_id, token.logprob};
-      logprobs.top = std::move(token.top_logprobs);
-      event.logprobs.push_back(std::move(logprobs));
-    }
-
-    const std::vector<int32_t>& stops = seq->params.stop_token_ids;
-    if (std::find(stops.begin(), stops.end(), token.token_id) != stops.end()) {
-      event.finish_reason = FinishReason::kStop;
-    } else if ((seq->params.max_tokens > 0 &&
-                static_cast<int>(seq->output_ids.size()) >= seq->params.max_tokens) ||
-               seq->num_tokens() >= seq->max_total_tokens) {
-      event.finish_reason = FinishReason::kLength;
-    }
-    if (event.finish_reason != FinishReason::kNone) {
-      Finish(seq->request_id, std::move(event), absl::OkStatus());
-      continue;
-    }
-    ActiveRequest* request = active_[seq->request_id].get();
-    StampFirstEvent(request, &event);
-    outbox_.push_back({request->stream, std::move(event), absl::OkStatus()});
-  }
-  // The streaming thread delivers these while this thread schedules and runs the next step.
-  SendOutbox();
-  const absl::Time streamed = absl::Now();
-  loop_stats_.schedule_ms_total += Ms(scheduled - start);
-  loop_stats_.model_ms_total += Ms(executed - scheduled);
-  loop_stats_.sample_ms_total += Ms(sampled - executed);
-  loop_stats_.stream_ms_total += Ms(streamed - sampled);
-
-  const BlockManagerStats after = block_manager_.stats();
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  loop_stats_.steps += 1;
-  loop_stats_.last_batch_sequences = static_cast<int>(out.chunks.size());
-  loop_stats_.last_batch_tokens = out.num_batched_tokens;
-  loop_stats_.step_time_ms_total += seconds * 1e3;
-  loop_stats_.generated_tokens += generated;
-  loop_stats_.prefix_cache_queries += after.prefix_queries - before.prefix_queries;
-  loop_stats_.prefix_cache_hits += after.prefix_hits - before.prefix_hits;
-  if (metrics_ != nullptr) {
-    metrics_->ObserveStep(static_cast<int>(out.chunks.size()), out.num_batched_tokens, seconds);
-    metrics_->AddGeneratedTokens(generated);
-    metrics_->AddPrefixCacheLookups(after.prefix_queries - before.prefix_queries,
-                                    after.prefix_hits - before.prefix_hits);
-  }
 }
 
 void Engine::PublishStats() {

@@ -32,6 +32,7 @@
 #include "worker/request_stream.h"
 #include "worker/sampler.h"
 #include "worker/scheduler.h"
+#include "worker/step_executor.h"
 #include "worker/sequence.h"
 
 namespace glm4v::worker {
@@ -91,15 +92,57 @@ class Engine {
   Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner, int num_blocks,
          int max_model_len);
 
+  // A model step from launch to completion; the executor thread runs it (ExecuteLaunched)
+  // while the loop thread schedules the next one.
+  struct LaunchedStep {
+    SchedulerOutput plan;
+    DecoderBatch batch;             // the chunks' inputs, built when scheduled
+    // Per chunk: the row of its input that is a pending token (the step in flight samples
+    // it; Launch writes it in), or -1.
+    std::vector<int> pending_rows;
+    SamplingBatchHost sampling;     // device sampling: one row per sampled chunk
+    std::vector<int> sampled_chunks;  // chunk index of each sampling row
+    absl::Time scheduled, launched;
+    // Written on the executor thread, read after StepExecutor::Wait.
+    absl::Time executed;
+    std::vector<absl::Status> statuses;  // per chunk
+    std::vector<float*> logits_rows;     // host sampling: each sampled chunk's logits row
+    std::vector<DecoderOutput> outputs;  // keeps logits_rows alive
+    std::vector<SampledToken> tokens;    // per sampled chunk once sampled
+  };
+  // What a completed step means for one request.
+  struct StepOutcome {
+    std::string request_id;
+    TokenEvent event;
+    absl::Status error;     // the request failed
+    bool finished = false;  // event.finish_reason set, or error
+  };
+
   absl::StatusOr<SequencePrompt> BuildPrompt(const EngineRequest& request) const;
   void Loop();
-  void Step();
-  // Runs the chunks as one model step; on failure retries them one at a time so a request that
-  // breaks the model fails alone. Fills a status per chunk and, for sampled chunks, a logits
-  // row (host sampling) or the token (a runner that samples on the device).
-  void ExecuteChunks(const SchedulerOutput& out, std::vector<absl::Status>* statuses,
-                     std::vector<float*>* logits_rows, std::vector<DecoderOutput>* keep,
-                     std::vector<SampledToken>* tokens);
+  // One turn of the step loop: schedules step N+1, completes step N (in flight), launches N+1
+  // without the requests that ended in N, then streams N's tokens. Without overlap_steps each
+  // step is completed right after its launch.
+  void RunStep();
+  // The next step's chunks (their blocks reserved) and inputs, built while the step in flight
+  // runs; null when nothing can run.
+  std::unique_ptr<LaunchedStep> ScheduleStep();
+  // Drops the chunks of requests that ended (`ended`) from a scheduled step.
+  static void DropChunks(const absl::flat_hash_set<std::string>& ended, LaunchedStep* step);
+  // Writes in the tokens that were pending when the step was built, adds its sampling rows,
+  // advances its sequences past its rows (a sampled row becomes a pending token) and starts it
+  // on the executor.
+  void Launch(std::unique_ptr<LaunchedStep> step);
+  // Runs on the executor thread: the chunks as one model step; on failure retries them one at a
+  // time so a request that breaks the model fails alone.
+  void ExecuteLaunched(LaunchedStep* step);
+  // Waits for the step in flight, samples its rows on the host unless the runner did, and
+  // applies its tokens to the sequences; returns each chunk's outcome plus the cancellations
+  // that waited for it.
+  std::vector<StepOutcome> CompleteInFlight();
+  // Finishes the ended requests and queues every event for streaming.
+  void Deliver(std::vector<StepOutcome> outcomes);
+  bool InFlight(const Sequence* seq) const;
   SequenceChunk BuildChunk(const ScheduledChunk& chunk) const;
   // Fills the first-event fields the first time a request emits anything.
   void StampFirstEvent(ActiveRequest* request, TokenEvent* event);
@@ -123,6 +166,12 @@ class Engine {
   EngineStats loop_stats_;
   std::vector<OutputStreamer::Item> outbox_;  // this step's responses, in order
   OutputStreamer streamer_;
+  std::unique_ptr<LaunchedStep> in_flight_;
+  // Cancels of requests in the step in flight: applied when it completes (its chunks point at
+  // them).
+  std::vector<std::string> deferred_cancels_;
+  absl::Status executor_bound_;  // BindCallingThread's result (executor thread only)
+  StepExecutor executor_;        // declared last: its thread starts when the rest is built
 
   // --- Shared with callers ---
   mutable absl::Mutex mu_;

@@ -20,6 +20,9 @@ struct EngineConfig {
   int max_num_seqs = 64;              // running sequences per step
   int max_num_batched_tokens = 2048;  // rows per step (decodes + prefill chunks)
   bool enable_prefix_caching = true;
+  // Schedule step N+1 and stream step N-1's tokens while step N runs (worker/step_executor.h).
+  // The tokens are the same either way; off = each step completes before the next is planned.
+  bool overlap_steps = true;
 
   // --- Admission ---
   int max_model_len = 0;           // spliced prompt + output rows; 0 = config seq_length

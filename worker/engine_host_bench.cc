@@ -12,6 +12,8 @@
 //    copied from a pool, no math), per decode step: scheduling + block allocation, sampling
 //    (rows in parallel on the CPU pool), streaming; "host" is their sum, "host w/o sampling"
 //    what remains when the device samples.
+// 4. Step overlap (--device_ms): the null runner sleeps as a GPU step would and samples "on the
+//    device"; wall time per step with serial and overlapped steps.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -44,6 +46,8 @@ ABSL_FLAG(int, sampler_iters, 300, "calls per sampler timing");
 ABSL_FLAG(bool, reference, true, "also time the first (reference) sampler");
 ABSL_FLAG(bool, engine, true, "run the engine part");
 ABSL_FLAG(std::string, mix, "", "only the sampler mixes whose name contains this");
+ABSL_FLAG(double, device_ms, 5.0,
+          "simulated device time per step for the step-overlap table (0 = skip the table)");
 
 namespace glm4v::worker {
 namespace {
@@ -167,23 +171,36 @@ void BenchSampler(int vocab, double bandwidth) {
 struct EngineFigures {
   double steps = 0;
   double schedule_us = 0, sample_us = 0, stream_us = 0, model_us = 0;
+  double wall_us = 0;    // per step, from the first Submit to the last completion
+  double device_us = 0;  // per step, simulated device time actually slept
+};
+
+// How the null runner stands in for the device (see NullModelRunner::SimulateDevice).
+struct DeviceModel {
+  double device_ms = 0;
+  bool sample_on_device = false;
+  bool overlap_steps = true;
 };
 
 // One engine run: `batch` requests of a 16-token prompt and `steps` + 1 outputs each, all at
 // once; per-step figures over every step (the first one prefills the 16-token prompts, which
 // the null runner makes as cheap as a decode step).
-EngineFigures RunEngine(int vocab, int batch, int steps, int mix_index) {
+EngineFigures RunEngine(int vocab, int batch, int steps, int mix_index,
+                        const DeviceModel& device = {}) {
   ModelConfig config;
   config.padded_vocab_size = vocab;
   std::vector<std::vector<float>> pool;
   for (int i = 0; i < 16; ++i) pool.push_back(testing::SyntheticLogits(vocab, true, 100 + i));
   auto runner = std::make_unique<testing::NullModelRunner>(config, std::move(pool));
+  runner->SimulateDevice(absl::Milliseconds(device.device_ms), device.sample_on_device);
+  const testing::NullModelRunner* null_runner = runner.get();
   constexpr int kPrompt = 16;
   EngineConfig engine_config;
   engine_config.block_size = 16;
   engine_config.num_kv_blocks = batch * ((kPrompt + steps) / 16 + 2) + 16;
   engine_config.max_num_seqs = batch;
   engine_config.max_num_batched_tokens = std::max(2048, batch * kPrompt);
+  engine_config.overlap_steps = device.overlap_steps;
   auto engine = Engine::Create(engine_config, std::move(runner));
   if (!engine.ok()) {
     std::fprintf(stderr, "engine: %s\n", engine.status().ToString().c_str());
@@ -191,6 +208,7 @@ EngineFigures RunEngine(int vocab, int batch, int steps, int mix_index) {
   }
   std::mt19937 rng(batch);
   std::vector<std::shared_ptr<RequestStream>> streams;
+  const auto start = Clock::now();
   for (int i = 0; i < batch; ++i) {
     EngineRequest request;
     request.request_id = absl::StrCat("r", i);
@@ -208,16 +226,18 @@ EngineFigures RunEngine(int vocab, int batch, int steps, int mix_index) {
     }
     streams.push_back(*stream);
   }
-  EngineStats last;
-  do {
-    absl::SleepFor(absl::Milliseconds(1));
-    last = (*engine)->Stats();
-  } while (last.completed_requests < batch && last.failed_requests == 0);
+  // Every request ends on the same step: the last final event marks the end of the run.
   for (auto& stream : streams) {
     while (true) {
-      absl::StatusOr<TokenEvent> event = stream->Next(absl::Seconds(1));
+      absl::StatusOr<TokenEvent> event = stream->Next(absl::Seconds(60));
       if (!event.ok() || event->finish_reason != FinishReason::kNone) break;
     }
+  }
+  const auto end = Clock::now();
+  EngineStats last = (*engine)->Stats();
+  while (last.completed_requests + last.failed_requests < batch) {  // the last step's figures
+    absl::SleepFor(absl::Microseconds(100));
+    last = (*engine)->Stats();
   }
   EngineFigures f;
   f.steps = static_cast<double>(last.steps);
@@ -226,6 +246,8 @@ EngineFigures RunEngine(int vocab, int batch, int steps, int mix_index) {
   f.sample_us = last.sample_ms_total * per;
   f.stream_us = last.stream_ms_total * per;
   f.model_us = last.model_ms_total * per;
+  f.wall_us = f.steps > 0 ? Seconds(start, end) * 1e6 / f.steps : 0;
+  f.device_us = f.steps > 0 ? null_runner->simulated_device_seconds() * 1e6 / f.steps : 0;
   return f;
 }
 
@@ -257,6 +279,37 @@ void BenchEngine(int vocab, double bandwidth) {
   }
 }
 
+// Step overlap: the null runner sleeps device_ms per step (a GPU step costing the host no CPU)
+// and samples "on the device" (only ids come back). Serial steps cost device + host; overlapped,
+// the host's scheduling and streaming hide behind the device step.
+void BenchOverlap(int vocab) {
+  const double device_ms = absl::GetFlag(FLAGS_device_ms);
+  if (device_ms <= 0) return;
+  std::vector<int> batches;
+  for (absl::string_view b : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
+    int v;
+    if (absl::SimpleAtoi(b, &v) && v > 0) batches.push_back(v);
+  }
+  const int steps = absl::GetFlag(FLAGS_steps);
+  std::printf("\n## Step overlap: simulated %.1f ms device step, sampling on the device (ids "
+              "only), mixed sampling settings, vocab %d\n\n", device_ms, vocab);
+  std::printf("| batch | serial: ms/step | serial: host exposed | overlapped: ms/step | "
+              "overlapped: host exposed | host work per step (scheduling + streaming) |\n"
+              "|---|---|---|---|---|---|\n");
+  for (int batch : batches) {
+    const EngineFigures serial =
+        RunEngine(vocab, batch, steps, -1, {device_ms, /*sample_on_device=*/true, false});
+    const EngineFigures overlapped =
+        RunEngine(vocab, batch, steps, -1, {device_ms, /*sample_on_device=*/true, true});
+    // Exposed host time: the step's wall time less the device time actually slept.
+    std::printf("| %d | %.3f ms | %.0f us | %.3f ms | %.0f us | %.0f us |\n", batch,
+                serial.wall_us / 1e3, serial.wall_us - serial.device_us,
+                overlapped.wall_us / 1e3, overlapped.wall_us - overlapped.device_us,
+                serial.schedule_us + serial.stream_us);
+    std::fflush(stdout);
+  }
+}
+
 int Main() {
   const int vocab = absl::GetFlag(FLAGS_vocab);
   std::printf("# engine_host_bench: simd %s, %d pool threads\n",
@@ -264,7 +317,10 @@ int Main() {
   const double bandwidth = MeasureReadBandwidth();
   std::printf("read bandwidth (all threads, 512 MiB, best of 5): %.1f GB/s\n", bandwidth / 1e9);
   BenchSampler(vocab, bandwidth);
-  if (absl::GetFlag(FLAGS_engine)) BenchEngine(vocab, bandwidth);
+  if (absl::GetFlag(FLAGS_engine)) {
+    BenchEngine(vocab, bandwidth);
+    BenchOverlap(vocab);
+  }
   return 0;
 }
 

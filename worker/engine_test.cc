@@ -25,6 +25,14 @@ namespace {
 
 constexpr char kDataDir[] = "tests/data/tiny-glm4v/";
 
+// The suite runs twice: with step overlap (the default) and, as :engine_serial_steps_test,
+// with every step completed before the next is planned.
+#ifdef GLM4V_ENGINE_TEST_SERIAL_STEPS
+constexpr bool kOverlapSteps = false;
+#else
+constexpr bool kOverlapSteps = true;
+#endif
+
 struct GoldenCase {
   std::vector<int32_t> input_ids;
   std::vector<int32_t> greedy_ids;
@@ -191,13 +199,17 @@ class EngineTest : public ::testing::Test {
 
   static std::unique_ptr<Engine> MakeEngine(const EngineConfig& config,
                                             int32_t poison_token = -1,
-                                            bool device_sampling = false) {
+                                            bool device_sampling = false,
+                                            bool overlap_steps = kOverlapSteps) {
     std::unique_ptr<ModelRunner> runner = std::make_unique<DecoderModelRunner>(*decoder_);
     if (poison_token >= 0) {
       runner = std::make_unique<PoisonedRunner>(std::move(runner), poison_token);
     }
     if (device_sampling) runner = std::make_unique<HostSamplingRunner>(std::move(runner));
-    absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(config, std::move(runner));
+    EngineConfig with_mode = config;
+    with_mode.overlap_steps = overlap_steps;
+    absl::StatusOr<std::unique_ptr<Engine>> engine =
+        Engine::Create(with_mode, std::move(runner));
     EXPECT_TRUE(engine.ok()) << engine.status();
     return engine.ok() ? std::move(*engine) : nullptr;
   }
@@ -468,6 +480,71 @@ TEST_F(EngineTest, SeededSamplingIsReproducibleAloneAndBatched) {
   EXPECT_EQ(results["s-copy"].ids, alone.ids);
   EXPECT_GT(small->Stats().preemptions, 0);
   ExpectNoLeaks(small.get());
+}
+
+// Step overlap changes when the host plans a step, never what it computes: every mix of
+// sampling settings, ends and preemptions gives the serial steps' ids. Logprobs are bit-equal
+// when the batches are the same (one sequence at a time); batched, overlap admits a request a
+// step later, and the CPU GEMM rounds a row differently in a batch of another size, so they
+// agree to 1e-5.
+TEST_F(EngineTest, OverlappedStepsGiveTheSerialTokensAndLogprobs) {
+  std::mt19937 rng(11);
+  std::vector<EngineRequest> requests;
+  for (int i = 0; i < 8; ++i) {
+    EngineRequest request = RandomRequest(absl::StrCat("r", i), &rng, 30, 20);
+    SamplingParams& p = request.sampling;
+    p.seed = 100 + i;
+    p.temperature = (i % 4 == 0) ? 0.0f : 0.8f;
+    p.top_p = (i % 4 == 1) ? 0.8f : 1.0f;
+    p.top_k = (i % 4 == 2) ? 50 : 0;
+    p.repetition_penalty = (i % 4 == 3) ? 1.1f : 1.0f;
+    p.top_logprobs = (i % 4 == 3) ? 5 : 0;
+    p.logprobs = i % 2 == 1;
+    p.min_tokens = (i % 3 == 0) ? 4 : 0;
+    requests.push_back(std::move(request));
+  }
+  requests.push_back(ImageRequest("image", "pixels0"));
+  for (const bool device_sampling : {false, true}) {
+    for (const int max_seqs : {1, 64}) {
+      SCOPED_TRACE(absl::StrCat(device_sampling ? "device" : "host", " sampling, max_num_seqs ",
+                                max_seqs));
+      const float tolerance = max_seqs == 1 ? 0.0f : 1e-5f;
+      // A cache small enough to preempt, chunked prefills.
+      EngineConfig config;
+      config.num_kv_blocks = 40;
+      config.block_size = 4;
+      config.max_num_batched_tokens = 24;
+      config.max_num_seqs = max_seqs;
+      std::unique_ptr<Engine> serial = MakeEngine(config, -1, device_sampling, false);
+      std::unique_ptr<Engine> overlapped = MakeEngine(config, -1, device_sampling, true);
+      std::map<std::string, Result> a = RunTogether(serial.get(), requests);
+      std::map<std::string, Result> b = RunTogether(overlapped.get(), requests);
+      ASSERT_EQ(a.size(), requests.size());
+      for (const auto& [id, result] : a) {
+        SCOPED_TRACE(id);
+        ASSERT_TRUE(result.status.ok()) << result.status;
+        ASSERT_TRUE(b[id].status.ok()) << b[id].status;
+        EXPECT_EQ(b[id].ids, result.ids);
+        EXPECT_EQ(b[id].reason, result.reason);
+        ASSERT_EQ(b[id].logprobs.size(), result.logprobs.size());
+        for (size_t t = 0; t < result.logprobs.size(); ++t) {
+          const TokenLogprobs& want = result.logprobs[t];
+          const TokenLogprobs& got = b[id].logprobs[t];
+          EXPECT_EQ(got.chosen.token_id, want.chosen.token_id);
+          EXPECT_NEAR(got.chosen.logprob, want.chosen.logprob, tolerance);
+          ASSERT_EQ(got.top.size(), want.top.size());
+          for (size_t k = 0; k < want.top.size(); ++k) {
+            EXPECT_EQ(got.top[k].token_id, want.top[k].token_id);
+            EXPECT_NEAR(got.top[k].logprob, want.top[k].logprob, tolerance);
+          }
+        }
+      }
+      EXPECT_EQ(a["image"].ids, mm_case_->greedy_ids);
+      if (max_seqs > 1) EXPECT_GT(overlapped->Stats().preemptions, 0);
+      ExpectNoLeaks(serial.get());
+      ExpectNoLeaks(overlapped.get());
+    }
+  }
 }
 
 TEST_F(EngineTest, StopIdsMaxTokensMinTokensAndModelLength) {

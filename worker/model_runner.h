@@ -33,6 +33,10 @@ class ModelRunner {
   // One forward step; logits rows per batch.sequences[i].logits (see DecoderOutput).
   virtual absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) = 0;
 
+  // Makes the runner usable from the calling thread: the engine runs its steps on a thread of
+  // its own (worker/step_executor.h) and calls this there once before the first step.
+  virtual absl::Status BindCallingThread() { return absl::OkStatus(); }
+
   // Bytes of model weights this runner (this rank, for a tensor-parallel group) holds on its
   // device; 0 when it cannot tell (startup memory logs).
   virtual int64_t weight_bytes() const { return 0; }

@@ -90,7 +90,7 @@ SchedulerOutput Scheduler::Schedule() {
 }
 
 int Scheduler::TryAdmit(Sequence* seq, int budget, SchedulerOutput* out) {
-  assert(seq->num_computed == 0 && seq->block_table.empty());
+  assert(seq->num_computed == 0 && seq->block_table.empty() && seq->num_pending_tokens == 0);
   const int block_size = block_manager_->block_size();
 
   // Longest run of cached full blocks, keeping at least one row to compute (its logits
@@ -143,11 +143,20 @@ int Scheduler::TryAdmit(Sequence* seq, int budget, SchedulerOutput* out) {
 }
 
 void Scheduler::CommitChunk(const ScheduledChunk& chunk) {
+  AdvanceChunk(chunk);
+  RegisterComputedBlocks(chunk.seq);
+}
+
+void Scheduler::AdvanceChunk(const ScheduledChunk& chunk) {
   Sequence* seq = chunk.seq;
   assert(seq->num_computed == chunk.start);
   seq->num_computed += chunk.num_tokens;
+}
+
+void Scheduler::RegisterComputedBlocks(Sequence* seq) {
   if (!block_manager_->prefix_caching_enabled()) return;
   const int block_size = block_manager_->block_size();
+  // A sequence preempted since its step was launched has no blocks (num_computed is 0).
   const int full_blocks = seq->num_computed / block_size;
   if (full_blocks <= seq->num_registered_blocks) return;
   const std::vector<BlockHash>& hashes = seq->BlockHashes(full_blocks, block_size);

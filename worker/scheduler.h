@@ -47,9 +47,14 @@ class Scheduler {
   void Add(Sequence* seq);
   // Decides this step's chunks and reserves their KV blocks.
   SchedulerOutput Schedule();
-  // After the model computed `chunk`: advances the sequence's cached rows and offers its newly
-  // full blocks to the prefix cache.
+  // After the model computed `chunk`: AdvanceChunk then RegisterComputedBlocks.
   void CommitChunk(const ScheduledChunk& chunk);
+  // When the step holding `chunk` is launched: its rows count as cached, so the next Schedule
+  // (made while that step runs: step overlap) plans the rows after them.
+  void AdvanceChunk(const ScheduledChunk& chunk);
+  // Once that step succeeded: offers the sequence's newly full cached blocks to the prefix
+  // cache (never before, so a failed step leaves no block behind that claims its rows).
+  void RegisterComputedBlocks(Sequence* seq);
   // Drops a sequence (finished, cancelled or failed) and releases its blocks at once.
   void Remove(Sequence* seq);
 

@@ -77,6 +77,79 @@ TEST_F(SchedulerTest, NewRequestsJoinRunningDecodesInTheSameStep) {
   EXPECT_EQ(out.num_batched_tokens, 10);
 }
 
+// Step overlap: step N+1 is planned while step N runs, its sampled row a pending token.
+TEST_F(SchedulerTest, PlansTheRowOfAPendingTokenAndRegistersBlocksOnlyOnceComputed) {
+  KvBlockManager blocks(64, 4, /*enable_prefix_caching=*/true);
+  Scheduler scheduler({8, 64}, &blocks);
+  Sequence* seq = NewSequence(Ids(7));
+  scheduler.Add(seq);
+  SchedulerOutput step1 = scheduler.Schedule();  // the prefill, sampling token 0
+  ASSERT_EQ(step1.chunks.size(), 1u);
+  ASSERT_TRUE(step1.chunks[0].sample);
+  scheduler.AdvanceChunk(step1.chunks[0]);  // launched
+  seq->StartPendingToken();
+  EXPECT_EQ(seq->num_tokens(), 8);
+  EXPECT_EQ(seq->num_known_tokens(), 7);
+  EXPECT_EQ(seq->TokenId(7), Sequence::kPendingTokenId);
+  EXPECT_EQ(blocks.num_cached_idle_blocks() + seq->num_registered_blocks, 0);
+
+  // Planned while step 1 runs: the pending row, sampled, after the 7 prompt rows.
+  SchedulerOutput step2 = scheduler.Schedule();
+  ASSERT_EQ(step2.chunks.size(), 1u);
+  EXPECT_EQ(step2.chunks[0].start, 7);
+  EXPECT_EQ(step2.chunks[0].num_tokens, 1);
+  EXPECT_TRUE(step2.chunks[0].sample);
+  EXPECT_EQ(seq->block_table.size(), 2u);
+
+  // Step 1 completes: its full block joins the prefix cache, the token becomes known.
+  scheduler.RegisterComputedBlocks(seq);
+  EXPECT_EQ(seq->num_registered_blocks, 1);
+  seq->ResolvePendingToken(42);
+  EXPECT_EQ(seq->TokenId(7), 42);
+  EXPECT_EQ(seq->output_ids, std::vector<int32_t>{42});
+  EXPECT_TRUE(seq->seen_tokens.contains(42));
+
+  // Step 2 launched then failed: its pending token is dropped, nothing is registered for it.
+  scheduler.AdvanceChunk(step2.chunks[0]);
+  seq->StartPendingToken();
+  seq->DropPendingToken();
+  EXPECT_EQ(seq->num_tokens(), 8);
+  scheduler.Remove(seq);
+  EXPECT_EQ(blocks.num_free_blocks(), 64);
+}
+
+// A sequence preempted while its step runs keeps the token that step samples and registers
+// nothing (its blocks are gone).
+TEST_F(SchedulerTest, APreemptedSequenceInFlightKeepsItsTokenAndRegistersNothing) {
+  KvBlockManager blocks(/*num_blocks=*/3, 4, /*enable_prefix_caching=*/true);
+  Scheduler scheduler({8, 64}, &blocks);
+  Sequence* old_seq = NewSequence(Ids(4));
+  Sequence* young = NewSequence(Ids(4, 50));
+  scheduler.Add(old_seq);
+  scheduler.Add(young);
+  SchedulerOutput step1 = scheduler.Schedule();
+  ASSERT_EQ(step1.chunks.size(), 2u);
+  for (const ScheduledChunk& chunk : step1.chunks) {
+    scheduler.AdvanceChunk(chunk);
+    chunk.seq->StartPendingToken();
+  }
+  // Both need a second block for their pending row; only one is free: the young one yields.
+  SchedulerOutput step2 = scheduler.Schedule();
+  EXPECT_EQ(step2.num_preempted, 1);
+  ASSERT_EQ(step2.chunks.size(), 1u);
+  EXPECT_EQ(step2.chunks[0].seq, old_seq);
+  EXPECT_EQ(young->state, Sequence::State::kWaiting);
+  EXPECT_EQ(young->num_computed, 0);
+  // Step 1 completes.
+  scheduler.RegisterComputedBlocks(old_seq);
+  scheduler.RegisterComputedBlocks(young);
+  EXPECT_EQ(old_seq->num_registered_blocks, 1);
+  EXPECT_EQ(young->num_registered_blocks, 0);
+  old_seq->ResolvePendingToken(5);
+  young->ResolvePendingToken(6);
+  EXPECT_EQ(young->num_tokens(), 5);  // recomputed with its token when readmitted
+}
+
 TEST_F(SchedulerTest, MaxNumSeqsCapsTheRunningSet) {
   KvBlockManager blocks(64, 4, false);
   Scheduler scheduler({2, 100}, &blocks);

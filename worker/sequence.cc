@@ -18,7 +18,8 @@ Sequence::Sequence(std::string request_id_in, uint64_t arrival_index_in,
       arrival_time(absl::Now()) {}
 
 int32_t Sequence::TokenId(int i) const {
-  return i < prompt_len() ? prompt.token_ids[i] : output_ids[i - prompt_len()];
+  if (i < prompt_len()) return prompt.token_ids[i];
+  return i < num_known_tokens() ? output_ids[i - prompt_len()] : kPendingTokenId;
 }
 
 int32_t Sequence::Position(int i) const {
@@ -31,7 +32,7 @@ int32_t Sequence::EmbeddingRow(int i) const {
 }
 
 const std::vector<BlockHash>& Sequence::BlockHashes(int num_blocks, int block_size) {
-  assert(num_blocks * block_size <= num_tokens());
+  assert(num_blocks * block_size <= num_known_tokens());
   std::vector<RowIdentity> rows(block_size);
   while (static_cast<int>(block_hashes_.size()) < num_blocks) {
     const int block = static_cast<int>(block_hashes_.size());
@@ -61,8 +62,22 @@ const std::vector<BlockHash>& Sequence::BlockHashes(int num_blocks, int block_si
 }
 
 void Sequence::AppendToken(int32_t token_id) {
+  assert(num_pending_tokens == 0);
   output_ids.push_back(token_id);
   seen_tokens.insert(token_id);
 }
+
+void Sequence::StartPendingToken() {
+  assert(num_pending_tokens == 0);
+  num_pending_tokens = 1;
+}
+
+void Sequence::ResolvePendingToken(int32_t token_id) {
+  assert(num_pending_tokens == 1);
+  num_pending_tokens = 0;
+  AppendToken(token_id);
+}
+
+void Sequence::DropPendingToken() { num_pending_tokens = 0; }
 
 }  // namespace glm4v::worker

@@ -43,21 +43,32 @@ struct Sequence {
            int max_total_tokens);
 
   int prompt_len() const { return static_cast<int>(prompt.token_ids.size()); }
-  int num_tokens() const { return prompt_len() + static_cast<int>(output_ids.size()); }
+  // Rows whose token is known (the prompt and the generated tokens).
+  int num_known_tokens() const { return prompt_len() + static_cast<int>(output_ids.size()); }
+  // Known rows plus the token a step in flight is sampling (step overlap, see
+  // StartPendingToken): the scheduler plans that row before its id exists.
+  int num_tokens() const { return num_known_tokens() + num_pending_tokens; }
   // Known rows whose KV is not in the cache yet.
   int num_uncomputed() const { return num_tokens() - num_computed; }
 
-  // Row i of the whole sequence (prompt rows, then generated tokens).
+  // Row i of the whole sequence (prompt rows, then generated tokens); kPendingTokenId for the
+  // row of a token still being sampled.
+  static constexpr int32_t kPendingTokenId = -1;
   int32_t TokenId(int i) const;
   int32_t Position(int i) const;
   int32_t EmbeddingRow(int i) const;  // -1 = word embedding
 
   // Content hashes of the first `num_blocks` full blocks (computed once, then cached).
-  // Requires num_blocks * block_size <= num_tokens().
+  // Requires num_blocks * block_size <= num_known_tokens().
   const std::vector<BlockHash>& BlockHashes(int num_blocks, int block_size);
 
   // Appends a generated token (position next_position + its output index).
   void AppendToken(int32_t token_id);
+  // A step that samples this sequence's next token was launched: its row counts in
+  // num_tokens() until ResolvePendingToken (the token) or DropPendingToken (the step failed).
+  void StartPendingToken();
+  void ResolvePendingToken(int32_t token_id);
+  void DropPendingToken();
 
   // --- Identity and request parameters (fixed after admission) ---
   const std::string request_id;
@@ -70,6 +81,7 @@ struct Sequence {
 
   // --- Generation state ---
   std::vector<int32_t> output_ids;
+  int num_pending_tokens = 0;  // 0 or 1: sampled by the step in flight, id not known yet
   absl::flat_hash_set<int32_t> seen_tokens;  // prompt ids + outputs (repetition penalty)
   FinishReason finish_reason = FinishReason::kNone;
 

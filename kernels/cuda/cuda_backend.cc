@@ -277,6 +277,11 @@ absl::Status CudaBackend::Synchronize() {
   return SyncAndTakeError();
 }
 
+absl::Status CudaBackend::BindCallingThread() {
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
+  return absl::OkStatus();
+}
+
 int64_t CudaBackend::free_memory_bytes() const {
   size_t free_bytes = 0, total_bytes = 0;
   if (cudaSetDevice(device_) != cudaSuccess ||

@@ -99,6 +99,7 @@ class CudaBackend : public Backend {
   absl::StatusOr<Tensor> Download(const Tensor& device_tensor) override;
   // Waits for the stream; returns (and clears) the first asynchronous error since the last call.
   absl::Status Synchronize() override;
+  absl::Status BindCallingThread() override;
 
   bool captures_steps() const override { return true; }
   bool samples_on_device() const override { return true; }

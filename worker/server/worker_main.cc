@@ -85,6 +85,9 @@ ABSL_FLAG(int, max_images_per_request, 4, "Most images per sequence.");
 ABSL_FLAG(int, max_pending_requests, 1024,
           "Waiting + running sequences; beyond it RESOURCE_EXHAUSTED (0 = no cap).");
 ABSL_FLAG(bool, enable_prefix_caching, true, "Reuse KV blocks of identical prompt prefixes.");
+ABSL_FLAG(bool, overlap_steps, true,
+          "Plan step N+1 and stream step N-1's tokens while step N runs on its own thread "
+          "(same tokens either way).");
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight sequences may finish.");
 
 namespace glm4v::worker {
@@ -311,6 +314,7 @@ absl::Status Run() {
   config.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);
   config.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
   config.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
+  config.overlap_steps = absl::GetFlag(FLAGS_overlap_steps);
   config.max_model_len = absl::GetFlag(FLAGS_max_model_len);
   config.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   config.max_pending_requests = absl::GetFlag(FLAGS_max_pending_requests);

@@ -1,7 +1,12 @@
 #include "worker/testing/null_model_runner.h"
 
 #include <cstring>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <utility>
+
+#include "absl/time/clock.h"
 
 namespace glm4v::worker::testing {
 
@@ -19,8 +24,23 @@ KvCacheShape NullModelRunner::KvBlockShape(int block_size) const {
   return shape;
 }
 
+void NullModelRunner::SleepDeviceTime() {
+  if (device_time_ <= absl::ZeroDuration()) return;
+  const absl::Time start = absl::Now();
+  absl::SleepFor(device_time_);
+  slept_seconds_.store(slept_seconds_.load() + absl::ToDoubleSeconds(absl::Now() - start));
+}
+
+absl::Status NullModelRunner::BindCallingThread() {
+#ifdef __linux__
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+#endif
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DecoderOutput> NullModelRunner::Execute(const DecoderBatch& batch) {
   if (rows_.empty()) return absl::FailedPreconditionError("null model runner has no rows");
+  SleepDeviceTime();
   const int64_t vocab = config_.padded_vocab_size;
   DecoderOutput out;
   out.row_offsets.push_back(0);
@@ -38,6 +58,27 @@ absl::StatusOr<DecoderOutput> NullModelRunner::Execute(const DecoderBatch& batch
   }
   ++step_;
   out.logits = Tensor::Borrow(DType::kF32, {total, vocab}, output_->data(), output_);
+  return out;
+}
+
+absl::StatusOr<SampledRows> NullModelRunner::ExecuteAndSample(const DecoderBatch& batch,
+                                                              const SamplingBatchHost& sampling) {
+  if (!sample_on_device_) return ModelRunner::ExecuteAndSample(batch, sampling);
+  SleepDeviceTime();
+  // Ids spread over the vocabulary (never a stop id: the bench clears them), logprobs 0.
+  SampledRows out;
+  const int rows = sampling.num_rows();
+  out.top_count = sampling.max_top_logprobs();
+  for (int r = 0; r < rows; ++r) {
+    out.token_ids.push_back(static_cast<int32_t>((step_ * 7919 + r * 104729) %
+                                                 config_.padded_vocab_size));
+  }
+  if (sampling.any_logprobs()) {
+    out.logprobs.assign(rows, 0.0f);
+    out.top_ids.assign(static_cast<size_t>(rows) * out.top_count, 0);
+    out.top_logprobs.assign(static_cast<size_t>(rows) * out.top_count, 0.0f);
+  }
+  ++step_;
   return out;
 }
 

@@ -44,6 +44,9 @@ class TensorParallelModelRunner : public ModelRunner {
   const ModelConfig& config() const override { return rank_.decoder->config(); }
   // Rank 0's shard (every rank holds the same amount, give or take the vocabulary split).
   int64_t weight_bytes() const override { return rank_.decoder->weights().HeldBytes(); }
+  absl::Status BindCallingThread() override {
+    return rank_.decoder->backend()->BindCallingThread();
+  }
   KvCacheShape KvBlockShape(int block_size) const override;
   size_t kv_element_size() const override { return DTypeSize(kv_dtype_); }
   int64_t kv_memory_capacity_bytes() const override;
