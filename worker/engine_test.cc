@@ -540,7 +540,9 @@ TEST_F(EngineTest, OverlappedStepsGiveTheSerialTokensAndLogprobs) {
         }
       }
       EXPECT_EQ(a["image"].ids, mm_case_->greedy_ids);
-      if (max_seqs > 1) EXPECT_GT(overlapped->Stats().preemptions, 0);
+      if (max_seqs > 1) {
+        EXPECT_GT(overlapped->Stats().preemptions, 0);
+      }
       ExpectNoLeaks(serial.get());
       ExpectNoLeaks(overlapped.get());
     }

@@ -1,15 +1,15 @@
-// Dense softmax attention (vision tower; any batch of equal-length sequences), GQA-aware.
+// Dense softmax attention (vision tower; any batch of equal-length sequences), GQA-aware, on the
+// flash-style tiles of flash_attention.h.
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
-#include "kernels/cpu/attention_core.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/flash_attention.h"
 #include "kernels/cpu/parallel.h"
 
 namespace glm4v {
 namespace cpu {
-namespace {
-constexpr int64_t kQueryBlock = 16;  // query rows per parallel work item
-}  // namespace
 
 void Attention(const float* q, const float* k, const float* v, int64_t batch, int64_t len,
                int num_heads, int num_kv_heads, int head_dim, bool causal, float scale,
@@ -17,24 +17,63 @@ void Attention(const float* q, const float* k, const float* v, int64_t batch, in
   const int64_t q_stride = static_cast<int64_t>(num_heads) * head_dim;
   const int64_t kv_stride = static_cast<int64_t>(num_kv_heads) * head_dim;
   const int heads_per_group = num_heads / num_kv_heads;
-  const int64_t blocks = (len + kQueryBlock - 1) / kQueryBlock;
-  ParallelFor(batch * num_heads * blocks, kQueryBlock * len * head_dim * 4, [&](int64_t item) {
-    const int64_t blk = item % blocks;
-    const int64_t h = (item / blocks) % num_heads;
-    const int64_t b = item / (blocks * num_heads);
-    const int64_t g = h / heads_per_group;
-    const float* kb = k + b * len * kv_stride + g * head_dim;
-    const float* vb = v + b * len * kv_stride + g * head_dim;
-    std::vector<float> scores(len);
-    const int64_t end = std::min(len, (blk + 1) * kQueryBlock);
-    for (int64_t i = blk * kQueryBlock; i < end; ++i) {
-      const int64_t row = b * len + i;
-      AttendOneQuery(
-          q + row * q_stride + h * head_dim, head_dim, causal ? i + 1 : len, scale,
-          [&](int64_t j) { return kb + j * kv_stride; },
-          [&](int64_t j) { return vb + j * kv_stride; }, &scores,
-          out + row * q_stride + h * head_dim);
+  const int dpad = (head_dim + kTileDimAlign - 1) / kTileDimAlign * kTileDimAlign;
+  const int64_t tiles = (len + kFlashKeyTile - 1) / kFlashKeyTile;
+  const int64_t tile_floats = kFlashKeyTile * dpad;
+
+  // Every query block of a KV head reads all its key tiles: arrange them once, keys transposed
+  // (tile t of head (b, g) at kt[((b * kv_heads + g) * tiles + t) * tile_floats]), values as
+  // padded rows; zero-filled so the padding reads as 0.
+  std::vector<float> kt(batch * num_kv_heads * tiles * tile_floats, 0.0f);
+  std::vector<float> vt(kt.size(), 0.0f);
+  ParallelFor(batch * num_kv_heads * tiles, kFlashKeyTile * head_dim * 8, [&](int64_t item) {
+    const int64_t t = item % tiles;
+    const int64_t g = (item / tiles) % num_kv_heads;
+    const int64_t b = item / (tiles * num_kv_heads);
+    float* kd = kt.data() + item * tile_floats;
+    float* vd = vt.data() + item * tile_floats;
+    const int64_t n = std::min(kFlashKeyTile, len - t * kFlashKeyTile);
+    for (int64_t c = 0; c < n; ++c) {
+      const int64_t row = b * len + t * kFlashKeyTile + c;
+      const float* key = k + row * kv_stride + g * head_dim;
+      for (int d = 0; d < head_dim; ++d) kd[d * kFlashKeyTile + c] = key[d];
+      std::memcpy(vd + c * dpad, v + row * kv_stride + g * head_dim, head_dim * sizeof(float));
     }
+  });
+
+  // A block is a KV group's query heads for a run of queries (row = query * heads + head).
+  const int64_t queries_per_block = std::max<int64_t>(1, kFlashMaxRows / heads_per_group);
+  const int64_t blocks = (len + queries_per_block - 1) / queries_per_block;
+  const int64_t cost = queries_per_block * heads_per_group * len * head_dim * 4;
+  ParallelFor(batch * num_kv_heads * blocks, cost, [&](int64_t item) {
+    const int64_t blk = item % blocks;
+    const int64_t g = (item / blocks) % num_kv_heads;
+    const int64_t b = item / (blocks * num_kv_heads);
+    const int64_t first_query = blk * queries_per_block;
+    const int64_t num_queries = std::min(queries_per_block, len - first_query);
+    const float* q_rows[kFlashMaxRows];
+    float* out_rows[kFlashMaxRows];
+    int64_t limits[kFlashMaxRows];
+    FlashQueryBlock block;
+    block.rows = num_queries * heads_per_group;
+    for (int64_t i = 0; i < num_queries; ++i) {
+      const int64_t row = b * len + first_query + i;
+      for (int h = 0; h < heads_per_group; ++h) {
+        const int64_t r = i * heads_per_group + h;
+        const int64_t head = g * heads_per_group + h;
+        q_rows[r] = q + row * q_stride + head * head_dim;
+        out_rows[r] = out + row * q_stride + head * head_dim;
+        limits[r] = causal ? first_query + i + 1 : len;
+      }
+    }
+    block.q = q_rows;
+    block.out = out_rows;
+    block.key_limit = limits;
+    const int64_t head_tiles = (b * num_kv_heads + g) * tiles;
+    FlashAttend(block, head_dim, scale, [&](int64_t first, int64_t, FlashScratch&) {
+      const int64_t at = (head_tiles + first / kFlashKeyTile) * tile_floats;
+      return FlashKeyTile{kt.data() + at, vt.data() + at};
+    });
   });
 }
 

@@ -1,21 +1,19 @@
-// KV-cache writes and causal attention over paged KV (prefill chunks and decode tokens alike).
+// KV-cache writes and causal attention over paged KV (prefill chunks and decode tokens alike),
+// on the flash-style tiles of flash_attention.h.
 #include <algorithm>
 #include <vector>
 
-#include "kernels/cpu/attention_core.h"
+#include "kernels/cpu/flash_attention.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/parallel.h"
 
 namespace glm4v {
 namespace cpu {
 namespace {
-constexpr int64_t kQueryBlock = 16;
-
-// Query heads [head_begin, head_begin + heads) of query rows [first_query, first_query +
-// kQueryBlock) of one sequence.
+// The query heads of KV group `group` for a run of one sequence's queries.
 struct WorkItem {
   int32_t sequence;
-  int32_t head_begin;
+  int32_t group;
   int64_t first_query;  // within the sequence's new tokens
 };
 }  // namespace
@@ -48,64 +46,68 @@ void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
   const size_t elem = DTypeSize(dtype);
   const auto* keys = static_cast<const unsigned char*>(cache.key_tensor(layer).raw_data());
   const auto* values = static_cast<const unsigned char*>(cache.value_tensor(layer).raw_data());
-  // An f32 cache is read in place, one query head per work item. A bf16 cache is converted to
-  // f32 per work item, which then covers a whole KV group so that the group's query heads share
-  // one conversion. Either way every query's arithmetic is the same.
-  const bool in_place = dtype == DType::kF32;
-  const int heads_per_item = in_place ? 1 : heads_per_group;
+  // A block is a KV group's query heads for a run of a sequence's queries (row = query *
+  // heads + head): a decode token's heads share every key tile, read once per group.
+  const int64_t queries_per_block = std::max<int64_t>(1, kFlashMaxRows / heads_per_group);
 
   std::vector<WorkItem> items;
   int64_t total_cost = 0;
   for (int64_t s = 0; s < num_seqs; ++s) {
     const int64_t num_queries = sequences[s * 4 + 1], kv_len = sequences[s * 4 + 2];
     if (num_queries <= 0) continue;
-    total_cost += num_queries * kv_len * head_dim * 4;
-    for (int h = 0; h < num_heads; h += heads_per_item) {
-      for (int64_t i = 0; i < num_queries; i += kQueryBlock) {
-        items.push_back({static_cast<int32_t>(s), h, i});
+    total_cost += num_queries * num_heads * kv_len * head_dim * 4;
+    for (int g = 0; g < cs.num_kv_heads; ++g) {
+      for (int64_t i = 0; i < num_queries; i += queries_per_block) {
+        items.push_back({static_cast<int32_t>(s), g, i});
       }
     }
   }
   const int64_t cost =
-      items.empty() ? 0 : total_cost / static_cast<int64_t>(items.size()) * heads_per_item + 1;
+      items.empty() ? 0 : total_cost / static_cast<int64_t>(items.size()) + 1;
   ParallelFor(static_cast<int64_t>(items.size()), cost, [&](int64_t n) {
     const WorkItem& item = items[n];
     const int32_t* seq = sequences + item.sequence * 4;
     const int64_t query_begin = seq[0], num_queries = seq[1], kv_len = seq[2];
     const int32_t* table = block_tables + seq[3];
     const int64_t num_cached = kv_len - num_queries;
-    const int64_t g = item.head_begin / heads_per_group;
-    const int64_t end = std::min(num_queries, item.first_query + kQueryBlock);
-    const int64_t num_keys = num_cached + end;  // what the block's last query sees
+    const int64_t g = item.group;
+    const int64_t end = std::min(num_queries, item.first_query + queries_per_block);
+    const float* q_rows[kFlashMaxRows];
+    float* out_rows[kFlashMaxRows];
+    int64_t limits[kFlashMaxRows];
+    FlashQueryBlock block;
+    block.rows = (end - item.first_query) * heads_per_group;
+    for (int64_t i = item.first_query; i < end; ++i) {
+      const int64_t row = query_begin + i;
+      for (int h = 0; h < heads_per_group; ++h) {
+        const int64_t r = (i - item.first_query) * heads_per_group + h;
+        const int64_t head = g * heads_per_group + h;
+        q_rows[r] = q + row * q_row + head * head_dim;
+        out_rows[r] = out + row * q_row + head * head_dim;
+        limits[r] = num_cached + i + 1;  // causal: its own token and everything before
+      }
+    }
+    block.q = q_rows;
+    block.out = out_rows;
+    block.key_limit = limits;
     // Token j of the sequence: block table[j / block_size], slot j % block_size; its KV group g
     // starts at this element offset of the layer's storage.
     auto offset = [&](int64_t j) {
       return (static_cast<int64_t>(table[j / cs.block_size]) * cs.block_size +
               j % cs.block_size) * kv_row + g * head_dim;
     };
-    std::vector<float> scores(num_keys);
-    auto attend = [&](auto key, auto value) {
-      for (int h = item.head_begin; h < item.head_begin + heads_per_item; ++h) {
-        for (int64_t i = item.first_query; i < end; ++i) {
-          const int64_t row = query_begin + i;
-          AttendOneQuery(q + row * q_row + h * head_dim, head_dim, num_cached + i + 1, scale,
-                         key, value, &scores, out + row * q_row + h * head_dim);
-        }
+    std::vector<float> key(head_dim);
+    FlashAttend(block, head_dim, scale, [&](int64_t first, int64_t count, FlashScratch& tile) {
+      float* kt = tile.kt();
+      float* vt = tile.v();
+      for (int64_t c = 0; c < count; ++c) {
+        const int64_t at = offset(first + c) * static_cast<int64_t>(elem);
+        ConvertToF32(keys + at, dtype, head_dim, key.data());
+        for (int d = 0; d < head_dim; ++d) kt[d * kFlashKeyTile + c] = key[d];
+        ConvertToF32(values + at, dtype, head_dim, vt + c * tile.dpad());
       }
-    };
-    if (in_place) {
-      const auto* kf = reinterpret_cast<const float*>(keys);
-      const auto* vf = reinterpret_cast<const float*>(values);
-      attend([&](int64_t j) { return kf + offset(j); }, [&](int64_t j) { return vf + offset(j); });
-      return;
-    }
-    std::vector<float> k32(num_keys * head_dim), v32(num_keys * head_dim);
-    for (int64_t j = 0; j < num_keys; ++j) {
-      ConvertToF32(keys + offset(j) * elem, dtype, head_dim, k32.data() + j * head_dim);
-      ConvertToF32(values + offset(j) * elem, dtype, head_dim, v32.data() + j * head_dim);
-    }
-    attend([&](int64_t j) { return k32.data() + j * head_dim; },
-           [&](int64_t j) { return v32.data() + j * head_dim; });
+      return FlashKeyTile{kt, vt};
+    });
   });
 }
 

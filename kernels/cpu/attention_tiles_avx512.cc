@@ -1,0 +1,137 @@
+// AVX-512 forms of the attention tile kernels, compiled with a function-level target so the build
+// stays plain x86-64; only called when CPUID has them (simd_level.h). Register blocks of 4 rows x
+// 4 vectors: per step 4 loads and 4 broadcasts feed 16 FMAs.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/attention_tiles_impl.h"
+
+#define GLM4V_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+namespace glm4v {
+namespace cpu {
+namespace avx512 {
+namespace {
+
+constexpr int kLanes = 16;
+
+template <int R>
+GLM4V_AVX512 void ScoreRows(const float* q, int dpad, const float* kt, int64_t ldk, int64_t cols,
+                            float* s, int64_t lds) {
+  for (int64_t c = 0; c < cols; c += 4 * kLanes) {
+    __m512 acc[R][4];
+    for (int i = 0; i < R; ++i) {
+      for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+    }
+    const float* kc = kt + c;
+    for (int d = 0; d < dpad; ++d) {
+      const float* kd = kc + d * ldk;
+      const __m512 k0 = _mm512_loadu_ps(kd);
+      const __m512 k1 = _mm512_loadu_ps(kd + kLanes);
+      const __m512 k2 = _mm512_loadu_ps(kd + 2 * kLanes);
+      const __m512 k3 = _mm512_loadu_ps(kd + 3 * kLanes);
+      for (int i = 0; i < R; ++i) {
+        const __m512 b = _mm512_set1_ps(q[i * dpad + d]);
+        acc[i][0] = _mm512_fmadd_ps(b, k0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(b, k1, acc[i][1]);
+        acc[i][2] = _mm512_fmadd_ps(b, k2, acc[i][2]);
+        acc[i][3] = _mm512_fmadd_ps(b, k3, acc[i][3]);
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      for (int j = 0; j < 4; ++j) _mm512_storeu_ps(s + i * lds + c + j * kLanes, acc[i][j]);
+    }
+  }
+}
+
+// Rows [0, R) of o, vectors [d0 / 16, d0 / 16 + NV) of each row.
+template <int R, int NV>
+GLM4V_AVX512 void AccumulateRows(const float* p, int64_t ldp, int64_t cols, const float* v,
+                                 int dpad, int d0, float* o) {
+  __m512 acc[R][NV];
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_loadu_ps(o + i * dpad + d0 + j * kLanes);
+  }
+  for (int64_t c = 0; c < cols; ++c) {
+    const float* vc = v + c * dpad + d0;
+    __m512 vv[NV];
+    for (int j = 0; j < NV; ++j) vv[j] = _mm512_loadu_ps(vc + j * kLanes);
+    for (int i = 0; i < R; ++i) {
+      const __m512 b = _mm512_set1_ps(p[i * ldp + c]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(b, vv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(o + i * dpad + d0 + j * kLanes, acc[i][j]);
+  }
+}
+
+template <int R>
+GLM4V_AVX512 void AccumulateRowBlock(const float* p, int64_t ldp, int64_t cols, const float* v,
+                                     int dpad, float* o) {
+  const int vectors = dpad / kLanes;
+  int j = 0;
+  for (; j + 4 <= vectors; j += 4) AccumulateRows<R, 4>(p, ldp, cols, v, dpad, j * kLanes, o);
+  switch (vectors - j) {
+    case 3:
+      AccumulateRows<R, 3>(p, ldp, cols, v, dpad, j * kLanes, o);
+      break;
+    case 2:
+      AccumulateRows<R, 2>(p, ldp, cols, v, dpad, j * kLanes, o);
+      break;
+    case 1:
+      AccumulateRows<R, 1>(p, ldp, cols, v, dpad, j * kLanes, o);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+GLM4V_AVX512 void ScoreTile(const float* q, int64_t rows, int dpad, const float* kt, int64_t ldk,
+                            int64_t cols, float* s, int64_t lds) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) ScoreRows<4>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
+  switch (rows - r) {
+    case 3:
+      ScoreRows<3>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
+      break;
+    case 2:
+      ScoreRows<2>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
+      break;
+    case 1:
+      ScoreRows<1>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
+      break;
+    default:
+      break;
+  }
+}
+
+GLM4V_AVX512 void AccumulateTile(const float* p, int64_t ldp, int64_t rows, int64_t cols,
+                                 const float* v, int dpad, float* o) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    AccumulateRowBlock<4>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
+  }
+  switch (rows - r) {
+    case 3:
+      AccumulateRowBlock<3>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
+      break;
+    case 2:
+      AccumulateRowBlock<2>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
+      break;
+    case 1:
+      AccumulateRowBlock<1>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace avx512
+}  // namespace cpu
+}  // namespace glm4v

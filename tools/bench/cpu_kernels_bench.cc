@@ -1,0 +1,162 @@
+// CPU kernels at GLM-4V-9B's real shapes, next to the machine's own floors measured in the same
+// run (read bandwidth over all pool threads; OpenBLAS sgemm at 4096^3):
+//
+//   bazel run -c opt //tools/bench:cpu_kernels_bench
+//
+// - dense attention of the vision tower: one 1120x1120 image = 6,401 tokens, 16 heads x 112;
+// - paged attention of the decoder (32 query heads, 2 KV groups x 128, f32 and bf16 caches):
+//   a 1,613-row prefill (the image question) and decode tokens at several context lengths.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "common/tensor.h"
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/row_kernels.h"
+#include "kernels/cpu/simd_level.h"
+#include "model/kv_cache.h"
+
+ABSL_FLAG(int, iters, 3, "timed repetitions per figure (best is reported)");
+ABSL_FLAG(bool, vision_attention, true, "time the vision tower's dense attention");
+
+namespace glm4v {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename Fn>
+double BestSeconds(int iters, Fn fn) {
+  double best = 1e30;
+  for (int i = 0; i < iters; ++i) {
+    const auto start = Clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  return best;
+}
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+double ReadBandwidth() {
+  const int64_t floats = int64_t{128} << 20;
+  std::vector<float> buffer(floats, 1.0f);
+  const int64_t chunks = 256, per_chunk = floats / chunks;
+  std::vector<float> sink(chunks);
+  const double s = BestSeconds(5, [&] {
+    cpu::ParallelFor(chunks, int64_t{1} << 30,
+                     [&](int64_t c) { sink[c] = cpu::MaxRow(buffer.data() + c * per_chunk, per_chunk); });
+  });
+  return floats * 4.0 / s;
+}
+
+double SgemmRate() {
+  const int n = 4096;
+  const std::vector<float> a = Random(size_t{1} * n * n, 1), b = Random(size_t{1} * n * n, 2);
+  std::vector<float> c(size_t{1} * n * n);
+  const double s = BestSeconds(2, [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+  });
+  return 2.0 * n * n * n / s;
+}
+
+void BenchVisionAttention(int iters, double gemm_rate) {
+  const int64_t len = 6401;
+  const int heads = 16, head_dim = 112;
+  const int64_t width = int64_t{heads} * head_dim;
+  const std::vector<float> q = Random(len * width, 3), k = Random(len * width, 4),
+                           v = Random(len * width, 5);
+  std::vector<float> out(len * width);
+  const double s = BestSeconds(iters, [&] {
+    cpu::Attention(q.data(), k.data(), v.data(), 1, len, heads, heads, head_dim, false,
+                   1.0f / std::sqrt(float{head_dim}), out.data());
+  });
+  const double flops = 4.0 * len * len * width;
+  std::printf("| vision dense attention, 6,401 tokens, 16 x 112 (one layer) | %.3f s | %.1f "
+              "GFLOP/s | %.0f %% of sgemm |\n",
+              s, flops / s / 1e9, 100.0 * flops / s / gemm_rate);
+}
+
+// One sequence: `cached` keys already in the cache and `queries` new rows.
+void BenchPaged(int iters, DType cache_dtype, int64_t cached, int64_t queries, double bandwidth,
+                double gemm_rate) {
+  const int heads = 32, kv_heads = 2, head_dim = 128, block_size = 16;
+  const int64_t kv_len = cached + queries;
+  KvCacheShape shape;
+  shape.num_layers = 1;
+  shape.block_size = block_size;
+  shape.num_kv_heads = kv_heads;
+  shape.head_dim = head_dim;
+  shape.num_blocks = static_cast<int>((kv_len + block_size - 1) / block_size);
+  std::vector<Tensor> keys, values;
+  keys.push_back(Tensor::Empty(cache_dtype, {shape.num_blocks, block_size, kv_heads, head_dim}));
+  values.push_back(Tensor::Empty(cache_dtype, {shape.num_blocks, block_size, kv_heads, head_dim}));
+  PagedKvCache cache(shape, std::move(keys), std::move(values));
+  // Fill the cache with random keys and values, slot j = row j.
+  const int64_t kv_row = int64_t{kv_heads} * head_dim;
+  const std::vector<float> kv = Random(kv_len * kv_row, 6);
+  std::vector<int32_t> slots(kv_len);
+  for (int64_t j = 0; j < kv_len; ++j) slots[j] = static_cast<int32_t>(j);
+  cpu::WriteKvCache(kv.data(), kv.data(), slots.data(), kv_len, 0, &cache);
+  std::vector<int32_t> table(shape.num_blocks);
+  for (int b = 0; b < shape.num_blocks; ++b) table[b] = b;
+  const int32_t sequences[4] = {0, static_cast<int32_t>(queries), static_cast<int32_t>(kv_len), 0};
+  const std::vector<float> q = Random(queries * heads * head_dim, 7);
+  std::vector<float> out(queries * heads * head_dim);
+  const double s = BestSeconds(iters, [&] {
+    cpu::PagedAttention(q.data(), cache, 0, sequences, 1, table.data(), heads,
+                        1.0f / std::sqrt(128.0f), out.data());
+  });
+  const double bytes = 2.0 * kv_len * kv_row * DTypeSize(cache_dtype);
+  // Causal: query i sees cached + i + 1 keys.
+  const double pairs = queries * (cached + (queries + 1) / 2.0);
+  const double flops = 4.0 * pairs * heads * head_dim;
+  std::printf("| paged attention %s cache, %lld cached + %lld new | %.3f ms | %.1f GFLOP/s "
+              "(%.0f %% of sgemm) | KV read %.1f GB/s (%.0f %% of bandwidth) |\n",
+              std::string(DTypeName(cache_dtype)).c_str(), static_cast<long long>(cached),
+              static_cast<long long>(queries), s * 1e3, flops / s / 1e9,
+              100.0 * flops / s / gemm_rate, bytes / s / 1e9, 100.0 * bytes / s / bandwidth);
+}
+
+int Main() {
+  const int iters = absl::GetFlag(FLAGS_iters);
+  std::printf("# cpu_kernels_bench: simd %s, %d pool threads\n",
+              cpu::SimdLevelName(cpu::ActiveSimdLevel()), cpu::NumThreads());
+  const double bandwidth = ReadBandwidth();
+  const double gemm_rate = SgemmRate();
+  std::printf("read bandwidth (all threads, 512 MiB, best of 5): %.1f GB/s\n", bandwidth / 1e9);
+  std::printf("OpenBLAS sgemm 4096^3 (best of 2): %.1f GFLOP/s\n\n", gemm_rate / 1e9);
+  std::printf("| kernel | time | rate | against the floor |\n|---|---|---|---|\n");
+  if (absl::GetFlag(FLAGS_vision_attention)) BenchVisionAttention(iters, gemm_rate);
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    if (getenv("SKIP_PAGED")) break;
+    BenchPaged(iters, dtype, 0, 1613, bandwidth, gemm_rate);
+    for (int64_t context : {1024, 8192, 32768}) {
+      BenchPaged(iters, dtype, context, 1, bandwidth, gemm_rate);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace glm4v
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return glm4v::Main();
+}
