@@ -20,7 +20,10 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
                                                   const ModelConfig& config, Backend* backend,
                                                   const TensorParallelShard& shard,
                                                   const WeightLoadOptions& options) {
-  ASSIGN_OR_RETURN(const WeightDTypes dtypes, ResolveWeightDTypes(options, *backend));
+  const std::string embedding_name = "transformer.embedding.word_embeddings.weight";
+  ASSIGN_OR_RETURN(const TensorInfo embedding_info, checkpoint.Info(embedding_name));
+  ASSIGN_OR_RETURN(const WeightDTypes dtypes,
+                   ResolveWeightDTypes(options, *backend, embedding_info.dtype));
   const DType mat = dtypes.matrix, act = dtypes.activation;
   if (!config.rmsnorm || !config.original_rope || !config.post_layer_norm) {
     return absl::UnimplementedError(

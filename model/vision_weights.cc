@@ -26,7 +26,10 @@ absl::StatusOr<Tensor> Load(SliceReader& read, Backend* backend, const std::stri
 absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
                                                 const ModelConfig& config, Backend* backend,
                                                 const WeightLoadOptions& options) {
-  ASSIGN_OR_RETURN(const WeightDTypes dtypes, ResolveWeightDTypes(options, *backend));
+  ASSIGN_OR_RETURN(const TensorInfo patch_info,
+                   checkpoint.Info("transformer.vision.patch_embedding.proj.weight"));
+  ASSIGN_OR_RETURN(const WeightDTypes dtypes,
+                   ResolveWeightDTypes(options, *backend, patch_info.dtype));
   const DType mat = dtypes.matrix, act = dtypes.activation;
   SliceReader read(checkpoint);
   const VisionConfig& vc = config.vision;

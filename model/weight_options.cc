@@ -7,10 +7,15 @@
 namespace glm4v {
 
 absl::StatusOr<WeightDTypes> ResolveWeightDTypes(const WeightLoadOptions& options,
-                                                 const Backend& backend) {
+                                                 const Backend& backend,
+                                                 std::optional<DType> stored) {
   WeightDTypes d;
   d.activation = backend.activation_dtype();
-  d.matrix = options.matrix_dtype.value_or(d.activation);
+  DType fallback = d.activation;
+  // An f32 backend keeps bf16 checkpoints in bf16: half the memory, and its kernels widen in
+  // registers (the products are the f32 ones).
+  if (d.activation == DType::kF32 && stored == DType::kBF16) fallback = DType::kBF16;
+  d.matrix = options.matrix_dtype.value_or(fallback);
   if (d.matrix != DType::kF32 && d.matrix != DType::kBF16) {
     return absl::InvalidArgumentError(absl::StrCat(
         "weight matrices can be stored as f32 or bf16, not ", std::string(DTypeName(d.matrix))));

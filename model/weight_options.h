@@ -13,8 +13,9 @@
 namespace glm4v {
 
 struct WeightLoadOptions {
-  // kF32 or kBF16; unset = backend->activation_dtype() (f32 on the CPU, bf16 on CUDA).
-  // bf16 on the CPU runs the GPU's weight precision there (tests, golden checks).
+  // kF32 or kBF16; unset = the checkpoint's own dtype where the backend computes in f32 (the
+  // CPU: bf16 matrices stay bf16 and the kernels read them in place, f32/f16 ones are f32), the
+  // backend's activation dtype otherwise (bf16 on CUDA).
   std::optional<DType> matrix_dtype;
 };
 
@@ -23,9 +24,11 @@ struct WeightDTypes {
   DType activation;  // norm weights, biases, embeddings added to or copied into activations
 };
 
+// `stored`: the dtype the checkpoint holds its matrices in (unknown = the activation dtype).
 // INVALID_ARGUMENT for a matrix dtype other than f32/bf16.
 absl::StatusOr<WeightDTypes> ResolveWeightDTypes(const WeightLoadOptions& options,
-                                                 const Backend& backend);
+                                                 const Backend& backend,
+                                                 std::optional<DType> stored = std::nullopt);
 
 // Parses a command-line dtype choice: "auto" (nullopt: the backend's default), "f32", "bf16".
 // INVALID_ARGUMENT naming `flag` otherwise.

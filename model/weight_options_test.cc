@@ -32,7 +32,7 @@ TEST(WeightOptionsTest, RejectsOtherDTypeFlagValuesNamingTheFlag) {
   }
 }
 
-TEST(WeightOptionsTest, MatrixDTypeDefaultsToTheActivationDType) {
+TEST(WeightOptionsTest, MatrixDTypeDefaultsToTheCheckpointsOnAnF32Backend) {
   auto backend = GetBackend("cpu");
   ASSERT_TRUE(backend.ok()) << backend.status();
   auto d = ResolveWeightDTypes({}, **backend);
@@ -46,6 +46,20 @@ TEST(WeightOptionsTest, MatrixDTypeDefaultsToTheActivationDType) {
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->matrix, DType::kBF16);
   EXPECT_EQ(d->activation, DType::kF32);  // norms and biases stay in the activation dtype
+
+  // Unset, an f32 backend keeps a bf16 checkpoint's matrices in bf16 and widens others to f32.
+  d = ResolveWeightDTypes({}, **backend, DType::kBF16);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->matrix, DType::kBF16);
+  EXPECT_EQ(d->activation, DType::kF32);
+  d = ResolveWeightDTypes({}, **backend, DType::kF16);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->matrix, DType::kF32);
+  WeightLoadOptions f32;
+  f32.matrix_dtype = DType::kF32;
+  d = ResolveWeightDTypes(f32, **backend, DType::kBF16);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->matrix, DType::kF32);  // an explicit choice wins
 
   WeightLoadOptions i32;
   i32.matrix_dtype = DType::kI32;

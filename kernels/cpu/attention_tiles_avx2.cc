@@ -23,19 +23,23 @@ GLM4V_AVX2 void ScoreRows(const float* q, int dpad, const float* kt, int64_t ldk
                             float* s, int64_t lds) {
   for (int64_t c = 0; c < cols; c += 2 * kLanes) {
     __m256 acc[R][2];
+#pragma GCC unroll 16
     for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     const float* kc = kt + c;
     for (int d = 0; d < dpad; ++d) {
       const float* kd = kc + d * ldk;
       const __m256 k0 = _mm256_loadu_ps(kd);
       const __m256 k1 = _mm256_loadu_ps(kd + kLanes);
+    #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
         const __m256 b = _mm256_broadcast_ss(q + i * dpad + d);
         acc[i][0] = _mm256_fmadd_ps(b, k0, acc[i][0]);
         acc[i][1] = _mm256_fmadd_ps(b, k1, acc[i][1]);
       }
     }
+#pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
+    #pragma GCC unroll 16
       for (int j = 0; j < 2; ++j) _mm256_storeu_ps(s + i * lds + c + j * kLanes, acc[i][j]);
     }
   }
@@ -46,19 +50,26 @@ template <int R, int NV>
 GLM4V_AVX2 void AccumulateRows(const float* p, int64_t ldp, int64_t cols, const float* v,
                                  int dpad, int d0, float* o) {
   __m256 acc[R][NV];
+#pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
     for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_loadu_ps(o + i * dpad + d0 + j * kLanes);
   }
   for (int64_t c = 0; c < cols; ++c) {
     const float* vc = v + c * dpad + d0;
     __m256 vv[NV];
+#pragma GCC unroll 16
     for (int j = 0; j < NV; ++j) vv[j] = _mm256_loadu_ps(vc + j * kLanes);
+#pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const __m256 b = _mm256_set1_ps(p[i * ldp + c]);
+    #pragma GCC unroll 16
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_fmadd_ps(b, vv[j], acc[i][j]);
     }
   }
+#pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
     for (int j = 0; j < NV; ++j) _mm256_storeu_ps(o + i * dpad + d0 + j * kLanes, acc[i][j]);
   }
 }

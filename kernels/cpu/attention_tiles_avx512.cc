@@ -23,7 +23,9 @@ GLM4V_AVX512 void ScoreRows(const float* q, int dpad, const float* kt, int64_t l
                             float* s, int64_t lds) {
   for (int64_t c = 0; c < cols; c += 4 * kLanes) {
     __m512 acc[R][4];
+#pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
+    #pragma GCC unroll 16
       for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
     }
     const float* kc = kt + c;
@@ -33,6 +35,7 @@ GLM4V_AVX512 void ScoreRows(const float* q, int dpad, const float* kt, int64_t l
       const __m512 k1 = _mm512_loadu_ps(kd + kLanes);
       const __m512 k2 = _mm512_loadu_ps(kd + 2 * kLanes);
       const __m512 k3 = _mm512_loadu_ps(kd + 3 * kLanes);
+    #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
         const __m512 b = _mm512_set1_ps(q[i * dpad + d]);
         acc[i][0] = _mm512_fmadd_ps(b, k0, acc[i][0]);
@@ -41,7 +44,9 @@ GLM4V_AVX512 void ScoreRows(const float* q, int dpad, const float* kt, int64_t l
         acc[i][3] = _mm512_fmadd_ps(b, k3, acc[i][3]);
       }
     }
+#pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
+    #pragma GCC unroll 16
       for (int j = 0; j < 4; ++j) _mm512_storeu_ps(s + i * lds + c + j * kLanes, acc[i][j]);
     }
   }
@@ -52,19 +57,26 @@ template <int R, int NV>
 GLM4V_AVX512 void AccumulateRows(const float* p, int64_t ldp, int64_t cols, const float* v,
                                  int dpad, int d0, float* o) {
   __m512 acc[R][NV];
+#pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
     for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_loadu_ps(o + i * dpad + d0 + j * kLanes);
   }
   for (int64_t c = 0; c < cols; ++c) {
     const float* vc = v + c * dpad + d0;
     __m512 vv[NV];
+#pragma GCC unroll 16
     for (int j = 0; j < NV; ++j) vv[j] = _mm512_loadu_ps(vc + j * kLanes);
+#pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const __m512 b = _mm512_set1_ps(p[i * ldp + c]);
+    #pragma GCC unroll 16
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(b, vv[j], acc[i][j]);
     }
   }
+#pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
     for (int j = 0; j < NV; ++j) _mm512_storeu_ps(o + i * dpad + d0 + j * kLanes, acc[i][j]);
   }
 }

@@ -1,4 +1,5 @@
-// y = x W^T + b with W stored [out, in] (HF Linear layout), via OpenBLAS.
+// y = x W^T + b with W stored [out, in] (HF Linear layout): OpenBLAS sgemm, or for a few rows
+// of x and bf16 weights the in-place GEMV of gemv_bf16.h.
 #include <cblas.h>
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/gemv_bf16.h"
 #include "kernels/cpu/parallel.h"
 
 namespace glm4v {
@@ -53,6 +55,16 @@ void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int
   }
   if (w_dtype == DType::kF32) {
     Sgemm(x, static_cast<const float*>(w), m, n, k, beta, y, n);
+    return;
+  }
+  if (w_dtype == DType::kBF16 && m <= kGemvMaxRows) {
+    // Decode-sized: read the bf16 weights in place, widened in registers, at memory speed.
+    constexpr int64_t kRowsPerItem = 64;
+    const auto* wb = static_cast<const uint16_t*>(w);
+    ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * m * 2, [&](int64_t c) {
+      const int64_t j0 = c * kRowsPerItem;
+      GemvBf16(x, m, wb, k, j0, std::min(n, j0 + kRowsPerItem), beta != 0.0f, y, n);
+    });
     return;
   }
   // bf16 weights: convert a panel of rows to f32 (in parallel), multiply it into its columns of

@@ -3,6 +3,7 @@
 //
 //   bazel run -c opt //tools/bench:cpu_kernels_bench
 //
+// - bf16 Linear layers at decode sizes (in-place GEMV) against the read bandwidth;
 // - dense attention of the vision tower: one 1120x1120 image = 6,401 tokens, 16 heads x 112;
 // - paged attention of the decoder (32 query heads, 2 KV groups x 128, f32 and bf16 caches):
 //   a 1,613-row prefill (the image question) and decode tokens at several context lengths.
@@ -19,7 +20,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "common/tensor.h"
+#include "common/dtype.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/gemv_bf16.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/row_kernels.h"
 #include "kernels/cpu/simd_level.h"
@@ -133,6 +136,54 @@ void BenchPaged(int iters, DType cache_dtype, int64_t cached, int64_t queries, d
               100.0 * flops / s / gemm_rate, bytes / s / 1e9, 100.0 * bytes / s / bandwidth);
 }
 
+// Linear layers with bf16 weights at decode sizes: one decoder layer's four (GLM-4-9B: QKV
+// 4608x4096, attention output 4096x4096, MLP in 27392x4096, MLP out 4096x13696) and the LM head
+// (151552x4096), weights read once per call.
+void BenchDecodeLinear(int iters, double bandwidth) {
+  struct Shape {
+    const char* name;
+    int64_t n, k;
+  };
+  const Shape shapes[] = {{"decoder layer (QKV + out + MLP in + MLP out)", 0, 0},
+                          {"LM head 151552 x 4096", 151552, 4096}};
+  const Shape layer[] = {{"qkv", 4608, 4096}, {"dense", 4096, 4096}, {"h_to_4h", 27392, 4096},
+                         {"4h_to_h", 4096, 13696}};
+  for (const Shape& shape : shapes) {
+    std::vector<Shape> parts;
+    if (shape.n == 0) {
+      parts.assign(std::begin(layer), std::end(layer));
+    } else {
+      parts.push_back(shape);
+    }
+    std::vector<std::vector<uint16_t>> weights;
+    int64_t bytes = 0, max_n = 0, max_k = 0;
+    for (const Shape& p : parts) {
+      std::vector<uint16_t> w(p.n * p.k);
+      std::mt19937 rng(static_cast<uint32_t>(p.n));
+      for (uint16_t& v : w) v = F32ToBF16(static_cast<float>(static_cast<int>(rng() % 2001) - 1000) * 1e-3f);
+      weights.push_back(std::move(w));
+      bytes += p.n * p.k * 2;
+      max_n = std::max(max_n, p.n);
+      max_k = std::max(max_k, p.k);
+    }
+    for (const int64_t m : {1, 4, 16, 32}) {
+      const std::vector<float> x = Random(m * max_k, 8);
+      std::vector<float> y(m * max_n);
+      const double s = BestSeconds(iters + 2, [&] {
+        for (size_t i = 0; i < parts.size(); ++i) {
+          cpu::Linear(x.data(), weights[i].data(), DType::kBF16, nullptr, m, parts[i].n,
+                      parts[i].k, false, y.data());
+        }
+      });
+      std::printf("| bf16 Linear, %s, %lld row%s%s | %.2f ms | %.1f GB/s of weights | %.0f %% of "
+                  "bandwidth |\n",
+                  shape.name, static_cast<long long>(m), m == 1 ? "" : "s",
+                  m > cpu::kGemvMaxRows ? " (panels + sgemm)" : "", s * 1e3, bytes / s / 1e9,
+                  100.0 * bytes / s / bandwidth);
+    }
+  }
+}
+
 int Main() {
   const int iters = absl::GetFlag(FLAGS_iters);
   std::printf("# cpu_kernels_bench: simd %s, %d pool threads\n",
@@ -142,9 +193,9 @@ int Main() {
   std::printf("read bandwidth (all threads, 512 MiB, best of 5): %.1f GB/s\n", bandwidth / 1e9);
   std::printf("OpenBLAS sgemm 4096^3 (best of 2): %.1f GFLOP/s\n\n", gemm_rate / 1e9);
   std::printf("| kernel | time | rate | against the floor |\n|---|---|---|---|\n");
+  BenchDecodeLinear(iters, bandwidth);
   if (absl::GetFlag(FLAGS_vision_attention)) BenchVisionAttention(iters, gemm_rate);
   for (DType dtype : {DType::kF32, DType::kBF16}) {
-    if (getenv("SKIP_PAGED")) break;
     BenchPaged(iters, dtype, 0, 1613, bandwidth, gemm_rate);
     for (int64_t context : {1024, 8192, 32768}) {
       BenchPaged(iters, dtype, context, 1, bandwidth, gemm_rate);

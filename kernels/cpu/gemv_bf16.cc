@@ -1,0 +1,56 @@
+#include "kernels/cpu/gemv_bf16.h"
+
+#include <cstring>
+
+#include "kernels/cpu/gemv_bf16_impl.h"
+#include "kernels/cpu/simd_level.h"
+
+namespace glm4v {
+namespace cpu {
+
+void GemvBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t j_begin,
+              int64_t j_end, bool accumulate, float* y, int64_t ldy) {
+  switch (ActiveSimdLevel()) {
+    case SimdLevel::kAvx512:
+      return avx512::GemvBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
+    case SimdLevel::kAvx2:
+      return avx2::GemvBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
+    case SimdLevel::kScalar:
+      break;
+  }
+  scalar::GemvBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
+}
+
+namespace scalar {
+
+void GemvBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t j_begin,
+              int64_t j_end, bool accumulate, float* y, int64_t ldy) {
+  for (int64_t j = j_begin; j < j_end; ++j) {
+    const uint16_t* wj = w + j * k;
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * k;
+      float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      int64_t kk = 0;
+      auto widen = [](uint16_t bits) {
+        const uint32_t u = static_cast<uint32_t>(bits) << 16;
+        float f;
+        std::memcpy(&f, &u, sizeof(f));
+        return f;
+      };
+      for (; kk + 4 <= k; kk += 4) {
+        s0 += xi[kk] * widen(wj[kk]);
+        s1 += xi[kk + 1] * widen(wj[kk + 1]);
+        s2 += xi[kk + 2] * widen(wj[kk + 2]);
+        s3 += xi[kk + 3] * widen(wj[kk + 3]);
+      }
+      for (; kk < k; ++kk) s0 += xi[kk] * widen(wj[kk]);
+      const float sum = (s0 + s1) + (s2 + s3);
+      float& out = y[i * ldy + j];
+      out = accumulate ? out + sum : sum;
+    }
+  }
+}
+
+}  // namespace scalar
+}  // namespace cpu
+}  // namespace glm4v

@@ -1,0 +1,58 @@
+// GemvBf16 at every SIMD level the CPU has against float64 over the same bf16 weights: row
+// counts 1-16, column counts with and without a vector tail, a sub-range of output rows,
+// overwrite and accumulate.
+#include "kernels/cpu/gemv_bf16.h"
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "common/dtype.h"
+#include "gtest/gtest.h"
+#include "kernels/cpu/simd_level_testing.h"
+
+namespace glm4v::cpu {
+namespace {
+
+class GemvBf16Test : public SimdLevelTest {};
+
+TEST_P(GemvBf16Test, MatchesFloat64OverTheSameWeights) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (const int64_t k : {1, 7, 16, 33, 4096}) {
+    for (const int64_t m : {1, 2, 3, 4, 6, 9, 16}) {
+      const int64_t n = 37;
+      std::vector<float> x(m * k);
+      for (float& v : x) v = dist(rng);
+      std::vector<uint16_t> w(n * k);
+      for (uint16_t& v : w) v = F32ToBF16(dist(rng));
+      for (const bool accumulate : {false, true}) {
+        const int64_t ldy = n + 3;
+        std::vector<float> y(m * ldy, 0.5f);
+        GemvBf16(x.data(), m, w.data(), k, 2, 35, accumulate, y.data(), ldy);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < ldy; ++j) {
+            if (j < 2 || j >= 35) {
+              ASSERT_EQ(y[i * ldy + j], 0.5f) << "row outside the range was written";
+              continue;
+            }
+            double want = accumulate ? 0.5 : 0.0;
+            double magnitude = 0;
+            for (int64_t t = 0; t < k; ++t) {
+              const double term = double{x[i * k + t]} * BF16ToF32(w[j * k + t]);
+              want += term;
+              magnitude += std::abs(term);
+            }
+            ASSERT_NEAR(y[i * ldy + j], want, 1e-5 * (1 + magnitude))
+                << "k " << k << " m " << m << " i " << i << " j " << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+GLM4V_INSTANTIATE_SIMD_LEVELS(GemvBf16Test);
+
+}  // namespace
+}  // namespace glm4v::cpu
