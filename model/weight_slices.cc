@@ -87,6 +87,12 @@ absl::StatusOr<Tensor> SliceReader::Rows(const std::string& name, const Shape& f
     }
     rows += r.second - r.first;
   }
+  if (ranges.size() == 1 && t.dtype() == dtype) {
+    // One run of rows in the stored dtype: a view of the mapped file, no copy (on the CPU the
+    // weights are then read in place; a device backend copies them once on upload).
+    bytes_read_ += rows * row_elems * static_cast<int64_t>(DTypeSize(dtype));
+    return t.SliceRows(ranges[0].first, ranges[0].second);
+  }
   Shape shape = full_shape;
   shape[0] = rows;
   Tensor out = Tensor::Empty(dtype, shape);

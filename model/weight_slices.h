@@ -1,8 +1,9 @@
 // Partial reads of checkpoint tensors as f32 or bf16 host tensors, for tensor-parallel shards:
 // only the requested rows / columns are converted (the rest of the mmap'd tensor is never
 // touched), and the bytes read from the checkpoint are counted so tests can check a rank reads
-// only its slices. A bf16 read of a bf16 checkpoint tensor is a plain copy (no f32 round trip);
-// f32/f16 sources round to nearest even.
+// only its slices. A single run of rows in the stored dtype is a read-only view of the mapped
+// file (no copy: the CPU backend then reads those weights in place); other reads copy, bf16 from
+// bf16 with no f32 round trip, f32/f16 to bf16 rounding to nearest even.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,8 @@ class SliceReader {
 
   // `dtype` (kF32 or kBF16) is the dtype of the returned host tensor.
   // The given row ranges of `name` (checked against `full_shape`) concatenated in order, as a
-  // tensor [sum of range lengths, full_shape[1:]...].
+  // tensor [sum of range lengths, full_shape[1:]...]; a view of the file (never to be written)
+  // when it is one range in the stored dtype.
   absl::StatusOr<Tensor> Rows(const std::string& name, const Shape& full_shape,
                               const std::vector<IndexRange>& ranges, DType dtype = DType::kF32);
   // Columns [begin, end) of every row of a 2-D tensor: [full_shape[0], end - begin].

@@ -1,5 +1,5 @@
-// y = x W^T + b with W stored [out, in] (HF Linear layout): OpenBLAS sgemm, or for a few rows
-// of x and bf16 weights the in-place GEMV of gemv_bf16.h.
+// y = x W^T + b with W stored [out, in] (HF Linear layout): f32 weights through OpenBLAS sgemm,
+// bf16 ones read in place (matmul_bf16.h), f16 ones as converted panels + sgemm.
 #include <cblas.h>
 
 #include <algorithm>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/gemv_bf16.h"
+#include "kernels/cpu/matmul_bf16.h"
 #include "kernels/cpu/parallel.h"
 
 namespace glm4v {
@@ -57,17 +57,23 @@ void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int
     Sgemm(x, static_cast<const float*>(w), m, n, k, beta, y, n);
     return;
   }
-  if (w_dtype == DType::kBF16 && m <= kGemvMaxRows) {
-    // Decode-sized: read the bf16 weights in place, widened in registers, at memory speed.
+  if (w_dtype == DType::kBF16) {
+    // Read in place, widened in registers: the rows of x in blocks that stay in cache, each
+    // block against every weight row (chunks of weight rows spread over the pool).
     constexpr int64_t kRowsPerItem = 64;
     const auto* wb = static_cast<const uint16_t*>(w);
-    ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * m * 2, [&](int64_t c) {
-      const int64_t j0 = c * kRowsPerItem;
-      GemvBf16(x, m, wb, k, j0, std::min(n, j0 + kRowsPerItem), beta != 0.0f, y, n);
-    });
+    for (int64_t i0 = 0; i0 < m; i0 += kMatmulBf16RowBlock) {
+      const int64_t rows = std::min(kMatmulBf16RowBlock, m - i0);
+      ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * rows * 2,
+                  [&](int64_t c) {
+                    const int64_t j0 = c * kRowsPerItem;
+                    MatmulBf16(x + i0 * k, rows, wb, k, j0, std::min(n, j0 + kRowsPerItem),
+                               beta != 0.0f, y + i0 * n, n);
+                  });
+    }
     return;
   }
-  // bf16 weights: convert a panel of rows to f32 (in parallel), multiply it into its columns of
+  // f16 weights: convert a panel of rows to f32 (in parallel), multiply it into its columns of
   // y, next panel. The scratch is per thread so concurrent callers do not share it.
   const int64_t panel_rows = std::min(n, std::max<int64_t>(16, PanelFloats(m) / k));
   thread_local std::vector<float> panel;

@@ -40,8 +40,8 @@ ABSL_FLAG(bool, jpeg_dct_scaling, false,
           "docs/PERFORMANCE.md for the error).");
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
 ABSL_FLAG(std::string, weight_dtype, "auto",
-          "Weight matrix storage: auto (the backend's activation dtype: f32 on cpu, bf16 on "
-          "cuda), f32 or bf16 (a bf16 checkpoint kept as stored: half the memory of f32).");
+          "Weight matrix storage: auto (cpu: the checkpoint's own dtype, so a bf16 checkpoint "
+          "is read in place from its mapped file; cuda: bf16), f32 or bf16.");
 
 namespace glm4v {
 namespace {

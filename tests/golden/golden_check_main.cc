@@ -14,7 +14,8 @@
 ABSL_FLAG(std::string, golden_dir, "", "golden directory (golden.json, golden.safetensors, model/)");
 ABSL_FLAG(std::string, backend, "cpu", "compute backend: cpu or cuda");
 ABSL_FLAG(std::string, weight_dtype, "auto",
-          "weight matrix storage: auto (the backend's activation dtype), f32 or bf16");
+          "weight matrix storage: auto (the checkpoint's dtype on the CPU, bf16 on CUDA), f32 "
+          "or bf16");
 ABSL_FLAG(std::string, kv_dtype, "auto",
           "KV cache dtype: auto (the backend's activation dtype), f32 or bf16");
 

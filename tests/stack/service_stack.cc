@@ -57,6 +57,7 @@ void KillAndReap(std::unique_ptr<ChildProcess>* child) {
 }  // namespace
 
 std::string RunfilePath(const std::string& workspace_relative) {
+  if (!workspace_relative.empty() && workspace_relative[0] == '/') return workspace_relative;
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* workspace = std::getenv("TEST_WORKSPACE");
   if (srcdir != nullptr && workspace != nullptr) {

@@ -30,7 +30,7 @@ struct StackOptions {
   std::string gateway_bin = "services/gateway/gateway";
   std::string worker_bin = "worker/server/worker_server";
   std::string vision_bin = "services/vision/vision_server";
-  std::string model_dir = "tests/data/tiny-glm4v/model";
+  std::string model_dir = "tests/data/tiny-glm4v/model";  // or an absolute path
   std::string tokenizer_path = "tests/data/tiny-glm4v/tokenizer/tokenizer.model";
   bool http = true;                 // give the gateway an --http_port
   int drain_grace_seconds = 10;     // every process
@@ -108,7 +108,8 @@ class Stack {
   int http_port_ = 0;
 };
 
-// A path under the test's runfiles (Bazel runs tests from <runfiles>/<workspace>).
+// A path under the test's runfiles (Bazel runs tests from <runfiles>/<workspace>); an absolute
+// path is returned as is.
 std::string RunfilePath(const std::string& workspace_relative);
 std::string ReadFileOrDie(const std::string& path);
 // VmRSS of a live process in KiB, from /proc/<pid>/status.

@@ -3,7 +3,8 @@
 //
 //   bazel run -c opt //tools/bench:cpu_kernels_bench
 //
-// - bf16 Linear layers at decode sizes (in-place GEMV) against the read bandwidth;
+// - bf16 Linear layers (weights read in place), 1 to 1,611 rows, against the read bandwidth
+//   and the sgemm rate;
 // - dense attention of the vision tower: one 1120x1120 image = 6,401 tokens, 16 heads x 112;
 // - paged attention of the decoder (32 query heads, 2 KV groups x 128, f32 and bf16 caches):
 //   a 1,613-row prefill (the image question) and decode tokens at several context lengths.
@@ -22,7 +23,7 @@
 #include "common/tensor.h"
 #include "common/dtype.h"
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/gemv_bf16.h"
+#include "kernels/cpu/matmul_bf16.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/row_kernels.h"
 #include "kernels/cpu/simd_level.h"
@@ -136,10 +137,10 @@ void BenchPaged(int iters, DType cache_dtype, int64_t cached, int64_t queries, d
               100.0 * flops / s / gemm_rate, bytes / s / 1e9, 100.0 * bytes / s / bandwidth);
 }
 
-// Linear layers with bf16 weights at decode sizes: one decoder layer's four (GLM-4-9B: QKV
+// Linear layers with bf16 weights from decode to prefill sizes: one decoder layer's four (GLM-4-9B: QKV
 // 4608x4096, attention output 4096x4096, MLP in 27392x4096, MLP out 4096x13696) and the LM head
 // (151552x4096), weights read once per call.
-void BenchDecodeLinear(int iters, double bandwidth) {
+void BenchDecodeLinear(int iters, double bandwidth, double gemm_rate) {
   struct Shape {
     const char* name;
     int64_t n, k;
@@ -166,20 +167,21 @@ void BenchDecodeLinear(int iters, double bandwidth) {
       max_n = std::max(max_n, p.n);
       max_k = std::max(max_k, p.k);
     }
-    for (const int64_t m : {1, 4, 16, 32}) {
+    for (const int64_t m : {1, 4, 16, 32, 256, 1611}) {
       const std::vector<float> x = Random(m * max_k, 8);
       std::vector<float> y(m * max_n);
-      const double s = BestSeconds(iters + 2, [&] {
+      const double s = BestSeconds(m > 32 ? 1 : iters + 2, [&] {
         for (size_t i = 0; i < parts.size(); ++i) {
           cpu::Linear(x.data(), weights[i].data(), DType::kBF16, nullptr, m, parts[i].n,
                       parts[i].k, false, y.data());
         }
       });
-      std::printf("| bf16 Linear, %s, %lld row%s%s | %.2f ms | %.1f GB/s of weights | %.0f %% of "
-                  "bandwidth |\n",
-                  shape.name, static_cast<long long>(m), m == 1 ? "" : "s",
-                  m > cpu::kGemvMaxRows ? " (panels + sgemm)" : "", s * 1e3, bytes / s / 1e9,
-                  100.0 * bytes / s / bandwidth);
+      const double flops = 2.0 * m * bytes / 2;
+      std::printf("| bf16 Linear, %s, %lld row%s | %.2f ms | %.1f GB/s of weights, %.1f GFLOP/s | "
+                  "%.0f %% of bandwidth, %.0f %% of sgemm |\n",
+                  shape.name, static_cast<long long>(m), m == 1 ? "" : "s", s * 1e3,
+                  bytes / s / 1e9, flops / s / 1e9, 100.0 * bytes / s / bandwidth,
+                  100.0 * flops / s / gemm_rate);
     }
   }
 }
@@ -193,7 +195,7 @@ int Main() {
   std::printf("read bandwidth (all threads, 512 MiB, best of 5): %.1f GB/s\n", bandwidth / 1e9);
   std::printf("OpenBLAS sgemm 4096^3 (best of 2): %.1f GFLOP/s\n\n", gemm_rate / 1e9);
   std::printf("| kernel | time | rate | against the floor |\n|---|---|---|---|\n");
-  BenchDecodeLinear(iters, bandwidth);
+  BenchDecodeLinear(iters, bandwidth, gemm_rate);
   if (absl::GetFlag(FLAGS_vision_attention)) BenchVisionAttention(iters, gemm_rate);
   for (DType dtype : {DType::kF32, DType::kBF16}) {
     BenchPaged(iters, dtype, 0, 1613, bandwidth, gemm_rate);

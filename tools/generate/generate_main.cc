@@ -32,7 +32,12 @@ ABSL_FLAG(int, max_new_tokens, 32, "maximum number of generated tokens");
 ABSL_FLAG(std::string, backend, "cpu",
           "compute backend: cpu, or cuda (needs a CUDA device)");
 ABSL_FLAG(std::string, weight_dtype, "auto",
-          "weight matrix storage: auto (the backend's activation dtype), f32 or bf16");
+          "weight matrix storage: auto (the checkpoint's dtype on the CPU, bf16 on CUDA), f32 "
+          "or bf16");
+ABSL_FLAG(std::string, feature_dtype, "f32",
+          "image features as the worker receives them: f32, or bf16 = rounded to bf16 as the "
+          "gateway's --vision_feature_dtype=bfloat16 sends them");
+ABSL_FLAG(bool, ignore_eos, false, "generate max_new_tokens tokens, through eos ids");
 ABSL_FLAG(std::string, kv_dtype, "auto",
           "KV cache dtype: auto (the backend's activation dtype), f32 or bf16");
 
@@ -89,12 +94,22 @@ absl::Status Run() {
                      model.vision->Forward(Tensor::FromF32(
                          {1, pixels.channels, pixels.height, pixels.width}, pixels.data)));
     ASSIGN_OR_RETURN(features, batch.Reshape({-1, model.config.hidden_size}));
+    if (absl::GetFlag(FLAGS_feature_dtype) == "bf16") {
+      // What the worker gets from a bfloat16 wire (a device backend's features are bf16 already).
+      if (features.device() == Device::kCpu && features.dtype() == DType::kF32) {
+        features = features.ToBF16().ToF32();
+      }
+    } else if (absl::GetFlag(FLAGS_feature_dtype) != "f32") {
+      return absl::InvalidArgumentError("--feature_dtype must be f32 or bf16");
+    }
     image_rows.push_back(static_cast<int32_t>(features.dim(0)));
   }
   ASSIGN_OR_RETURN(SplicedPrompt prompt, SpliceImages(ids, image_rows, model.config));
 
   options.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
-  options.stop_ids.assign(model.config.eos_token_ids.begin(), model.config.eos_token_ids.end());
+  if (!absl::GetFlag(FLAGS_ignore_eos)) {
+    options.stop_ids.assign(model.config.eos_token_ids.begin(), model.config.eos_token_ids.end());
+  }
   ASSIGN_OR_RETURN(GreedyResult result,
                    GenerateGreedy(*model.decoder, prompt, features, options));
   auto done = std::chrono::steady_clock::now();

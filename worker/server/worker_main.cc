@@ -66,8 +66,8 @@ ABSL_FLAG(double, kv_cache_fraction, 0,
 ABSL_FLAG(int, num_kv_blocks, 0, "Exact KV block count; overrides both budgets when > 0.");
 ABSL_FLAG(int, block_size, 16, "Tokens per KV block.");
 ABSL_FLAG(std::string, weight_dtype, "auto",
-          "Weight matrix storage: auto (the backend's activation dtype: f32 on cpu, bf16 on "
-          "cuda), f32 or bf16 (a bf16 checkpoint kept as stored: half the memory of f32).");
+          "Weight matrix storage: auto (cpu: the checkpoint's own dtype, so a bf16 checkpoint "
+          "is read in place from its mapped file; cuda: bf16), f32 or bf16.");
 ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "KV cache element type: auto (the backend's activation dtype: f32 on cpu, bf16 on "
           "cuda), f32 or bf16. Same value on every rank.");

@@ -1,7 +1,7 @@
-// GemvBf16 at every SIMD level the CPU has against float64 over the same bf16 weights: row
+// MatmulBf16 at every SIMD level the CPU has against float64 over the same bf16 weights: row
 // counts 1-16, column counts with and without a vector tail, a sub-range of output rows,
 // overwrite and accumulate.
-#include "kernels/cpu/gemv_bf16.h"
+#include "kernels/cpu/matmul_bf16.h"
 
 #include <cmath>
 #include <random>
@@ -14,9 +14,9 @@
 namespace glm4v::cpu {
 namespace {
 
-class GemvBf16Test : public SimdLevelTest {};
+class MatmulBf16Test : public SimdLevelTest {};
 
-TEST_P(GemvBf16Test, MatchesFloat64OverTheSameWeights) {
+TEST_P(MatmulBf16Test, MatchesFloat64OverTheSameWeights) {
   std::mt19937 rng(5);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (const int64_t k : {1, 7, 16, 33, 4096}) {
@@ -29,7 +29,7 @@ TEST_P(GemvBf16Test, MatchesFloat64OverTheSameWeights) {
       for (const bool accumulate : {false, true}) {
         const int64_t ldy = n + 3;
         std::vector<float> y(m * ldy, 0.5f);
-        GemvBf16(x.data(), m, w.data(), k, 2, 35, accumulate, y.data(), ldy);
+        MatmulBf16(x.data(), m, w.data(), k, 2, 35, accumulate, y.data(), ldy);
         for (int64_t i = 0; i < m; ++i) {
           for (int64_t j = 0; j < ldy; ++j) {
             if (j < 2 || j >= 35) {
@@ -52,7 +52,7 @@ TEST_P(GemvBf16Test, MatchesFloat64OverTheSameWeights) {
   }
 }
 
-GLM4V_INSTANTIATE_SIMD_LEVELS(GemvBf16Test);
+GLM4V_INSTANTIATE_SIMD_LEVELS(MatmulBf16Test);
 
 }  // namespace
 }  // namespace glm4v::cpu

@@ -1,29 +1,29 @@
-#include "kernels/cpu/gemv_bf16.h"
+#include "kernels/cpu/matmul_bf16.h"
 
 #include <cstring>
 
-#include "kernels/cpu/gemv_bf16_impl.h"
+#include "kernels/cpu/matmul_bf16_impl.h"
 #include "kernels/cpu/simd_level.h"
 
 namespace glm4v {
 namespace cpu {
 
-void GemvBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t j_begin,
+void MatmulBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t j_begin,
               int64_t j_end, bool accumulate, float* y, int64_t ldy) {
   switch (ActiveSimdLevel()) {
     case SimdLevel::kAvx512:
-      return avx512::GemvBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
+      return avx512::MatmulBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
     case SimdLevel::kAvx2:
-      return avx2::GemvBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
+      return avx2::MatmulBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
     case SimdLevel::kScalar:
       break;
   }
-  scalar::GemvBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
+  scalar::MatmulBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
 }
 
 namespace scalar {
 
-void GemvBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t j_begin,
+void MatmulBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t j_begin,
               int64_t j_end, bool accumulate, float* y, int64_t ldy) {
   for (int64_t j = j_begin; j < j_end; ++j) {
     const uint16_t* wj = w + j * k;

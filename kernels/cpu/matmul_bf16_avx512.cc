@@ -1,4 +1,4 @@
-// AVX-512 form of GemvBf16: blocks of 4 weight rows x up to 4 rows of x (16 accumulators); per
+// AVX-512 form of MatmulBf16: blocks of 4 weight rows x up to 4 rows of x (16 accumulators); per
 // 16 columns one load of each x row and of each weight row (widened by a 16-bit shift), 16
 // FMAs. Compiled with a function-level target; only called when CPUID has AVX-512.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/gemv_bf16_impl.h"
+#include "kernels/cpu/matmul_bf16_impl.h"
 
 #define GLM4V_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
@@ -98,7 +98,7 @@ GLM4V_AVX512 void WeightBlock(const float* x, int64_t m, const uint16_t* w, int6
 
 }  // namespace
 
-GLM4V_AVX512 void GemvBf16(const float* x, int64_t m, const uint16_t* w, int64_t k,
+GLM4V_AVX512 void MatmulBf16(const float* x, int64_t m, const uint16_t* w, int64_t k,
                            int64_t j_begin, int64_t j_end, bool accumulate, float* y,
                            int64_t ldy) {
   int64_t j = j_begin;

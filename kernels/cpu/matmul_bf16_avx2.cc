@@ -1,4 +1,4 @@
-// AVX2 + FMA form of GemvBf16: blocks of 2 weight rows x up to 4 rows of x (8 accumulators);
+// AVX2 + FMA form of MatmulBf16: blocks of 2 weight rows x up to 4 rows of x (8 accumulators);
 // per 8 columns one load of each x row and of each weight row (widened by a 16-bit shift).
 // Compiled with a function-level target; only called when CPUID has AVX2 and FMA.
 #include <immintrin.h>
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/cpu/gemv_bf16_impl.h"
+#include "kernels/cpu/matmul_bf16_impl.h"
 
 #define GLM4V_AVX2 __attribute__((target("avx2,fma")))
 
@@ -95,7 +95,7 @@ GLM4V_AVX2 void WeightBlock(const float* x, int64_t m, const uint16_t* w, int64_
 
 }  // namespace
 
-GLM4V_AVX2 void GemvBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t j_begin,
+GLM4V_AVX2 void MatmulBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t j_begin,
                          int64_t j_end, bool accumulate, float* y, int64_t ldy) {
   int64_t j = j_begin;
   for (; j + 2 <= j_end; j += 2) WeightBlock<2>(x, m, w, k, j, accumulate, y, ldy);
