@@ -87,11 +87,14 @@ absl::StatusOr<Tensor> SliceReader::Rows(const std::string& name, const Shape& f
     }
     rows += r.second - r.first;
   }
-  if (ranges.size() == 1 && t.dtype() == dtype) {
+  // Ranges that follow each other (an unsharded [q | k | v] or [gate | up]) are one run.
+  bool one_run = !ranges.empty();
+  for (size_t i = 1; i < ranges.size(); ++i) one_run &= ranges[i].first == ranges[i - 1].second;
+  if (one_run && t.dtype() == dtype) {
     // One run of rows in the stored dtype: a view of the mapped file, no copy (on the CPU the
     // weights are then read in place; a device backend copies them once on upload).
     bytes_read_ += rows * row_elems * static_cast<int64_t>(DTypeSize(dtype));
-    return t.SliceRows(ranges[0].first, ranges[0].second);
+    return t.SliceRows(ranges.front().first, ranges.back().second);
   }
   Shape shape = full_shape;
   shape[0] = rows;
@@ -119,6 +122,10 @@ absl::StatusOr<Tensor> SliceReader::Columns(const std::string& name, const Shape
                                               t.DebugString()));
   }
   const int64_t rows = t.dim(0), cols = t.dim(1), n = columns.second - columns.first;
+  if (n == cols && t.dtype() == dtype) {
+    bytes_read_ += rows * n * static_cast<int64_t>(DTypeSize(dtype));
+    return t;  // every column in the stored dtype: the view of the file, as in Rows
+  }
   Tensor out = Tensor::Empty(dtype, {rows, n});
   const size_t elem = DTypeSize(t.dtype()), out_elem = DTypeSize(dtype);
   const char* src = static_cast<const char*>(t.raw_data());

@@ -1,9 +1,9 @@
 // Partial reads of checkpoint tensors as f32 or bf16 host tensors, for tensor-parallel shards:
 // only the requested rows / columns are converted (the rest of the mmap'd tensor is never
 // touched), and the bytes read from the checkpoint are counted so tests can check a rank reads
-// only its slices. A single run of rows in the stored dtype is a read-only view of the mapped
-// file (no copy: the CPU backend then reads those weights in place); other reads copy, bf16 from
-// bf16 with no f32 round trip, f32/f16 to bf16 rounding to nearest even.
+// only its slices. A single run of rows (or all columns) in the stored dtype is a read-only view
+// of the mapped file (no copy: the CPU backend then reads those weights in place); other reads
+// copy, bf16 from bf16 with no f32 round trip, f32/f16 to bf16 rounding to nearest even.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,8 @@ class SliceReader {
   // when it is one range in the stored dtype.
   absl::StatusOr<Tensor> Rows(const std::string& name, const Shape& full_shape,
                               const std::vector<IndexRange>& ranges, DType dtype = DType::kF32);
-  // Columns [begin, end) of every row of a 2-D tensor: [full_shape[0], end - begin].
+  // Columns [begin, end) of every row of a 2-D tensor: [full_shape[0], end - begin]; the view
+  // of the file when that is every column in the stored dtype.
   absl::StatusOr<Tensor> Columns(const std::string& name, const Shape& full_shape,
                                  IndexRange columns, DType dtype = DType::kF32);
   // The whole tensor.
