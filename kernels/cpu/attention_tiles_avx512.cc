@@ -1,15 +1,11 @@
 // AVX-512 forms of the attention tile kernels, compiled with a function-level target so the build
 // stays plain x86-64; only called when CPUID has them (simd_level.h). Register blocks of 4 rows x
 // 4 vectors: per step 4 loads and 4 broadcasts feed 16 FMAs.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "kernels/cpu/simd_target.h"  // first: target macros, intrinsics
 
 #include <cstdint>
 
 #include "kernels/cpu/attention_tiles_impl.h"
-
-#define GLM4V_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
 namespace glm4v {
 namespace cpu {

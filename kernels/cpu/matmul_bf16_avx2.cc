@@ -1,14 +1,12 @@
 // AVX2 + FMA form of MatmulBf16: blocks of 2 weight rows x up to 4 rows of x (8 accumulators);
 // per 8 columns one load of each x row and of each weight row (widened by a 16-bit shift).
 // Compiled with a function-level target; only called when CPUID has AVX2 and FMA.
-#include <immintrin.h>
+#include "kernels/cpu/simd_target.h"  // first: target macros, intrinsics
 
 #include <cstdint>
 #include <cstring>
 
 #include "kernels/cpu/matmul_bf16_impl.h"
-
-#define GLM4V_AVX2 __attribute__((target("avx2,fma")))
 
 namespace glm4v {
 namespace cpu {

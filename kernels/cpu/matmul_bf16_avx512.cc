@@ -1,15 +1,11 @@
 // AVX-512 form of MatmulBf16: blocks of 4 weight rows x up to 4 rows of x (16 accumulators); per
 // 16 columns one load of each x row and of each weight row (widened by a 16-bit shift), 16
 // FMAs. Compiled with a function-level target; only called when CPUID has AVX-512.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "kernels/cpu/simd_target.h"  // first: target macros, intrinsics
 
 #include <cstdint>
 
 #include "kernels/cpu/matmul_bf16_impl.h"
-
-#define GLM4V_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
 namespace glm4v {
 namespace cpu {

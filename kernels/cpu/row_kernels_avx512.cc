@@ -1,17 +1,12 @@
 // AVX-512 forms of the row kernels (F/BW/DQ/VL), compiled with a function-level target so the
 // build stays plain x86-64; only called when CPUID has them (simd_level.h).
-// GCC 12 reports the intrinsics' own _mm*_undefined_* placeholders as uninitialized.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "kernels/cpu/simd_target.h"  // first: target macros, intrinsics
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 
 #include "kernels/cpu/row_kernels_impl.h"
-
-#define GLM4V_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
 namespace glm4v {
 namespace cpu {
