@@ -50,6 +50,9 @@ ABSL_FLAG(int64_t, max_image_bytes, 16 << 20, "Largest encoded image.");
 ABSL_FLAG(int, default_max_tokens, 512, "max_tokens when a request does not set it.");
 ABSL_FLAG(int, max_max_tokens, 8192, "Largest max_tokens a request may ask for.");
 ABSL_FLAG(int, request_timeout_seconds, 300, "Cap on a request's deadline.");
+ABSL_FLAG(int, vision_timeout_seconds, 60,
+          "Cap on the vision service's time for a request's images (a CPU-only deployment of "
+          "the full tower needs minutes).");
 ABSL_FLAG(std::string, vision_feature_dtype, "float32",
           "Feature dtype asked of the vision service: float32 or bfloat16.");
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
@@ -101,6 +104,7 @@ absl::Status Run() {
   options.default_max_tokens = std::max(1, absl::GetFlag(FLAGS_default_max_tokens));
   options.max_max_tokens = std::max(1, absl::GetFlag(FLAGS_max_max_tokens));
   options.request_timeout = absl::Seconds(absl::GetFlag(FLAGS_request_timeout_seconds));
+  options.vision_timeout = absl::Seconds(absl::GetFlag(FLAGS_vision_timeout_seconds));
 
   metrics::Registry& registry = metrics::DefaultRegistry();
   ASSIGN_OR_RETURN(GatewayMetrics gateway_metrics, GatewayMetrics::Register(&registry));
