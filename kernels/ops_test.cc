@@ -466,11 +466,13 @@ TEST_P(OpsTest, DenseAttentionGqaCausalAndFull) {
     float qk_range, scale;
   };
   // Odd head_dim with sharp scores; then GLM-like ones with 1/sqrt(d) scaling: decoder 128
-  // (32 heads, 2 groups), vision 112, and 64.
+  // (32 heads, 2 groups), vision 112, and 64; then a group wider than a CPU attention block.
   const float s64 = 0.125f, s112 = 1.f / std::sqrt(112.f), s128 = 1.f / std::sqrt(128.f);
   for (const Case& c : {Case{3, 11, 6, 2, 9, 2.f, 0.3f}, Case{2, 37, 4, 2, 128, 1.f, s128},
                         Case{1, 129, 2, 2, 112, 1.f, s112}, Case{3, 5, 32, 2, 128, 1.f, s128},
-                        Case{1, 200, 3, 1, 64, 1.f, s64}}) {
+                        Case{1, 200, 3, 1, 64, 1.f, s64},
+                        // 66 query heads per KV group: more than one CPU flash block holds.
+                        Case{1, 21, 132, 2, 16, 1.f, 0.25f}}) {
     const int64_t rows = int64_t{c.batch} * c.len;
     Tensor q = Random({rows, c.heads * c.d}, 18, c.qk_range);
     Tensor k = Random({rows, c.kv_heads * c.d}, 19, c.qk_range);
@@ -513,7 +515,9 @@ TEST_P(OpsTest, PagedAttentionMatchesDenseOverCachedPlusNew) {
   };
   const std::vector<Case> cases = {
       {4, 10, 4, 2.f, 0.2f, {{9, 1, {7, 2, 19}}, {5, 6, {3, 11, 0, 16}}, {0, 7, {5, 9}}}},
-      {16, 128, 8, 1.f, 1.f / std::sqrt(128.f), {{20, 3, {7, 2}}, {0, 5, {11}}}}};
+      {16, 128, 8, 1.f, 1.f / std::sqrt(128.f), {{20, 3, {7, 2}}, {0, 5, {11}}}},
+      // 66 query heads per KV group: more than one CPU flash block holds.
+      {4, 16, 132, 1.f, 0.25f, {{9, 2, {7, 2, 19}}, {0, 3, {5}}}}};
   for (const Case& c : cases) {
     // The cache in the activation dtype and in bf16 (what CUDA serves from); the oracle reads
     // the K/V as the cache stores them.

@@ -41,26 +41,32 @@ void Attention(const float* q, const float* k, const float* v, int64_t batch, in
     }
   });
 
-  // A block is a KV group's query heads for a run of queries (row = query * heads + head).
-  const int64_t queries_per_block = std::max<int64_t>(1, kFlashMaxRows / heads_per_group);
+  // A block is a KV group's query heads (at most kFlashMaxRows of them) for a run of queries
+  // (row = query * heads + head).
+  const int heads_per_block = std::min<int>(heads_per_group, kFlashMaxRows);
+  const int head_chunks = (heads_per_group + heads_per_block - 1) / heads_per_block;
+  const int64_t queries_per_block = std::max<int64_t>(1, kFlashMaxRows / heads_per_block);
   const int64_t blocks = (len + queries_per_block - 1) / queries_per_block;
-  const int64_t cost = queries_per_block * heads_per_group * len * head_dim * 4;
-  ParallelFor(batch * num_kv_heads * blocks, cost, [&](int64_t item) {
+  const int64_t cost = queries_per_block * heads_per_block * len * head_dim * 4;
+  ParallelFor(batch * num_kv_heads * head_chunks * blocks, cost, [&](int64_t item) {
     const int64_t blk = item % blocks;
-    const int64_t g = (item / blocks) % num_kv_heads;
-    const int64_t b = item / (blocks * num_kv_heads);
+    const int chunk = static_cast<int>((item / blocks) % head_chunks);
+    const int64_t g = (item / (blocks * head_chunks)) % num_kv_heads;
+    const int64_t b = item / (blocks * head_chunks * num_kv_heads);
+    const int first_head = chunk * heads_per_block;
+    const int heads = std::min(heads_per_block, heads_per_group - first_head);
     const int64_t first_query = blk * queries_per_block;
     const int64_t num_queries = std::min(queries_per_block, len - first_query);
     const float* q_rows[kFlashMaxRows];
     float* out_rows[kFlashMaxRows];
     int64_t limits[kFlashMaxRows];
     FlashQueryBlock block;
-    block.rows = num_queries * heads_per_group;
+    block.rows = num_queries * heads;
     for (int64_t i = 0; i < num_queries; ++i) {
       const int64_t row = b * len + first_query + i;
-      for (int h = 0; h < heads_per_group; ++h) {
-        const int64_t r = i * heads_per_group + h;
-        const int64_t head = g * heads_per_group + h;
+      for (int h = 0; h < heads; ++h) {
+        const int64_t r = i * heads + h;
+        const int64_t head = g * heads_per_group + first_head + h;
         q_rows[r] = q + row * q_stride + head * head_dim;
         out_rows[r] = out + row * q_stride + head * head_dim;
         limits[r] = causal ? first_query + i + 1 : len;

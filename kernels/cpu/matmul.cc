@@ -59,16 +59,30 @@ void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int
   }
   if (w_dtype == DType::kBF16) {
     // Read in place, widened in registers: the rows of x in blocks that stay in cache, each
-    // block against every weight row (chunks of weight rows spread over the pool).
+    // block against every weight row (chunks of weight rows spread over the pool). Opt-in:
+    // large products round x to bf16 and use the CPU's bf16 dot product.
     constexpr int64_t kRowsPerItem = 64;
     const auto* wb = static_cast<const uint16_t*>(w);
+    const bool bf16_dot =
+        m >= kBf16ActivationMinRows && Bf16ActivationMatmulEnabled() && CpuHasBf16Dot();
+    thread_local std::vector<uint16_t> x_bf16;
     for (int64_t i0 = 0; i0 < m; i0 += kMatmulBf16RowBlock) {
       const int64_t rows = std::min(kMatmulBf16RowBlock, m - i0);
+      // (Pool threads must see this thread's buffer, not their own thread_local one.)
+      uint16_t* const xb = bf16_dot ? (x_bf16.resize(rows * k), x_bf16.data()) : nullptr;
+      if (bf16_dot) {
+        ParallelFor(rows, k, [&](int64_t r) {
+          ConvertFromF32(x + (i0 + r) * k, k, DType::kBF16, xb + r * k);
+        });
+      }
       ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * rows * 2,
                   [&](int64_t c) {
-                    const int64_t j0 = c * kRowsPerItem;
-                    MatmulBf16(x + i0 * k, rows, wb, k, j0, std::min(n, j0 + kRowsPerItem),
-                               beta != 0.0f, y + i0 * n, n);
+                    const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
+                    if (bf16_dot) {
+                      MatmulBf16Dot(xb, rows, wb, k, j0, j1, beta != 0.0f, y + i0 * n, n);
+                    } else {
+                      MatmulBf16(x + i0 * k, rows, wb, k, j0, j1, beta != 0.0f, y + i0 * n, n);
+                    }
                   });
     }
     return;

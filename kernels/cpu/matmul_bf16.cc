@@ -1,5 +1,7 @@
 #include "kernels/cpu/matmul_bf16.h"
 
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/matmul_bf16_impl.h"
@@ -20,6 +22,32 @@ void MatmulBf16(const float* x, int64_t m, const uint16_t* w, int64_t k, int64_t
   }
   scalar::MatmulBf16(x, m, w, k, j_begin, j_end, accumulate, y, ldy);
 }
+
+bool CpuHasBf16Dot() {
+#if defined(__x86_64__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") != 0;
+  }();
+  return has && ActiveSimdLevel() == SimdLevel::kAvx512;
+#else
+  return false;
+#endif
+}
+
+namespace {
+std::atomic<bool>& Bf16Activations() {
+  static std::atomic<bool> enabled{[] {
+    const char* env = std::getenv("GLM4V_CPU_MATMUL");
+    return env != nullptr && std::strcmp(env, "bf16") == 0;
+  }()};
+  return enabled;
+}
+}  // namespace
+
+bool Bf16ActivationMatmulEnabled() { return Bf16Activations().load(std::memory_order_relaxed); }
+
+void SetBf16ActivationMatmul(bool enabled) { Bf16Activations().store(enabled); }
 
 namespace scalar {
 

@@ -9,6 +9,7 @@
 
 #include "common/dtype.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/simd_level_testing.h"
 
 namespace glm4v::cpu {
@@ -53,6 +54,42 @@ TEST_P(MatmulBf16Test, MatchesFloat64OverTheSameWeights) {
 }
 
 GLM4V_INSTANTIATE_SIMD_LEVELS(MatmulBf16Test);
+
+// The opt-in bf16-activation path through Linear: x rounded to bf16, products of bf16 pairs,
+// f32 sums; small products stay on the exact path.
+TEST(MatmulBf16DotTest, LinearWithBf16ActivationsMatchesFloat64OfRoundedInputs) {
+  if (!CpuHasBf16Dot()) GTEST_SKIP() << "this CPU has no AVX-512 BF16";
+  std::mt19937 rng(9);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  SetBf16ActivationMatmul(true);
+  for (const int64_t k : {5, 64, 100, 4096}) {
+    for (const int64_t m : {int64_t{1}, kBf16ActivationMinRows, int64_t{131}}) {
+      const int64_t n = 21;
+      std::vector<float> x(m * k), bias(n);
+      for (float& v : x) v = dist(rng);
+      for (float& v : bias) v = dist(rng);
+      std::vector<uint16_t> w(n * k);
+      for (uint16_t& v : w) v = F32ToBF16(dist(rng));
+      std::vector<float> y(m * n);
+      Linear(x.data(), w.data(), DType::kBF16, bias.data(), m, n, k, false, y.data());
+      const bool rounded = m >= kBf16ActivationMinRows;
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          double want = bias[j], magnitude = std::abs(bias[j]);
+          for (int64_t t = 0; t < k; ++t) {
+            const float xv = rounded ? BF16ToF32(F32ToBF16(x[i * k + t])) : x[i * k + t];
+            const double term = double{xv} * BF16ToF32(w[j * k + t]);
+            want += term;
+            magnitude += std::abs(term);
+          }
+          ASSERT_NEAR(y[i * n + j], want, 1e-5 * (1 + magnitude))
+              << "k " << k << " m " << m << " i " << i << " j " << j;
+        }
+      }
+    }
+  }
+  SetBf16ActivationMatmul(false);
+}
 
 }  // namespace
 }  // namespace glm4v::cpu

@@ -10,10 +10,12 @@
 namespace glm4v {
 namespace cpu {
 namespace {
-// The query heads of KV group `group` for a run of one sequence's queries.
+// Query heads [first_head, first_head + heads) of KV group `group` (counted within the group)
+// for a run of one sequence's queries.
 struct WorkItem {
   int32_t sequence;
   int32_t group;
+  int32_t first_head;
   int64_t first_query;  // within the sequence's new tokens
 };
 }  // namespace
@@ -46,9 +48,11 @@ void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
   const size_t elem = DTypeSize(dtype);
   const auto* keys = static_cast<const unsigned char*>(cache.key_tensor(layer).raw_data());
   const auto* values = static_cast<const unsigned char*>(cache.value_tensor(layer).raw_data());
-  // A block is a KV group's query heads for a run of a sequence's queries (row = query *
-  // heads + head): a decode token's heads share every key tile, read once per group.
-  const int64_t queries_per_block = std::max<int64_t>(1, kFlashMaxRows / heads_per_group);
+  // A block is a KV group's query heads (at most kFlashMaxRows of them) for a run of a
+  // sequence's queries (row = query * heads + head): a decode token's heads share every key
+  // tile, read once per group.
+  const int heads_per_block = std::min<int>(heads_per_group, kFlashMaxRows);
+  const int64_t queries_per_block = std::max<int64_t>(1, kFlashMaxRows / heads_per_block);
 
   std::vector<WorkItem> items;
   int64_t total_cost = 0;
@@ -57,8 +61,10 @@ void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
     if (num_queries <= 0) continue;
     total_cost += num_queries * num_heads * kv_len * head_dim * 4;
     for (int g = 0; g < cs.num_kv_heads; ++g) {
-      for (int64_t i = 0; i < num_queries; i += queries_per_block) {
-        items.push_back({static_cast<int32_t>(s), g, i});
+      for (int h = 0; h < heads_per_group; h += heads_per_block) {
+        for (int64_t i = 0; i < num_queries; i += queries_per_block) {
+          items.push_back({static_cast<int32_t>(s), g, h, i});
+        }
       }
     }
   }
@@ -72,16 +78,17 @@ void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
     const int64_t num_cached = kv_len - num_queries;
     const int64_t g = item.group;
     const int64_t end = std::min(num_queries, item.first_query + queries_per_block);
+    const int heads = std::min(heads_per_block, heads_per_group - item.first_head);
     const float* q_rows[kFlashMaxRows];
     float* out_rows[kFlashMaxRows];
     int64_t limits[kFlashMaxRows];
     FlashQueryBlock block;
-    block.rows = (end - item.first_query) * heads_per_group;
+    block.rows = (end - item.first_query) * heads;
     for (int64_t i = item.first_query; i < end; ++i) {
       const int64_t row = query_begin + i;
-      for (int h = 0; h < heads_per_group; ++h) {
-        const int64_t r = (i - item.first_query) * heads_per_group + h;
-        const int64_t head = g * heads_per_group + h;
+      for (int h = 0; h < heads; ++h) {
+        const int64_t r = (i - item.first_query) * heads + h;
+        const int64_t head = g * heads_per_group + item.first_head + h;
         q_rows[r] = q + row * q_row + head * head_dim;
         out_rows[r] = out + row * q_row + head * head_dim;
         limits[r] = num_cached + i + 1;  // causal: its own token and everything before

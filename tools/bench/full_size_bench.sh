@@ -6,7 +6,8 @@
 #  2. GLM-4-9B's text decoder at full depth (40 layers, 17.5 GiB of bf16: the decoder of
 #     GLM-4V-9B and of GLM-4-9B-chat): load time and peak RSS, prefill tokens/s for a 512-token
 #     prompt, decode ms/token (33 tokens less 1, so the prefill cancels);
-#  3. the vision tower at full depth (63 layers) for one 1120x1120 image.
+#  3. the vision tower at full depth (63 layers) for one 1120x1120 image, with the products
+#     GLM4V_CPU_MATMUL asks for (f32 by default; bf16 = bf16 activations, kernels/cpu/matmul_bf16.h).
 #
 #   tools/bench/full_size_bench.sh [work_dir]     # default /tmp/glm4v-full-bench
 #
@@ -47,8 +48,9 @@ run --model_dir="$TEXT" --prompt_ids="$(ids 9)" --max_new_tokens=1 --ignore_eos
 echo "decode, 1 then 33 new tokens after a 9-token prompt:"
 run --model_dir="$TEXT" --prompt_ids="$(ids 9)" --max_new_tokens=1 --ignore_eos
 run --model_dir="$TEXT" --prompt_ids="$(ids 9)" --max_new_tokens=33 --ignore_eos
-echo "prefill, a 512-token prompt and 1 new token:"
-run --model_dir="$TEXT" --prompt_ids="$(ids 512)" --max_new_tokens=1 --ignore_eos
+echo "prefill, a 512-token prompt and 1 new token (f32 products, then bf16 activations):"
+GLM4V_CPU_MATMUL=f32 run --model_dir="$TEXT" --prompt_ids="$(ids 512)" --max_new_tokens=1 --ignore_eos
+GLM4V_CPU_MATMUL=bf16 run --model_dir="$TEXT" --prompt_ids="$(ids 512)" --max_new_tokens=1 --ignore_eos
 
 if [ "$SKIP_VISION" != 1 ]; then
   VISION="$WORK/glm4v-9b-vision63"
@@ -58,7 +60,7 @@ if [ "$SKIP_VISION" != 1 ]; then
   fi
   IMAGE="$WORK/image1120.png"
   cp tests/data/real_width/image1120.png "$IMAGE"
-  echo "== vision tower, 63 layers, one 1120x1120 image"
+  echo "== vision tower, 63 layers, one 1120x1120 image (GLM4V_CPU_MATMUL=${GLM4V_CPU_MATMUL:-f32})"
   run --model_dir="$VISION" --image="$IMAGE" --prompt_ids=151331,151333,151336,198,151339,151329,151340,3838,374,419,30,151337 \
     --max_new_tokens=1 --ignore_eos
 fi
