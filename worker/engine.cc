@@ -239,6 +239,7 @@ void Engine::Loop() {
       if (it == active_.end()) continue;  // finished meanwhile
       if (InFlight(it->second->seq.get())) {
         deferred_cancels_.push_back(id);
+        it->second->seq->ends_after_step = true;  // nothing more is planned for it
         continue;
       }
       TokenEvent event;

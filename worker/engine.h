@@ -167,6 +167,7 @@ class Engine {
   std::vector<OutputStreamer::Item> outbox_;  // this step's responses, in order
   OutputStreamer streamer_;
   std::unique_ptr<LaunchedStep> in_flight_;
+  absl::Time last_completed_ = absl::InfinitePast();  // when the last step completed
   // Cancels of requests in the step in flight: applied when it completes (its chunks point at
   // them).
   std::vector<std::string> deferred_cancels_;

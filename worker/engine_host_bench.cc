@@ -234,11 +234,8 @@ EngineFigures RunEngine(int vocab, int batch, int steps, int mix_index,
     }
   }
   const auto end = Clock::now();
-  EngineStats last = (*engine)->Stats();
-  while (last.completed_requests + last.failed_requests < batch) {  // the last step's figures
-    absl::SleepFor(absl::Microseconds(100));
-    last = (*engine)->Stats();
-  }
+  (*engine)->Shutdown();  // the loop publishes its final figures before it exits
+  const EngineStats last = (*engine)->Stats();
   EngineFigures f;
   f.steps = static_cast<double>(last.steps);
   const double per = f.steps > 0 ? 1e3 / f.steps : 0;

@@ -196,7 +196,14 @@ void Engine::Launch(std::unique_ptr<LaunchedStep> step) {
   // pending; CompleteInFlight settles both.
   for (const ScheduledChunk& chunk : step->plan.chunks) {
     scheduler_.AdvanceChunk(chunk);
-    if (chunk.sample) chunk.seq->StartPendingToken();
+    if (!chunk.sample) continue;
+    Sequence* seq = chunk.seq;
+    seq->StartPendingToken();
+    // The token this step samples ends the sequence by length whatever it is.
+    seq->ends_after_step =
+        (seq->params.max_tokens > 0 &&
+         static_cast<int>(seq->output_ids.size()) + 1 >= seq->params.max_tokens) ||
+        seq->num_tokens() >= seq->max_total_tokens;
   }
   step->launched = absl::Now();
   in_flight_ = std::move(step);
@@ -287,7 +294,12 @@ std::vector<Engine::StepOutcome> Engine::CompleteInFlight() {
 
   loop_stats_.model_ms_total += Ms(waited - step->launched);
   loop_stats_.sample_ms_total += Ms(sampled - waited);
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - step->scheduled);
+  // From the later of its scheduling and the previous step's completion: with overlap a step
+  // is scheduled while the one before it still runs.
+  const absl::Time completed = absl::Now();
+  const double seconds =
+      absl::ToDoubleSeconds(completed - std::max(step->scheduled, last_completed_));
+  last_completed_ = completed;
   loop_stats_.steps += 1;
   loop_stats_.last_batch_sequences = static_cast<int>(out.chunks.size());
   loop_stats_.last_batch_tokens = out.num_batched_tokens;

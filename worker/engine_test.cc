@@ -63,6 +63,7 @@ class WrappingRunner : public ModelRunner {
   absl::StatusOr<DecoderOutput> Execute(const DecoderBatch& batch) override {
     return inner_->Execute(batch);
   }
+  absl::Status BindCallingThread() override { return inner_->BindCallingThread(); }
 
  protected:
   std::unique_ptr<ModelRunner> inner_;

@@ -55,6 +55,10 @@ SchedulerOutput Scheduler::Schedule() {
   // Running sequences, oldest first; preempt from the young end when blocks run out.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* seq = running_[i];
+    if (seq->ends_after_step) {  // its step in flight is its last: no rows, no blocks
+      ++i;
+      continue;
+    }
     const int num_tokens = std::min(seq->num_uncomputed(), budget);
     const int end_row = seq->num_computed + num_tokens;
     bool preempted_self = false;

@@ -109,9 +109,15 @@ TEST_F(SchedulerTest, PlansTheRowOfAPendingTokenAndRegistersBlocksOnlyOnceComput
   EXPECT_EQ(seq->output_ids, std::vector<int32_t>{42});
   EXPECT_TRUE(seq->seen_tokens.contains(42));
 
-  // Step 2 launched then failed: its pending token is dropped, nothing is registered for it.
+  // Step 2 launched; its token is certainly the last (say max_tokens): step 3 plans nothing
+  // and takes no block for it.
   scheduler.AdvanceChunk(step2.chunks[0]);
   seq->StartPendingToken();
+  seq->ends_after_step = true;
+  const int free_before = blocks.num_free_blocks();
+  EXPECT_TRUE(scheduler.Schedule().empty());
+  EXPECT_EQ(blocks.num_free_blocks(), free_before);
+  // Step 2 failed: its pending token is dropped, nothing is registered for it.
   seq->DropPendingToken();
   EXPECT_EQ(seq->num_tokens(), 8);
   scheduler.Remove(seq);

@@ -82,6 +82,9 @@ struct Sequence {
   // --- Generation state ---
   std::vector<int32_t> output_ids;
   int num_pending_tokens = 0;  // 0 or 1: sampled by the step in flight, id not known yet
+  // The step in flight is certainly this sequence's last (its pending token reaches the length
+  // limit, or a cancel waits for that step): the scheduler plans nothing more for it.
+  bool ends_after_step = false;
   absl::flat_hash_set<int32_t> seen_tokens;  // prompt ids + outputs (repetition penalty)
   FinishReason finish_reason = FinishReason::kNone;
 
