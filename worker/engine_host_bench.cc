@@ -30,8 +30,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "kernels/cpu/machine_floors.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/cpu/row_kernels.h"
 #include "kernels/cpu/simd_level.h"
 #include "worker/engine.h"
 #include "worker/sampler.h"
@@ -56,24 +56,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-// Best-of-5 read bandwidth over a buffer far larger than the caches, all pool threads.
-double MeasureReadBandwidth() {
-  const int64_t floats = int64_t{128} << 20;  // 512 MiB
-  std::vector<float> buffer(floats, 1.0f);
-  const int64_t chunks = 256;
-  const int64_t per_chunk = floats / chunks;
-  std::vector<float> sink(chunks);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    const auto start = Clock::now();
-    cpu::ParallelFor(chunks, int64_t{1} << 30, [&](int64_t c) {
-      sink[c] = cpu::MaxRow(buffer.data() + c * per_chunk, per_chunk);
-    });
-    best = std::max(best, floats * 4.0 / Seconds(start, Clock::now()));
-  }
-  return best;
 }
 
 struct Mix {
@@ -311,7 +293,7 @@ int Main() {
   const int vocab = absl::GetFlag(FLAGS_vocab);
   std::printf("# engine_host_bench: simd %s, %d pool threads\n",
               cpu::SimdLevelName(cpu::ActiveSimdLevel()), cpu::NumThreads());
-  const double bandwidth = MeasureReadBandwidth();
+  const double bandwidth = cpu::MeasureReadBandwidth();
   std::printf("read bandwidth (all threads, 512 MiB, best of 5): %.1f GB/s\n", bandwidth / 1e9);
   BenchSampler(vocab, bandwidth);
   if (absl::GetFlag(FLAGS_engine)) {

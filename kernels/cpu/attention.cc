@@ -57,24 +57,10 @@ void Attention(const float* q, const float* k, const float* v, int64_t batch, in
     const int heads = std::min(heads_per_block, heads_per_group - first_head);
     const int64_t first_query = blk * queries_per_block;
     const int64_t num_queries = std::min(queries_per_block, len - first_query);
-    const float* q_rows[kFlashMaxRows];
-    float* out_rows[kFlashMaxRows];
-    int64_t limits[kFlashMaxRows];
     FlashQueryBlock block;
-    block.rows = num_queries * heads;
-    for (int64_t i = 0; i < num_queries; ++i) {
-      const int64_t row = b * len + first_query + i;
-      for (int h = 0; h < heads; ++h) {
-        const int64_t r = i * heads + h;
-        const int64_t head = g * heads_per_group + first_head + h;
-        q_rows[r] = q + row * q_stride + head * head_dim;
-        out_rows[r] = out + row * q_stride + head * head_dim;
-        limits[r] = causal ? first_query + i + 1 : len;
-      }
-    }
-    block.q = q_rows;
-    block.out = out_rows;
-    block.key_limit = limits;
+    block.AddQueries(q, out, q_stride, head_dim, b * len + first_query, num_queries,
+                     g * heads_per_group + first_head, heads,
+                     [&](int64_t i) { return causal ? first_query + i + 1 : len; });
     const int64_t head_tiles = (b * num_kv_heads + g) * tiles;
     FlashAttend(block, head_dim, scale, [&](int64_t first, int64_t, FlashScratch&) {
       const int64_t at = (head_tiles + first / kFlashKeyTile) * tile_floats;

@@ -81,42 +81,16 @@ GLM4V_AVX2 void AccumulateRowBlock(const float* p, int64_t ldp, int64_t cols, co
 
 GLM4V_AVX2 void ScoreTile(const float* q, int64_t rows, int dpad, const float* kt, int64_t ldk,
                             int64_t cols, float* s, int64_t lds) {
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) ScoreRows<4>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
-  switch (rows - r) {
-    case 3:
-      ScoreRows<3>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
-      break;
-    case 2:
-      ScoreRows<2>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
-      break;
-    case 1:
-      ScoreRows<1>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
-      break;
-    default:
-      break;
-  }
+  ForEachRowBlockOf4(rows, [&](auto block_rows, int64_t r) {
+    ScoreRows<decltype(block_rows)::value>(q + r * dpad, dpad, kt, ldk, cols, s + r * lds, lds);
+  });
 }
 
 GLM4V_AVX2 void AccumulateTile(const float* p, int64_t ldp, int64_t rows, int64_t cols,
                                  const float* v, int dpad, float* o) {
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    AccumulateRowBlock<4>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
-  }
-  switch (rows - r) {
-    case 3:
-      AccumulateRowBlock<3>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
-      break;
-    case 2:
-      AccumulateRowBlock<2>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
-      break;
-    case 1:
-      AccumulateRowBlock<1>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
-      break;
-    default:
-      break;
-  }
+  ForEachRowBlockOf4(rows, [&](auto block_rows, int64_t r) {
+    AccumulateRowBlock<decltype(block_rows)::value>(p + r * ldp, ldp, cols, v, dpad, o + r * dpad);
+  });
 }
 
 }  // namespace avx2

@@ -45,9 +45,28 @@ FlashScratch& ThreadFlashScratch();
 
 struct FlashQueryBlock {
   int64_t rows = 0;                  // <= kFlashMaxRows
-  const float* const* q = nullptr;   // row r's query vector (head_dim floats)
-  float* const* out = nullptr;       // where row r's output goes
-  const int64_t* key_limit = nullptr;  // row r attends keys [0, key_limit[r])
+  const float* q[kFlashMaxRows];     // row r's query vector (head_dim floats)
+  float* out[kFlashMaxRows];         // where row r's output goes
+  int64_t key_limit[kFlashMaxRows];  // row r attends keys [0, key_limit[r])
+
+  // Appends heads [first_head, first_head + heads) of `num_queries` queries, query-major (row =
+  // query * heads + head): query i's vectors start at q_base / out_base + (first_row + i) *
+  // row_stride, head h's head_dim floats at + h * head_dim; query i attends [0, key_limit(i)).
+  template <typename KeyLimit>
+  void AddQueries(const float* q_base, float* out_base, int64_t row_stride, int head_dim,
+                  int64_t first_row, int64_t num_queries, int64_t first_head, int heads,
+                  KeyLimit&& limit) {
+    for (int64_t i = 0; i < num_queries; ++i) {
+      const int64_t row = (first_row + i) * row_stride;
+      for (int h = 0; h < heads; ++h) {
+        const int64_t at = row + (first_head + h) * head_dim;
+        q[rows] = q_base + at;
+        out[rows] = out_base + at;
+        key_limit[rows] = limit(i);
+        ++rows;
+      }
+    }
+  }
 };
 
 // A tile of keys [first, first + n) as the tile kernels read it: key c's element d at

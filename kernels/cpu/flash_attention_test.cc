@@ -95,17 +95,9 @@ void CheckFlash(int head_dim, int64_t num_keys, const std::vector<int64_t>& limi
   const std::vector<float> k = Random(num_keys * head_dim, seed + 1, 2.0f);
   const std::vector<float> v = Random(num_keys * head_dim, seed + 2);
   std::vector<float> out(rows * head_dim, -1.0f);
-  std::vector<const float*> q_rows(rows);
-  std::vector<float*> out_rows(rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    q_rows[r] = q.data() + r * head_dim;
-    out_rows[r] = out.data() + r * head_dim;
-  }
   FlashQueryBlock block;
-  block.rows = rows;
-  block.q = q_rows.data();
-  block.out = out_rows.data();
-  block.key_limit = limits.data();
+  block.AddQueries(q.data(), out.data(), head_dim, head_dim, 0, rows, 0, 1,
+                   [&](int64_t i) { return limits[i]; });
   int64_t loaded = 0;
   FlashAttend(block, head_dim, scale, [&](int64_t first, int64_t n, FlashScratch& tile) {
     EXPECT_LE(first + n, num_keys);
@@ -160,9 +152,9 @@ TEST_P(FlashAttentionTest, LargeScoresStayFinite) {
     v[j * head_dim + 1] = static_cast<float>(j);
   }
   std::vector<float> out(3 * head_dim);
-  const float* q_rows[3] = {q.data(), q.data() + head_dim, q.data() + 2 * head_dim};
-  float* out_rows[3] = {out.data(), out.data() + head_dim, out.data() + 2 * head_dim};
-  FlashQueryBlock block{3, q_rows, out_rows, limits.data()};
+  FlashQueryBlock block;
+  block.AddQueries(q.data(), out.data(), head_dim, head_dim, 0, 3, 0, 1,
+                   [&](int64_t i) { return limits[i]; });
   FlashAttend(block, head_dim, 1.0f, [&](int64_t first, int64_t n, FlashScratch& tile) {
     return Load(k, v, head_dim, first, n, tile);
   });

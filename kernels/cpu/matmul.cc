@@ -68,9 +68,10 @@ void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int
     thread_local std::vector<uint16_t> x_bf16;
     for (int64_t i0 = 0; i0 < m; i0 += kMatmulBf16RowBlock) {
       const int64_t rows = std::min(kMatmulBf16RowBlock, m - i0);
-      // (Pool threads must see this thread's buffer, not their own thread_local one.)
-      uint16_t* const xb = bf16_dot ? (x_bf16.resize(rows * k), x_bf16.data()) : nullptr;
+      uint16_t* xb = nullptr;  // pool threads must see this thread's buffer, not their own
       if (bf16_dot) {
+        x_bf16.resize(rows * k);
+        xb = x_bf16.data();
         ParallelFor(rows, k, [&](int64_t r) {
           ConvertFromF32(x + (i0 + r) * k, k, DType::kBF16, xb + r * k);
         });

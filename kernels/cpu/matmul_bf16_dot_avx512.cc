@@ -73,21 +73,9 @@ GLM4V_AVX512_BF16 void Block(const uint16_t* x, const uint16_t* w, int64_t k, in
 template <int J>
 GLM4V_AVX512_BF16 void WeightBlock(const uint16_t* x, int64_t m, const uint16_t* w, int64_t k,
                                    int64_t j, bool accumulate, float* y, int64_t ldy) {
-  int64_t i = 0;
-  for (; i + 4 <= m; i += 4) Block<4, J>(x + i * k, w, k, j, accumulate, y + i * ldy, ldy);
-  switch (m - i) {
-    case 3:
-      Block<3, J>(x + i * k, w, k, j, accumulate, y + i * ldy, ldy);
-      break;
-    case 2:
-      Block<2, J>(x + i * k, w, k, j, accumulate, y + i * ldy, ldy);
-      break;
-    case 1:
-      Block<1, J>(x + i * k, w, k, j, accumulate, y + i * ldy, ldy);
-      break;
-    default:
-      break;
-  }
+  ForEachRowBlockOf4(m, [&](auto block_rows, int64_t i) {
+    Block<decltype(block_rows)::value, J>(x + i * k, w, k, j, accumulate, y + i * ldy, ldy);
+  });
 }
 
 }  // namespace

@@ -79,24 +79,11 @@ void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
     const int64_t g = item.group;
     const int64_t end = std::min(num_queries, item.first_query + queries_per_block);
     const int heads = std::min(heads_per_block, heads_per_group - item.first_head);
-    const float* q_rows[kFlashMaxRows];
-    float* out_rows[kFlashMaxRows];
-    int64_t limits[kFlashMaxRows];
     FlashQueryBlock block;
-    block.rows = (end - item.first_query) * heads;
-    for (int64_t i = item.first_query; i < end; ++i) {
-      const int64_t row = query_begin + i;
-      for (int h = 0; h < heads; ++h) {
-        const int64_t r = (i - item.first_query) * heads + h;
-        const int64_t head = g * heads_per_group + item.first_head + h;
-        q_rows[r] = q + row * q_row + head * head_dim;
-        out_rows[r] = out + row * q_row + head * head_dim;
-        limits[r] = num_cached + i + 1;  // causal: its own token and everything before
-      }
-    }
-    block.q = q_rows;
-    block.out = out_rows;
-    block.key_limit = limits;
+    // Causal: a query sees the cached keys, the chunk's keys before it and its own.
+    block.AddQueries(q, out, q_row, head_dim, query_begin + item.first_query,
+                     end - item.first_query, g * heads_per_group + item.first_head, heads,
+                     [&](int64_t i) { return num_cached + item.first_query + i + 1; });
     // Token j of the sequence: block table[j / block_size], slot j % block_size; its KV group g
     // starts at this element offset of the layer's storage.
     auto offset = [&](int64_t j) {

@@ -11,3 +11,34 @@
 
 #define GLM4V_AVX2 __attribute__((target("avx2,fma")))
 #define GLM4V_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+#include <cstdint>
+#include <type_traits>
+
+namespace glm4v {
+namespace cpu {
+
+// Drives a kernel register-blocked over 4 rows: block(std::integral_constant<int, R>{}, row)
+// for rows [0, rows) in blocks of R = 4, then one block of the 1-3 rows left, so every block
+// size is a compile-time constant of the kernel.
+template <typename Block>
+inline void ForEachRowBlockOf4(int64_t rows, Block&& block) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) block(std::integral_constant<int, 4>{}, r);
+  switch (rows - r) {
+    case 3:
+      block(std::integral_constant<int, 3>{}, r);
+      break;
+    case 2:
+      block(std::integral_constant<int, 2>{}, r);
+      break;
+    case 1:
+      block(std::integral_constant<int, 1>{}, r);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace cpu
+}  // namespace glm4v

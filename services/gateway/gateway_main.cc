@@ -92,6 +92,10 @@ absl::Status Run() {
   } else {
     return absl::InvalidArgumentError("--vision_feature_dtype must be float32 or bfloat16");
   }
+  if (absl::GetFlag(FLAGS_vision_timeout_seconds) <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--vision_timeout_seconds must be positive, got ",
+                                                   absl::GetFlag(FLAGS_vision_timeout_seconds)));
+  }
   const std::vector<std::string> worker_addresses = absl::GetFlag(FLAGS_worker_addresses);
   if (worker_addresses.empty()) return absl::InvalidArgumentError("--worker_addresses is empty");
 

@@ -297,5 +297,26 @@ TEST(FailureStackTest, VisionRefusesABadWeightDtypeWithTheReason) {
       << log;
 }
 
+// A vision timeout that would fail every image request stops the gateway at start-up.
+TEST(FailureStackTest, GatewayRefusesANonPositiveVisionTimeoutWithTheReason) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  ChildProcess::Options options;
+  options.log_path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/gateway_bad_timeout.log");
+  auto child = ChildProcess::Start(
+      {RunfilePath("services/gateway/gateway"),
+       "--model_dir=" + RunfilePath("tests/data/tiny-glm4v/model"),
+       "--tokenizer_path=" + RunfilePath("tests/data/tiny-glm4v/tokenizer/tokenizer.model"),
+       "--host=127.0.0.1", "--grpc_port=0", "--metrics_port=-1",
+       "--vision_address=127.0.0.1:1", "--worker_addresses=127.0.0.1:2",
+       "--vision_timeout_seconds=0"},
+      options);
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE((*child)->WaitFor(absl::Seconds(20)));
+  EXPECT_FALSE((*child)->succeeded());
+  const std::string log = ReadFileOrDie(options.log_path);
+  EXPECT_NE(log.find("--vision_timeout_seconds must be positive, got 0"), std::string::npos)
+      << log;
+}
+
 }  // namespace
 }  // namespace glm4v::testing

@@ -8,8 +8,6 @@
 // - dense attention of the vision tower: one 1120x1120 image = 6,401 tokens, 16 heads x 112;
 // - paged attention of the decoder (32 query heads, 2 KV groups x 128, f32 and bf16 caches):
 //   a 1,613-row prefill (the image question) and decode tokens at several context lengths.
-#include <cblas.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,9 +21,9 @@
 #include "common/dtype.h"
 #include "common/tensor.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/machine_floors.h"
 #include "kernels/cpu/matmul_bf16.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/cpu/row_kernels.h"
 #include "kernels/cpu/simd_level.h"
 #include "model/kv_cache.h"
 
@@ -54,29 +52,6 @@ std::vector<float> Random(size_t n, uint32_t seed) {
   std::vector<float> v(n);
   for (float& x : v) x = dist(rng);
   return v;
-}
-
-double ReadBandwidth() {
-  const int64_t floats = int64_t{128} << 20;
-  std::vector<float> buffer(floats, 1.0f);
-  const int64_t chunks = 256, per_chunk = floats / chunks;
-  std::vector<float> sink(chunks);
-  const double s = BestSeconds(5, [&] {
-    cpu::ParallelFor(chunks, int64_t{1} << 30,
-                     [&](int64_t c) { sink[c] = cpu::MaxRow(buffer.data() + c * per_chunk, per_chunk); });
-  });
-  return floats * 4.0 / s;
-}
-
-double SgemmRate() {
-  const int n = 4096;
-  const std::vector<float> a = Random(size_t{1} * n * n, 1), b = Random(size_t{1} * n * n, 2);
-  std::vector<float> c(size_t{1} * n * n);
-  const double s = BestSeconds(2, [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
-  });
-  return 2.0 * n * n * n / s;
 }
 
 void BenchVisionAttention(int iters, double gemm_rate) {
@@ -199,8 +174,8 @@ int Main() {
   const int iters = absl::GetFlag(FLAGS_iters);
   std::printf("# cpu_kernels_bench: simd %s, %d pool threads\n",
               cpu::SimdLevelName(cpu::ActiveSimdLevel()), cpu::NumThreads());
-  const double bandwidth = ReadBandwidth();
-  const double gemm_rate = SgemmRate();
+  const double bandwidth = cpu::MeasureReadBandwidth();
+  const double gemm_rate = cpu::MeasureSgemmRate();
   std::printf("read bandwidth (all threads, 512 MiB, best of 5): %.1f GB/s\n", bandwidth / 1e9);
   std::printf("OpenBLAS sgemm 4096^3 (best of 2): %.1f GFLOP/s\n\n", gemm_rate / 1e9);
   std::printf("| kernel | time | rate | against the floor |\n|---|---|---|---|\n");
