@@ -9,7 +9,7 @@ PACKAGES=(
   bazel-bootstrap bazel-platforms
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas-dev nlohmann-json3-dev libpng-dev libjpeg62-turbo-dev libpcre2-dev
+  libopenblas-dev libdnnl-dev nlohmann-json3-dev libpng-dev libjpeg62-turbo-dev libpcre2-dev
   libcpp-httplib-dev curl python3 python3-yaml yamllint patchelf
   clang libclang-rt-14-dev  # tools/fuzz.sh (libFuzzer + sanitizer runtimes)
 )

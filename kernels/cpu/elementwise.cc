@@ -1,8 +1,9 @@
-// Elementwise ops: exact GELU, SiLU-and-multiply, add, scale.
-#include <cmath>
+// Elementwise ops: exact GELU, SiLU-and-multiply (vector forms in row_kernels.h), add, scale.
+#include <algorithm>
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/row_kernels.h"
 
 namespace glm4v {
 namespace cpu {
@@ -12,19 +13,15 @@ constexpr int64_t kChunk = 4096;  // elements per parallel work item
 
 void Gelu(float* x, int64_t n) {
   ParallelFor((n + kChunk - 1) / kChunk, kChunk * 20, [&](int64_t c) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    for (int64_t i = c * kChunk; i < end; ++i) {
-      x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * static_cast<float>(M_SQRT1_2)));
-    }
+    const int64_t begin = c * kChunk;
+    GeluRow(x + begin, std::min(n, begin + kChunk) - begin);
   });
 }
 
 void SiluAndMul(const float* x, int64_t rows, int64_t half, float* y) {
   ParallelFor(rows, half * 20, [&](int64_t r) {
     const float* a = x + r * 2 * half;
-    const float* b = a + half;
-    float* yr = y + r * half;
-    for (int64_t i = 0; i < half; ++i) yr[i] = a[i] / (1.0f + std::exp(-a[i])) * b[i];
+    SiluMulRow(a, a + half, half, y + r * half);
   });
 }
 

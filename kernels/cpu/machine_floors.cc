@@ -1,5 +1,8 @@
 #include "kernels/cpu/machine_floors.h"
 
+#include "common/dtype.h"
+#include "kernels/cpu/onednn_matmul.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -55,6 +58,22 @@ double MeasureSgemmRate() {
                 0.0f, c.data(), n);
   });
   return 2.0 * n * n * n / s;
+}
+
+double MeasureBf16GemmRate() {
+  if (!OneDnnMatmulEnabled()) return 0.0;
+  const int n = 4096;
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<uint16_t> a(size_t{1} * n * n), b(size_t{1} * n * n);
+  for (uint16_t& v : a) v = F32ToBF16(dist(rng));
+  for (uint16_t& v : b) v = F32ToBF16(dist(rng));
+  std::vector<float> c(size_t{1} * n * n);
+  bool ran = true;
+  const double s = BestSeconds(2, [&] {
+    ran = ran && OneDnnMatmulBf16(a.data(), n, b.data(), n, n, false, c.data(), n);
+  });
+  return ran ? 2.0 * n * n * n / s : 0.0;
 }
 
 }  // namespace cpu

@@ -1,5 +1,6 @@
 // y = x W^T + b with W stored [out, in] (HF Linear layout): f32 weights through OpenBLAS sgemm,
-// bf16 ones read in place (matmul_bf16.h), f16 ones as converted panels + sgemm.
+// bf16 ones read in place (matmul_bf16.h; opt-in bf16 activations through oneDNN,
+// onednn_matmul.h), f16 ones as converted panels + sgemm.
 #include <cblas.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/matmul_bf16.h"
+#include "kernels/cpu/onednn_matmul.h"
 #include "kernels/cpu/parallel.h"
 
 namespace glm4v {
@@ -16,6 +18,9 @@ namespace {
 
 // f32 elements of one converted weight panel: 1 MiB for few rows of x (stays in cache between
 // its conversion and the sgemm that reads it), up to 16 MiB for many (wider sgemm calls).
+// Rows of x per oneDNN call on the bf16-activation path.
+constexpr int64_t kOneDnnRowBlock = 1024;
+
 int64_t PanelFloats(int64_t m) {
   return (int64_t{1} << 18) * std::min<int64_t>(16, std::max<int64_t>(1, m / 4));
 }
@@ -43,6 +48,45 @@ void Sgemm(const float* x, const float* w, int64_t m, int64_t n_cols, int64_t k,
               static_cast<int>(k), beta, y, static_cast<int>(ldy));
 }
 
+// bf16 weights read in place, widened in registers: the rows of x in blocks that stay in
+// cache, each block against every weight row (chunks of weight rows spread over the pool).
+// Opt-in: large products round x to bf16 and multiply bf16 pairs, through oneDNN where it has
+// a JIT kernel for this CPU, else our own AVX-512 BF16 block.
+void LinearBf16(const float* x, const uint16_t* w, int64_t m, int64_t n, int64_t k,
+                bool accumulate, float* y) {
+  constexpr int64_t kRowsPerItem = 64;
+  const bool bf16_dot =
+      m >= kBf16ActivationMinRows && Bf16ActivationMatmulEnabled() && CpuHasBf16Dot();
+  const bool onednn = bf16_dot && m >= kOneDnnMinRows && OneDnnMatmulEnabled();
+  // oneDNN takes larger row blocks (its own blocking inside); the bf16 copy of a block of x
+  // stays under ~32 MB at the vision MLP's k = 15,360.
+  const int64_t row_block = onednn ? kOneDnnRowBlock : kMatmulBf16RowBlock;
+  thread_local std::vector<uint16_t> x_bf16;
+  for (int64_t i0 = 0; i0 < m; i0 += row_block) {
+    const int64_t rows = std::min(row_block, m - i0);
+    float* const yi = y + i0 * n;
+    if (!bf16_dot) {
+      ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * rows * 2,
+                  [&](int64_t c) {
+                    const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
+                    MatmulBf16(x + i0 * k, rows, w, k, j0, j1, accumulate, yi, n);
+                  });
+      continue;
+    }
+    x_bf16.resize(rows * k);
+    uint16_t* const xb = x_bf16.data();  // pool threads must see this thread's buffer
+    ParallelFor(rows, k, [&](int64_t r) {
+      ConvertFromF32(x + (i0 + r) * k, k, DType::kBF16, xb + r * k);
+    });
+    if (onednn && OneDnnMatmulBf16(xb, rows, w, k, n, accumulate, yi, n)) continue;
+    ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * rows * 2,
+                [&](int64_t c) {
+                  const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
+                  MatmulBf16Dot(xb, rows, w, k, j0, j1, accumulate, yi, n);
+                });
+  }
+}
+
 }  // namespace
 
 void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int64_t m,
@@ -58,34 +102,7 @@ void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int
     return;
   }
   if (w_dtype == DType::kBF16) {
-    // Read in place, widened in registers: the rows of x in blocks that stay in cache, each
-    // block against every weight row (chunks of weight rows spread over the pool). Opt-in:
-    // large products round x to bf16 and use the CPU's bf16 dot product.
-    constexpr int64_t kRowsPerItem = 64;
-    const auto* wb = static_cast<const uint16_t*>(w);
-    const bool bf16_dot =
-        m >= kBf16ActivationMinRows && Bf16ActivationMatmulEnabled() && CpuHasBf16Dot();
-    thread_local std::vector<uint16_t> x_bf16;
-    for (int64_t i0 = 0; i0 < m; i0 += kMatmulBf16RowBlock) {
-      const int64_t rows = std::min(kMatmulBf16RowBlock, m - i0);
-      uint16_t* xb = nullptr;  // pool threads must see this thread's buffer, not their own
-      if (bf16_dot) {
-        x_bf16.resize(rows * k);
-        xb = x_bf16.data();
-        ParallelFor(rows, k, [&](int64_t r) {
-          ConvertFromF32(x + (i0 + r) * k, k, DType::kBF16, xb + r * k);
-        });
-      }
-      ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * rows * 2,
-                  [&](int64_t c) {
-                    const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
-                    if (bf16_dot) {
-                      MatmulBf16Dot(xb, rows, wb, k, j0, j1, beta != 0.0f, y + i0 * n, n);
-                    } else {
-                      MatmulBf16(x + i0 * k, rows, wb, k, j0, j1, beta != 0.0f, y + i0 * n, n);
-                    }
-                  });
-    }
+    LinearBf16(x, static_cast<const uint16_t*>(w), m, n, k, beta != 0.0f, y);
     return;
   }
   // f16 weights: convert a panel of rows to f32 (in parallel), multiply it into its columns of

@@ -42,6 +42,12 @@ int64_t CollectAtLeast(const float* row, int64_t begin, int64_t end, float thres
   GLM4V_DISPATCH(CollectAtLeast(row, begin, end, threshold, out))
 }
 
+void GeluRow(float* x, int64_t n) { GLM4V_DISPATCH(GeluRow(x, n)) }
+
+void SiluMulRow(const float* a, const float* b, int64_t n, float* y) {
+  GLM4V_DISPATCH(SiluMulRow(a, b, n, y))
+}
+
 #undef GLM4V_DISPATCH
 
 namespace scalar {
@@ -96,6 +102,14 @@ int64_t CollectAtLeast(const float* row, int64_t begin, int64_t end, float thres
     if (row[i] >= threshold) out[count++] = static_cast<int32_t>(i);
   }
   return count;
+}
+
+void GeluRow(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kSqrtHalf));
+}
+
+void SiluMulRow(const float* a, const float* b, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] / (1.0f + std::exp(-a[i])) * b[i];
 }
 
 }  // namespace scalar

@@ -1,9 +1,11 @@
-// Kernels over one row of f32 logits for the sampler: max, argmax, softmax normalizer, exp, and
-// collecting the ids at or above a threshold.
+// Kernels over one row of f32 values: for the sampler over logits max, argmax, softmax
+// normalizer, exp, and collecting the ids at or above a threshold; for the models the
+// activations GELU and SiLU-times-gate.
 //
 // Each has a scalar, an AVX2 and an AVX-512 form, picked by ActiveSimdLevel() (simd_level.h).
-// Every form reads the row once per call. The scalar forms use std::exp; the SIMD forms a
-// polynomial exp within ~2 ulp of it (values below e^-87 may flush to 0).
+// Every form reads the row once per call. The scalar forms use std::exp / std::erf; the SIMD
+// forms a polynomial exp within ~2 ulp of it (values below e^-87 may flush to 0) and an erf
+// within 2e-7 of std::erf.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,12 @@ constexpr int kCollectSlack = 16;
 // how many. `out` must have room for (end - begin) + kCollectSlack entries.
 int64_t CollectAtLeast(const float* row, int64_t begin, int64_t end, float threshold,
                        int32_t* out);
+
+// x[i] = x[i] / 2 * (1 + erf(x[i] / sqrt 2)) (exact, erf-based GELU) for i in [0, n).
+void GeluRow(float* x, int64_t n);
+
+// y[i] = a[i] / (1 + exp(-a[i])) * b[i] for i in [0, n) (SiLU(a) * b; y may equal a or b).
+void SiluMulRow(const float* a, const float* b, int64_t n, float* y);
 
 }  // namespace cpu
 }  // namespace glm4v

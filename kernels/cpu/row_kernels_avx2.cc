@@ -198,6 +198,57 @@ GLM4V_AVX2 int64_t CollectAtLeast(const float* row, int64_t begin, int64_t end, 
   return count;
 }
 
+namespace {
+
+// As the AVX-512 form: 1 + erf from erfc(|z|) without cancellation for negative x.
+GLM4V_AVX2 inline __m256 Gelu(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(kSqrtHalf));
+  const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
+  const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(a, _mm256_set1_ps(kErfP), one));
+  __m256 p = _mm256_set1_ps(kErfA5);
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(kErfA4));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(kErfA3));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(kErfA2));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(kErfA1));
+  const __m256 erfc = _mm256_mul_ps(_mm256_mul_ps(p, t), Exp(_mm256_mul_ps(_mm256_sub_ps(
+                                                                 _mm256_setzero_ps(), a), a)));
+  const __m256 negative = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 one_plus_erf =
+      _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), erfc, negative);
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), one_plus_erf);
+}
+
+GLM4V_AVX2 inline __m256 SiluMul(__m256 a, __m256 b) {
+  const __m256 e = Exp(_mm256_sub_ps(_mm256_setzero_ps(), a));
+  return _mm256_mul_ps(_mm256_div_ps(a, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), b);
+}
+
+// Stores the first `remaining` (< 8) lanes of v.
+GLM4V_AVX2 inline void StoreTail(float* out, int64_t remaining, __m256 v) {
+  alignas(32) float lanes[kLanes];
+  _mm256_store_ps(lanes, v);
+  for (int64_t l = 0; l < remaining; ++l) out[l] = lanes[l];
+}
+
+}  // namespace
+
+GLM4V_AVX2 void GeluRow(float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) _mm256_storeu_ps(x + i, Gelu(_mm256_loadu_ps(x + i)));
+  if (i < n) StoreTail(x + i, n - i, Gelu(LoadTail(x + i, n - i, 0.0f)));
+}
+
+GLM4V_AVX2 void SiluMulRow(const float* a, const float* b, int64_t n, float* y) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    _mm256_storeu_ps(y + i, SiluMul(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+  }
+  if (i < n) {
+    StoreTail(y + i, n - i, SiluMul(LoadTail(a + i, n - i, 0.0f), LoadTail(b + i, n - i, 0.0f)));
+  }
+}
+
 }  // namespace avx2
 }  // namespace cpu
 }  // namespace glm4v

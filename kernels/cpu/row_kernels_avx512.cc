@@ -162,6 +162,49 @@ GLM4V_AVX512 int64_t CollectAtLeast(const float* row, int64_t begin, int64_t end
   return count;
 }
 
+namespace {
+
+// x / 2 * (1 + erf(x / sqrt 2)); 1 + erf is formed as erfc(|z|) or 2 - erfc(|z|), so negative
+// x lose no digits to cancellation.
+GLM4V_AVX512 inline __m512 Gelu(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(kSqrtHalf));
+  const __m512 a = _mm512_abs_ps(z);
+  const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(a, _mm512_set1_ps(kErfP), one));
+  __m512 p = _mm512_set1_ps(kErfA5);
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(kErfA4));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(kErfA3));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(kErfA2));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(kErfA1));
+  const __m512 erfc = _mm512_mul_ps(_mm512_mul_ps(p, t), Exp(_mm512_mul_ps(_mm512_sub_ps(
+                                                                 _mm512_setzero_ps(), a), a)));
+  const __mmask16 negative = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512 one_plus_erf =
+      _mm512_mask_mov_ps(_mm512_sub_ps(_mm512_set1_ps(2.0f), erfc), negative, erfc);
+  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), one_plus_erf);
+}
+
+}  // namespace
+
+GLM4V_AVX512 void GeluRow(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const __mmask16 valid = n - i >= kLanes ? 0xFFFF : TailMask(n - i);
+    _mm512_mask_storeu_ps(x + i, valid, Gelu(_mm512_maskz_loadu_ps(valid, x + i)));
+  }
+}
+
+GLM4V_AVX512 void SiluMulRow(const float* a, const float* b, int64_t n, float* y) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const __mmask16 valid = n - i >= kLanes ? 0xFFFF : TailMask(n - i);
+    const __m512 av = _mm512_maskz_loadu_ps(valid, a + i);
+    const __m512 bv = _mm512_maskz_loadu_ps(valid, b + i);
+    const __m512 e = Exp(_mm512_sub_ps(_mm512_setzero_ps(), av));
+    const __m512 silu = _mm512_div_ps(av, _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(y + i, valid, _mm512_mul_ps(silu, bv));
+  }
+}
+
 }  // namespace avx512
 }  // namespace cpu
 }  // namespace glm4v

@@ -17,6 +17,8 @@ namespace cpu {
   void ExpRow(const float* row, int64_t n, float scale, float shift, float* out);              \
   int64_t CollectAtLeast(const float* row, int64_t begin, int64_t end, float threshold,        \
                          int32_t* out);                                                        \
+  void GeluRow(float* x, int64_t n);                                                           \
+  void SiluMulRow(const float* a, const float* b, int64_t n, float* y);                        \
   }
 
 GLM4V_ROW_KERNELS(scalar)
@@ -38,6 +40,16 @@ constexpr float kExpP2 = 8.3334519073e-3f;
 constexpr float kExpP3 = 4.1665795894e-2f;
 constexpr float kExpP4 = 1.6666665459e-1f;
 constexpr float kExpP5 = 5.0000001201e-1f;
+
+// erf(x) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^(-x^2), t = 1 / (1 + p x), x >= 0
+// (Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7); odd in x.
+constexpr float kErfP = 0.3275911f;
+constexpr float kErfA1 = 0.254829592f;
+constexpr float kErfA2 = -0.284496736f;
+constexpr float kErfA3 = 1.421413741f;
+constexpr float kErfA4 = -1.453152027f;
+constexpr float kErfA5 = 1.061405429f;
+constexpr float kSqrtHalf = 0.70710678118654752f;
 
 }  // namespace cpu
 }  // namespace glm4v

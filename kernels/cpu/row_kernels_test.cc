@@ -130,6 +130,46 @@ TEST_P(RowKernelsTest, ExpIsWithinTwoUlpOfStdExp) {
   }
 }
 
+// GELU against float64 erf: within 2.5e-7 x (1 + |x|) everywhere (A&S 7.1.26's 1.5e-7 on erf
+// plus f32 rounding), every length (the vector tails), and infinities kept.
+TEST_P(RowKernelsTest, GeluMatchesFloat64Erf) {
+  std::vector<float> x;
+  for (float v = -12.0f; v <= 12.0f; v += 0.000917f) x.push_back(v);
+  for (int n : kLengths) {
+    for (float v : RandomRow(n, 40 + n)) x.push_back(v);
+  }
+  x.push_back(kInf);
+  std::vector<float> y = x;
+  GeluRow(y.data(), static_cast<int64_t>(y.size()));
+  for (size_t i = 0; i + 1 < x.size(); ++i) {
+    const double xd = x[i];
+    const double want = 0.5 * xd * (1.0 + std::erf(xd / std::sqrt(2.0)));
+    ASSERT_NEAR(y[i], want, 2.5e-7 * (1.0 + std::fabs(xd))) << "x " << x[i];
+  }
+  EXPECT_EQ(y.back(), kInf);
+  for (int n : kLengths) {  // only the n values asked for are written
+    std::vector<float> row = RandomRow(n + 3, 70 + n);
+    const std::vector<float> before = row;
+    GeluRow(row.data(), n);
+    for (int i = n; i < n + 3; ++i) ASSERT_EQ(row[i], before[i]) << n;
+  }
+}
+
+TEST_P(RowKernelsTest, SiluMulMatchesFloat64) {
+  for (int n : kLengths) {
+    std::vector<float> a = RandomRow(n, 80 + n, 6.0f), b = RandomRow(n + 2, 90 + n);
+    a.push_back(-200.0f);  // exp(200) past f32: SiLU is then ~0
+    a.push_back(200.0f);
+    std::vector<float> y(n + 2);
+    SiluMulRow(a.data(), b.data(), n + 2, y.data());
+    for (int i = 0; i < n + 2; ++i) {
+      const double ad = a[i];
+      const double want = ad / (1.0 + std::exp(-ad)) * b[i];
+      ASSERT_NEAR(y[i], want, 4e-7 * std::fabs(want) + 1e-30) << "a " << a[i] << " b " << b[i];
+    }
+  }
+}
+
 TEST_P(RowKernelsTest, CollectAtLeastFindsTheIdsInOrder) {
   for (int n : kLengths) {
     std::vector<float> row = RandomRow(n, 6 + n);

@@ -23,6 +23,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/machine_floors.h"
 #include "kernels/cpu/matmul_bf16.h"
+#include "kernels/cpu/onednn_matmul.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/simd_level.h"
 #include "model/kv_cache.h"
@@ -71,6 +72,18 @@ void BenchVisionAttention(int iters, double gemm_rate) {
               s, flops / s / 1e9, 100.0 * flops / s / gemm_rate);
 }
 
+// The vision MLP's activation over one layer's 6,401 x 15,360 values, in place (reads and
+// writes each f32 once: the floor is 8 bytes per value at the read bandwidth).
+void BenchGelu(int iters, double bandwidth) {
+  const int64_t n = int64_t{6401} * 15360;
+  const std::vector<float> x0 = Random(n, 11);
+  std::vector<float> x = x0;
+  const double s = BestSeconds(iters, [&] { cpu::Gelu(x.data(), n); });
+  std::printf("| GELU (erf), 6,401 x 15,360 (one vision layer's MLP) | %.1f ms | %.1f GB/s "
+              "read + written | %.0f %% of bandwidth |\n",
+              s * 1e3, 8.0 * n / s / 1e9, 100.0 * 8.0 * n / s / bandwidth);
+}
+
 // One sequence: `cached` keys already in the cache and `queries` new rows.
 void BenchPaged(int iters, DType cache_dtype, int64_t cached, int64_t queries, double bandwidth,
                 double gemm_rate) {
@@ -116,6 +129,7 @@ void BenchPaged(int iters, DType cache_dtype, int64_t cached, int64_t queries, d
 // 4608x4096, attention output 4096x4096, MLP in 27392x4096, MLP out 4096x13696) and the LM head
 // (151552x4096), weights read once per call.
 void BenchDecodeLinear(int iters, double bandwidth, double gemm_rate) {
+  const bool onednn = cpu::OneDnnMatmulEnabled();
   struct Shape {
     const char* name;
     int64_t n, k;
@@ -146,12 +160,15 @@ void BenchDecodeLinear(int iters, double bandwidth, double gemm_rate) {
       const std::vector<float> x = Random(m * max_k, 8);
       std::vector<float> y(m * max_n);
       // The exact path; then, for prefill sizes, the opt-in bf16 activations where the CPU has
-      // a bf16 dot product (GLM4V_CPU_MATMUL=bf16).
-      for (const bool bf16_activations : {false, true}) {
+      // a bf16 dot product (GLM4V_CPU_MATMUL=bf16): our own block, then oneDNN.
+      for (const int mode : {0, 1, 2}) {
+        const bool bf16_activations = mode > 0;
         if (bf16_activations && (m < cpu::kBf16ActivationMinRows || !cpu::CpuHasBf16Dot())) {
           continue;
         }
+        if (mode == 2 && (!onednn || m < cpu::kOneDnnMinRows)) continue;
         cpu::SetBf16ActivationMatmul(bf16_activations);
+        cpu::SetOneDnnMatmul(mode == 2);
         const double s = BestSeconds(m > 32 ? 1 : iters + 2, [&] {
           for (size_t i = 0; i < parts.size(); ++i) {
             cpu::Linear(x.data(), weights[i].data(), DType::kBF16, nullptr, m, parts[i].n,
@@ -162,10 +179,11 @@ void BenchDecodeLinear(int iters, double bandwidth, double gemm_rate) {
         std::printf("| bf16 Linear, %s, %lld row%s%s | %.2f ms | %.1f GB/s of weights, %.1f "
                     "GFLOP/s | %.0f %% of bandwidth, %.0f %% of sgemm |\n",
                     shape.name, static_cast<long long>(m), m == 1 ? "" : "s",
-                    bf16_activations ? ", bf16 activations" : "", s * 1e3, bytes / s / 1e9,
+                    mode == 0 ? "" : mode == 1 ? ", bf16 activations (own)" : ", bf16 activations (oneDNN)", s * 1e3, bytes / s / 1e9,
                     flops / s / 1e9, 100.0 * bytes / s / bandwidth, 100.0 * flops / s / gemm_rate);
       }
       cpu::SetBf16ActivationMatmul(false);
+      cpu::SetOneDnnMatmul(onednn);
     }
   }
 }
@@ -177,10 +195,13 @@ int Main() {
   const double bandwidth = cpu::MeasureReadBandwidth();
   const double gemm_rate = cpu::MeasureSgemmRate();
   std::printf("read bandwidth (all threads, 512 MiB, best of 5): %.1f GB/s\n", bandwidth / 1e9);
-  std::printf("OpenBLAS sgemm 4096^3 (best of 2): %.1f GFLOP/s\n\n", gemm_rate / 1e9);
+  std::printf("OpenBLAS sgemm 4096^3 (best of 2): %.1f GFLOP/s\n", gemm_rate / 1e9);
+  std::printf("oneDNN bf16 matmul 4096^3 (best of 2): %.1f GFLOP/s\n\n",
+              cpu::MeasureBf16GemmRate() / 1e9);
   std::printf("| kernel | time | rate | against the floor |\n|---|---|---|---|\n");
   BenchDecodeLinear(iters, bandwidth, gemm_rate);
   if (absl::GetFlag(FLAGS_vision_attention)) BenchVisionAttention(iters, gemm_rate);
+  BenchGelu(iters, bandwidth);
   for (DType dtype : {DType::kF32, DType::kBF16}) {
     BenchPaged(iters, dtype, 0, 1613, bandwidth, gemm_rate);
     for (int64_t context : {1024, 8192, 32768}) {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Full-size CPU benchmark on this machine with random-weight checkpoints of GLM-4V-9B's real
 # shapes written by the project (tools/make_checkpoint, bf16, constant memory):
-#  1. the machine's floors in the same run: read bandwidth and OpenBLAS sgemm rate
+#  1. the machine's floors in the same run: read bandwidth, OpenBLAS sgemm and oneDNN bf16 rates
 #     (//tools/bench:cpu_kernels_bench);
 #  2. GLM-4-9B's text decoder at full depth (40 layers, 17.5 GiB of bf16: the decoder of
 #     GLM-4V-9B and of GLM-4-9B-chat): load time and peak RSS, prefill tokens/s for a 512-token
 #     prompt, decode ms/token (33 tokens less 1, so the prefill cancels);
 #  3. the vision tower at full depth (63 layers) for one 1120x1120 image, with the products
-#     GLM4V_CPU_MATMUL asks for (f32 by default; bf16 = bf16 activations, kernels/cpu/matmul_bf16.h).
+#     GLM4V_CPU_MATMUL asks for (f32 by default; bf16 = bf16 activations through oneDNN,
+#     kernels/cpu/onednn_matmul.h), then the floors again (the VM's bandwidth drifts).
 #
 #   tools/bench/full_size_bench.sh [work_dir]     # default /tmp/glm4v-full-bench
 #
@@ -22,7 +23,7 @@ bazel build -c opt //tools/make_checkpoint //tools/generate //tools/bench:cpu_ke
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
 
 echo "== floors"
-"$BIN/tools/bench/cpu_kernels_bench" --iters=1 --vision_attention=false | sed -n '1,3p'
+"$BIN/tools/bench/cpu_kernels_bench" --iters=1 --vision_attention=false | sed -n '1,4p'
 
 ids() {  # n ordinary token ids, comma-separated, in GLM-4's chat layout
   local n=$1 out="151331,151333,151336,198"
@@ -64,3 +65,5 @@ if [ "$SKIP_VISION" != 1 ]; then
   run --model_dir="$VISION" --image="$IMAGE" --prompt_ids=151331,151333,151336,198,151339,151329,151340,3838,374,419,30,151337 \
     --max_new_tokens=1 --ignore_eos
 fi
+echo "== floors after"
+"$BIN/tools/bench/cpu_kernels_bench" --iters=1 --vision_attention=false | sed -n '1,4p'
