@@ -69,6 +69,25 @@ absl::Status CheckShape(absl::string_view op, absl::string_view arg, const Tenso
   return absl::OkStatus();
 }
 
+// The parts of an int8 / int4 weight: u8 values [out, bytes per row], f32 scales, u8 zero
+// points (int4), all on `device` with the shapes linear_weight.h gives.
+absl::Status CheckQuantizedWeight(absl::string_view op, const LinearWeight& w, Device device) {
+  RETURN_IF_ERROR(CheckTensor(op, "weight values", w.values, device, 2));
+  RETURN_IF_ERROR(CheckTensor(op, "weight scales", w.scales, device, -1));
+  const int64_t out = w.values.dim(0);
+  const bool int4 = w.format == WeightFormat::kInt4;
+  const int64_t row_bytes = int4 ? Int4RowBytes(w.in) : w.in;
+  if (w.values.dtype() != DType::kU8 || w.values.dim(1) != row_bytes || w.in <= 0 ||
+      w.scales.dtype() != DType::kF32) {
+    return Invalid(op, absl::StrCat("malformed quantized weight ", w.DebugString()));
+  }
+  if (!int4) return CheckShape(op, "weight scales", w.scales, {out});
+  RETURN_IF_ERROR(CheckShape(op, "weight scales", w.scales, {out, Int4Groups(w.in)}));
+  RETURN_IF_ERROR(CheckTensor(op, "weight zeros", w.zeros, device, 2));
+  if (w.zeros.dtype() != DType::kU8) return Invalid(op, "int4 zero points must be u8");
+  return CheckShape(op, "weight zeros", w.zeros, {out, Int4Groups(w.in)});
+}
+
 int64_t RowsOf(const Tensor& t) { return t.ndim() == 0 ? 1 : t.dim(0); }
 int64_t ColsOf(const Tensor& t) {
   int64_t rows = RowsOf(t);
@@ -146,17 +165,34 @@ PagedBatchHost PagedBatchHost::From(absl::Span<const PagedSequence> sequences) {
 absl::StatusOr<Tensor> Backend::Upload(const Tensor& host, DType storage) {
   if (!host.defined()) return Invalid("Upload", "tensor is undefined");
   if (host.device() != Device::kCpu) return Invalid("Upload", "not a host tensor");
-  if (storage == DType::kI32) {
-    if (host.dtype() != DType::kI32) {
-      return Invalid("Upload", absl::StrCat("i32 storage needs an i32 tensor, got ",
+  if (storage == DType::kI32 || storage == DType::kU8) {
+    if (host.dtype() != storage) {
+      return Invalid("Upload", absl::StrCat(std::string(DTypeName(storage)), " storage needs a tensor of it, got ",
                                             host.DebugString()));
     }
   } else if (!IsFloat(storage)) {
-    return Invalid("Upload", "storage must be f32, bf16 or i32");
+    return Invalid("Upload", "storage must be f32, bf16, i32 or u8");
   } else if (!IsFloat(host.dtype()) && host.dtype() != DType::kF16) {
     return Invalid("Upload", absl::StrCat("cannot store ", host.DebugString(), " as a float"));
   }
   return DoUpload(host, storage);
+}
+
+absl::StatusOr<LinearWeight> Backend::UploadLinearWeight(const LinearWeight& host,
+                                                         DType float_storage) {
+  LinearWeight out;
+  out.format = host.format;
+  out.in = host.in;
+  if (!host.quantized()) {
+    ASSIGN_OR_RETURN(out.values, Upload(host.values, float_storage));
+    return out;
+  }
+  ASSIGN_OR_RETURN(out.values, Upload(host.values, DType::kU8));
+  ASSIGN_OR_RETURN(out.scales, Upload(host.scales, DType::kF32));
+  if (host.zeros.defined()) {
+    ASSIGN_OR_RETURN(out.zeros, Upload(host.zeros, DType::kU8));
+  }
+  return out;
 }
 
 absl::StatusOr<Tensor> Backend::UploadIndices(absl::Span<const int32_t> values) {
@@ -224,19 +260,23 @@ absl::StatusOr<PagedKvCache> Backend::AllocateKvCache(const KvCacheShape& shape,
 
 // ---- dense math
 
-absl::Status Backend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bias,
+absl::Status Backend::Linear(const Tensor& x, const LinearWeight& weight, const Tensor* bias,
                              Tensor* y, bool accumulate) {
   constexpr absl::string_view kOp = "Linear";
   RETURN_IF_ERROR(CheckFloat(kOp, "x", x, device(), 2));
-  RETURN_IF_ERROR(CheckFloat(kOp, "weight", weight, device(), 2));
   RETURN_IF_ERROR(CheckFloat(kOp, "y", *y, device(), 2));
-  if (weight.dim(1) != x.dim(1)) {
+  if (!weight.quantized()) {
+    RETURN_IF_ERROR(CheckFloat(kOp, "weight", weight.values, device(), 2));
+  } else {
+    RETURN_IF_ERROR(CheckQuantizedWeight(kOp, weight, device()));
+  }
+  if (weight.in_features() != x.dim(1)) {
     return Invalid(kOp, absl::StrCat("x ", x.DebugString(), " vs weight ", weight.DebugString()));
   }
-  RETURN_IF_ERROR(CheckShape(kOp, "y", *y, {x.dim(0), weight.dim(0)}));
+  RETURN_IF_ERROR(CheckShape(kOp, "y", *y, {x.dim(0), weight.out_features()}));
   if (bias != nullptr) {
     RETURN_IF_ERROR(CheckLike(kOp, "bias", *bias, *y, device(), 1));
-    RETURN_IF_ERROR(CheckShape(kOp, "bias", *bias, {weight.dim(0)}));
+    RETURN_IF_ERROR(CheckShape(kOp, "bias", *bias, {weight.out_features()}));
   }
   return DoLinear(x, weight, bias, y, accumulate);
 }

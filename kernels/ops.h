@@ -31,6 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/tensor.h"
+#include "kernels/linear_weight.h"
 #include "kernels/sampling_batch.h"
 #include "model/kv_cache.h"
 
@@ -89,8 +90,11 @@ class Backend {
   // Uninitialized tensor on this backend's device (any dtype).
   virtual Tensor Empty(DType dtype, Shape shape) = 0;
   // A copy (or, on the CPU, possibly a view) of a host tensor on this device, stored as
-  // `storage` (f32, bf16 or i32; float dtypes convert, i32 needs an i32 source).
+  // `storage` (f32, bf16, i32 or u8; float dtypes convert, i32 and u8 need a source of theirs).
   absl::StatusOr<Tensor> Upload(const Tensor& host, DType storage = DType::kF32);
+  // A host LinearWeight on this device: a float matrix stored as `float_storage`, quantized
+  // values and zero points as bytes, scales as f32.
+  absl::StatusOr<LinearWeight> UploadLinearWeight(const LinearWeight& host, DType float_storage);
   // A host copy of a device tensor: float dtypes come back as f32, i32 stays i32.
   virtual absl::StatusOr<Tensor> Download(const Tensor& device_tensor) = 0;
   // Sets every element of a device tensor to zero.
@@ -110,8 +114,9 @@ class Backend {
 
   // ---- dense math ([rows, cols] contiguous unless said otherwise)
   // y[m, n] = sum_k x[m, k] * weight[n, k] + bias[n] (+ y[m, n] when `accumulate`); weight is
-  // [out, in] as in HF Linear. `bias` may be null.
-  absl::Status Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor* y,
+  // [out, in] as in HF Linear, a float matrix or quantized (kernels/linear_weight.h; a backend
+  // without a kernel for the format says UNIMPLEMENTED). `bias` may be null.
+  absl::Status Linear(const Tensor& x, const LinearWeight& weight, const Tensor* bias, Tensor* y,
                       bool accumulate = false);
   // y = x * rsqrt(mean(x^2) + eps) * weight, per row.
   absl::Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, Tensor* y);
@@ -214,7 +219,7 @@ class Backend {
   virtual absl::Status DoZeroFill(Tensor* t) = 0;
   virtual absl::Status DoWriteIndices(absl::Span<const int32_t> values, Tensor* dst,
                                       int64_t offset) = 0;
-  virtual absl::Status DoLinear(const Tensor& x, const Tensor& weight, const Tensor* bias,
+  virtual absl::Status DoLinear(const Tensor& x, const LinearWeight& weight, const Tensor* bias,
                                 Tensor* y, bool accumulate) = 0;
   virtual absl::Status DoRmsNorm(const Tensor& x, const Tensor& weight, float eps,
                                  Tensor* y) = 0;

@@ -205,6 +205,61 @@ TEST_P(OpsTest, LinearWithAndWithoutBias) {
   }
 }
 
+// int8 / int4 weights quantized from f32 on the host: the oracle multiplies the dequantized
+// matrix (what the quantized weights stand for), odd widths (vector, block and group tails) and
+// sizes that take several row blocks and pool chunks.
+TEST_P(OpsTest, LinearWithQuantizedWeights) {
+  struct Dims {
+    int64_t m, n, k;
+  };
+  for (const WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt4}) {
+    for (const Dims& d : {Dims{1, 13, 19}, Dims{7, 37, 67}, Dims{33, 13, 130},
+                          Dims{3, 200, 4096}, Dims{130, 70, 300}}) {
+      Tensor x = Random({d.m, d.k}, 1), b = Random({d.n}, 3);
+      const Tensor host = Tensor::FromF32({d.n, d.k}, ref::RandomFloats(d.n * d.k, 2, 1.0f));
+      auto quantized = QuantizeLinearWeight(host, format);
+      ASSERT_TRUE(quantized.ok()) << quantized.status();
+      const Vec vw = ref::ToDouble(DequantizeLinearWeight(*quantized));
+      auto w = backend_->UploadLinearWeight(*quantized, act_);
+      ASSERT_TRUE(w.ok()) << w.status();
+      const Vec vx = Read(x), vb = Read(b);
+      Tensor y = Out({d.m, d.n});
+      const absl::Status status = backend_->Linear(x, *w, &b, &y);
+      if (status.code() == absl::StatusCode::kUnimplemented) {
+        GTEST_SKIP() << backend_->name() << " has no kernel for quantized weights yet: " << status;
+      }
+      ASSERT_TRUE(status.ok()) << status;
+      ExpectClose(Read(y), ref::Linear(vx, vw, vb, d.m, d.n, d.k), tol_.linear);
+      const Vec want = Plus(ref::Linear(vx, vw, {}, d.m, d.n, d.k), Read(y));
+      ASSERT_TRUE(backend_->Linear(x, *w, nullptr, &y, /*accumulate=*/true).ok());
+      ExpectClose(Read(y), want, tol_.linear);
+    }
+  }
+}
+
+TEST_P(OpsTest, LinearRejectsMalformedQuantizedWeights) {
+  const Tensor host = Tensor::FromF32({4, 40}, ref::RandomFloats(160, 2, 1.0f));
+  auto quantized = QuantizeLinearWeight(host, WeightFormat::kInt4);
+  ASSERT_TRUE(quantized.ok());
+  auto w = backend_->UploadLinearWeight(*quantized, act_);
+  ASSERT_TRUE(w.ok());
+  Tensor x = Random({2, 40}, 1), y = Out({2, 4});
+  LinearWeight no_zeros = *w;
+  no_zeros.zeros = Tensor();
+  EXPECT_EQ(backend_->Linear(x, no_zeros, nullptr, &y).code(),
+            absl::StatusCode::kInvalidArgument);
+  LinearWeight wrong_width = *w;
+  wrong_width.in = 41;  // the packed rows no longer match
+  EXPECT_EQ(backend_->Linear(x, wrong_width, nullptr, &y).code(),
+            absl::StatusCode::kInvalidArgument);
+  Tensor x_wide = Random({2, 64}, 1);
+  EXPECT_EQ(backend_->Linear(x_wide, *w, nullptr, &y).code(), absl::StatusCode::kInvalidArgument);
+  // NaN weights have no scale.
+  Tensor nan = Tensor::FromF32({1, 2}, {1.0f, std::nanf("")});
+  EXPECT_EQ(QuantizeLinearWeight(nan, WeightFormat::kInt8).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(OpsTest, LinearRejectsMismatchedShapes) {
   Tensor x = Random({3, 5}, 1), w = Random({4, 6}, 2), y = Out({3, 4});
   EXPECT_EQ(backend_->Linear(x, w, nullptr, &y).code(), absl::StatusCode::kInvalidArgument);

@@ -316,7 +316,8 @@ absl::Status Decoder::Run(const DecoderStepInputs& step, PagedKvCache* cache,
   Tensor ffn_act = be.Empty(act, {total, shard.ffn});
   auto bias = [](const Tensor& t) { return t.defined() ? &t : nullptr; };
   // x += row-parallel projection of `in` (all-reduced over the group when sharded).
-  auto residual = [&](const Tensor& in, const Tensor& weight, const Tensor& b) -> absl::Status {
+  auto residual = [&](const Tensor& in, const LinearWeight& weight,
+                      const Tensor& b) -> absl::Status {
     if (fuse_residual) return be.Linear(in, weight, bias(b), &x, /*accumulate=*/true);
     RETURN_IF_ERROR(be.Linear(in, weight, bias(b), &out));
     RETURN_IF_ERROR(AllReduce(&out));  // partial sums over the local heads / FFN slice

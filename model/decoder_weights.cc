@@ -52,6 +52,12 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
     if (!host.ok()) return host.status();
     return backend->Upload(*host, host->dtype());
   };
+  // Linear weights: quantized here when the options ask (each rank its own slice).
+  auto upload_matrix = [&](absl::StatusOr<Tensor> host,
+                           bool is_output_layer = false) -> absl::StatusOr<LinearWeight> {
+    if (!host.ok()) return host.status();
+    return UploadMatrix(backend, *host, options, mat, is_output_layer);
+  };
   const std::string p = "transformer.";
   DecoderWeights w;
   w.shard = shard;
@@ -70,21 +76,22 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
     const std::string q = absl::StrCat(p, "encoder.layers.", l, ".");
     DecoderLayerWeights layer;
     ASSIGN_OR_RETURN(layer.input_norm, upload(read.All(q + "input_layernorm.weight", {hidden}, act)));
-    ASSIGN_OR_RETURN(layer.qkv_weight, upload(read.Rows(q + "self_attention.query_key_value.weight",
+    ASSIGN_OR_RETURN(layer.qkv_weight, upload_matrix(read.Rows(q + "self_attention.query_key_value.weight",
                                                         {qkv, hidden}, qkv_rows, mat)));
     if (config.add_qkv_bias) {
       ASSIGN_OR_RETURN(layer.qkv_bias, upload(read.Rows(q + "self_attention.query_key_value.bias",
                                                         {qkv}, qkv_rows, act)));
     }
     ASSIGN_OR_RETURN(layer.dense_weight,
-                     upload(read.Columns(q + "self_attention.dense.weight", {hidden, q_size},
+                     upload_matrix(read.Columns(q + "self_attention.dense.weight", {hidden, q_size},
                                          {q0, q1}, mat)));
     ASSIGN_OR_RETURN(layer.post_norm,
                      upload(read.All(q + "post_attention_layernorm.weight", {hidden}, act)));
-    ASSIGN_OR_RETURN(layer.h_to_4h_weight, upload(read.Rows(q + "mlp.dense_h_to_4h.weight",
+    ASSIGN_OR_RETURN(layer.h_to_4h_weight, upload_matrix(read.Rows(q + "mlp.dense_h_to_4h.weight",
                                                             {2 * ffn, hidden}, h_to_4h_rows, mat)));
     ASSIGN_OR_RETURN(layer.four_h_to_h_weight,
-                     upload(read.Columns(q + "mlp.dense_4h_to_h.weight", {hidden, ffn}, {f0, f1}, mat)));
+                     upload_matrix(read.Columns(q + "mlp.dense_4h_to_h.weight", {hidden, ffn},
+                                                {f0, f1}, mat)));
     if (config.add_bias_linear) {
       if (owns_row_bias) {
         ASSIGN_OR_RETURN(layer.dense_bias,
@@ -99,19 +106,24 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
   }
   ASSIGN_OR_RETURN(w.final_norm, upload(read.All(p + "encoder.final_layernorm.weight", {hidden}, act)));
   ASSIGN_OR_RETURN(w.output_layer,
-                   upload(read.Rows(p + "output_layer.weight", {vocab, hidden}, vocab_rows, mat)));
+                   upload_matrix(read.Rows(p + "output_layer.weight", {vocab, hidden}, vocab_rows,
+                                           mat),
+                                 /*is_output_layer=*/true));
   w.checkpoint_bytes_read = read.bytes_read();
   return w;
 }
 
 int64_t DecoderWeights::HeldBytes() const {
   auto bytes = [](const Tensor& t) -> int64_t { return t.defined() ? t.nbytes() : 0; };
-  int64_t total = bytes(word_embeddings) + bytes(final_norm) + bytes(output_layer);
+  int64_t total = bytes(word_embeddings) + bytes(final_norm) + output_layer.nbytes();
   for (const DecoderLayerWeights& l : layers) {
-    for (const Tensor* t : {&l.input_norm, &l.qkv_weight, &l.qkv_bias, &l.dense_weight,
-                            &l.dense_bias, &l.post_norm, &l.h_to_4h_weight, &l.h_to_4h_bias,
-                            &l.four_h_to_h_weight, &l.four_h_to_h_bias}) {
+    for (const Tensor* t : {&l.input_norm, &l.qkv_bias, &l.dense_bias, &l.post_norm,
+                            &l.h_to_4h_bias, &l.four_h_to_h_bias}) {
       total += bytes(*t);
+    }
+    for (const LinearWeight* m :
+         {&l.qkv_weight, &l.dense_weight, &l.h_to_4h_weight, &l.four_h_to_h_weight}) {
+      total += m->nbytes();
     }
   }
   return total;

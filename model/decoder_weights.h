@@ -22,14 +22,14 @@ namespace glm4v {
 struct DecoderLayerWeights {
   // Matrices in the load's matrix dtype; norms and biases in the activation dtype.
   Tensor input_norm;       // [hidden]
-  Tensor qkv_weight;       // [q_local + 2 * kv_local, hidden], rows [q | k | v] of local heads
+  LinearWeight qkv_weight;       // [q_local + 2 * kv_local, hidden], rows [q | k | v] of local heads
   Tensor qkv_bias;         // [q_local + 2 * kv_local] (undefined without add_qkv_bias)
-  Tensor dense_weight;     // [hidden, q_local] (input columns of the local heads)
+  LinearWeight dense_weight;     // [hidden, q_local] (input columns of the local heads)
   Tensor dense_bias;       // [hidden] (only with add_bias_linear; rank 0 only, added once)
   Tensor post_norm;        // [hidden]
-  Tensor h_to_4h_weight;   // [2 * ffn_local, hidden], rows [a | b] -> silu(a) * b
+  LinearWeight h_to_4h_weight;   // [2 * ffn_local, hidden], rows [a | b] -> silu(a) * b
   Tensor h_to_4h_bias;     // [2 * ffn_local] (only with add_bias_linear)
-  Tensor four_h_to_h_weight;  // [hidden, ffn_local]
+  LinearWeight four_h_to_h_weight;  // [hidden, ffn_local]
   Tensor four_h_to_h_bias;    // [hidden] (only with add_bias_linear; rank 0 only)
 };
 
@@ -40,7 +40,7 @@ struct DecoderWeights {
   Tensor word_embeddings;
   std::vector<DecoderLayerWeights> layers;
   Tensor final_norm;       // [hidden]
-  Tensor output_layer;     // [vocab_local, hidden]
+  LinearWeight output_layer;     // [vocab_local, hidden]
   TensorParallelShard shard;   // which slice this is (size 1: everything)
   int64_t checkpoint_bytes_read = 0;  // bytes converted from the checkpoint (tests, logs)
 

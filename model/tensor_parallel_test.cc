@@ -105,27 +105,27 @@ TEST(ShardedWeightsTest, EachRankLoadsOnlyItsSlices) {
       const int64_t q_local = c.num_attention_heads / tp * d, kv_local = kvl * d;
       // Local shapes.
       const DecoderLayerWeights& L = w->layers[0];
-      EXPECT_EQ(L.qkv_weight.shape(), (Shape{q_local + 2 * kv_local, hidden}));
+      EXPECT_EQ(L.qkv_weight.values.shape(), (Shape{q_local + 2 * kv_local, hidden}));
       EXPECT_EQ(L.qkv_bias.shape(), (Shape{q_local + 2 * kv_local}));
-      EXPECT_EQ(L.dense_weight.shape(), (Shape{hidden, q_local}));
-      EXPECT_EQ(L.h_to_4h_weight.shape(), (Shape{2 * ffn / tp, hidden}));
-      EXPECT_EQ(L.four_h_to_h_weight.shape(), (Shape{hidden, ffn / tp}));
+      EXPECT_EQ(L.dense_weight.values.shape(), (Shape{hidden, q_local}));
+      EXPECT_EQ(L.h_to_4h_weight.values.shape(), (Shape{2 * ffn / tp, hidden}));
+      EXPECT_EQ(L.four_h_to_h_weight.values.shape(), (Shape{hidden, ffn / tp}));
       EXPECT_EQ(w->word_embeddings.shape(), (Shape{c.padded_vocab_size / tp + 1, hidden}));
-      EXPECT_EQ(w->output_layer.shape(), (Shape{c.padded_vocab_size / tp, hidden}));
+      EXPECT_EQ(w->output_layer.values.shape(), (Shape{c.padded_vocab_size / tp, hidden}));
 
       // Contents: q / k / v rows of the local heads and groups; gate and up slices paired.
       const std::string qkv = l0 + "self_attention.query_key_value.weight";
       const int64_t q0 = s.first_head * d, g0 = s.first_kv_head * d;
-      EXPECT_EQ(Rows(L.qkv_weight, 0, q_local), FullRows(*ckpt, qkv, q0, q0 + q_local));
-      EXPECT_EQ(Rows(L.qkv_weight, q_local + kv_local, q_local + 2 * kv_local),
+      EXPECT_EQ(Rows(L.qkv_weight.values, 0, q_local), FullRows(*ckpt, qkv, q0, q0 + q_local));
+      EXPECT_EQ(Rows(L.qkv_weight.values, q_local + kv_local, q_local + 2 * kv_local),
                 FullRows(*ckpt, qkv, c.q_size() + c.kv_size() + g0,
                          c.q_size() + c.kv_size() + g0 + kv_local));
       const std::string h4h = l0 + "mlp.dense_h_to_4h.weight";
-      EXPECT_EQ(Rows(L.h_to_4h_weight, 0, s.ffn), FullRows(*ckpt, h4h, s.first_ffn, s.first_ffn + s.ffn));
-      EXPECT_EQ(Rows(L.h_to_4h_weight, s.ffn, 2 * s.ffn),
+      EXPECT_EQ(Rows(L.h_to_4h_weight.values, 0, s.ffn), FullRows(*ckpt, h4h, s.first_ffn, s.first_ffn + s.ffn));
+      EXPECT_EQ(Rows(L.h_to_4h_weight.values, s.ffn, 2 * s.ffn),
                 FullRows(*ckpt, h4h, ffn + s.first_ffn, ffn + s.first_ffn + s.ffn));
       Tensor dense = ckpt->Get(l0 + "self_attention.dense.weight").value().ToF32();
-      const Tensor local_dense = L.dense_weight.ToF32();
+      const Tensor local_dense = L.dense_weight.values.ToF32();
       for (int64_t i = 0; i < hidden; ++i) {
         for (int64_t j = 0; j < q_local; ++j) {
           ASSERT_EQ(local_dense.data<float>()[i * q_local + j],
@@ -136,12 +136,12 @@ TEST(ShardedWeightsTest, EachRankLoadsOnlyItsSlices) {
 
       // Bytes read = the local tensors exactly (minus the zero row), nothing else.
       int64_t local_elems = w->word_embeddings.numel() - hidden + w->final_norm.numel() +
-                            w->output_layer.numel();
+                            w->output_layer.values.numel();
       for (const DecoderLayerWeights& layer : w->layers) {
-        for (const Tensor* t : {&layer.input_norm, &layer.qkv_weight, &layer.qkv_bias,
-                                &layer.dense_weight, &layer.dense_bias, &layer.post_norm,
-                                &layer.h_to_4h_weight, &layer.h_to_4h_bias,
-                                &layer.four_h_to_h_weight, &layer.four_h_to_h_bias}) {
+        for (const Tensor* t : {&layer.input_norm, &layer.qkv_weight.values, &layer.qkv_bias,
+                                &layer.dense_weight.values, &layer.dense_bias, &layer.post_norm,
+                                &layer.h_to_4h_weight.values, &layer.h_to_4h_bias,
+                                &layer.four_h_to_h_weight.values, &layer.four_h_to_h_bias}) {
           local_elems += t->numel();
         }
       }

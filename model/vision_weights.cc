@@ -21,6 +21,17 @@ absl::StatusOr<Tensor> Load(SliceReader& read, Backend* backend, const std::stri
   return backend->Upload(host, dtype);
 }
 
+// As Load for a Linear (or flattened conv) weight: quantized as `options` ask.
+absl::StatusOr<LinearWeight> LoadMatrix(SliceReader& read, Backend* backend,
+                                        const std::string& name, const Shape& shape, DType dtype,
+                                        const WeightLoadOptions& options, Shape as_shape = {}) {
+  ASSIGN_OR_RETURN(Tensor host, read.All(name, shape, dtype));
+  if (!as_shape.empty()) {
+    ASSIGN_OR_RETURN(host, host.Reshape(std::move(as_shape)));
+  }
+  return UploadMatrix(backend, host, options, dtype);
+}
+
 }  // namespace
 
 absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
@@ -52,8 +63,8 @@ absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
   const int64_t p = vc.patch_size, h = config.hidden_size, ffn = config.ffn_hidden_size;
   const std::string v = "transformer.vision.";
   VisionWeights w;
-  ASSIGN_OR_RETURN(w.patch_weight, Load(read, backend, v + "patch_embedding.proj.weight",
-                                        {vh, c, p, p}, mat, {vh, c * p * p}));
+  ASSIGN_OR_RETURN(w.patch_weight, LoadMatrix(read, backend, v + "patch_embedding.proj.weight",
+                                              {vh, c, p, p}, mat, options, {vh, c * p * p}));
   ASSIGN_OR_RETURN(w.patch_bias, Load(read, backend, v + "patch_embedding.proj.bias", {vh}, act));
   ASSIGN_OR_RETURN(w.cls_embedding,
                    Load(read, backend, v + "patch_embedding.cls_embedding", {1, vh}, act));
@@ -63,19 +74,22 @@ absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
   for (int l = 0; l < vc.num_hidden_layers; ++l) {
     const std::string q = absl::StrCat(v, "transformer.layers.", l, ".");
     VisionLayerWeights layer;
-    ASSIGN_OR_RETURN(layer.qkv_weight, Load(read, backend,
-                                            q + "attention.query_key_value.weight", {3 * vh, vh}, mat));
+    ASSIGN_OR_RETURN(layer.qkv_weight,
+                     LoadMatrix(read, backend, q + "attention.query_key_value.weight",
+                                {3 * vh, vh}, mat, options));
     ASSIGN_OR_RETURN(layer.qkv_bias,
                      Load(read, backend, q + "attention.query_key_value.bias", {3 * vh}, act));
     ASSIGN_OR_RETURN(layer.dense_weight,
-                     Load(read, backend, q + "attention.dense.weight", {vh, vh}, mat));
+                     LoadMatrix(read, backend, q + "attention.dense.weight", {vh, vh}, mat, options));
     ASSIGN_OR_RETURN(layer.dense_bias, Load(read, backend, q + "attention.dense.bias", {vh}, act));
     ASSIGN_OR_RETURN(layer.ln1_weight,
                      Load(read, backend, q + "input_layernorm.weight", {vh}, act));
     ASSIGN_OR_RETURN(layer.ln1_bias, Load(read, backend, q + "input_layernorm.bias", {vh}, act));
-    ASSIGN_OR_RETURN(layer.fc1_weight, Load(read, backend, q + "mlp.fc1.weight", {inter, vh}, mat));
+    ASSIGN_OR_RETURN(layer.fc1_weight,
+                     LoadMatrix(read, backend, q + "mlp.fc1.weight", {inter, vh}, mat, options));
     ASSIGN_OR_RETURN(layer.fc1_bias, Load(read, backend, q + "mlp.fc1.bias", {inter}, act));
-    ASSIGN_OR_RETURN(layer.fc2_weight, Load(read, backend, q + "mlp.fc2.weight", {vh, inter}, mat));
+    ASSIGN_OR_RETURN(layer.fc2_weight,
+                     LoadMatrix(read, backend, q + "mlp.fc2.weight", {vh, inter}, mat, options));
     ASSIGN_OR_RETURN(layer.fc2_bias, Load(read, backend, q + "mlp.fc2.bias", {vh}, act));
     ASSIGN_OR_RETURN(layer.ln2_weight,
                      Load(read, backend, q + "post_attention_layernorm.weight", {vh}, act));
@@ -84,10 +98,11 @@ absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
     w.layers.push_back(std::move(layer));
   }
   ASSIGN_OR_RETURN(w.conv_weight,
-                   Load(read, backend, v + "conv.weight", {h, vh, 2, 2}, mat, {h, vh * 4}));
+                   LoadMatrix(read, backend, v + "conv.weight", {h, vh, 2, 2}, mat, options,
+                              {h, vh * 4}));
   ASSIGN_OR_RETURN(w.conv_bias, Load(read, backend, v + "conv.bias", {h}, act));
   ASSIGN_OR_RETURN(w.proj_weight,
-                   Load(read, backend, v + "linear_proj.linear_proj.weight", {h, h}, mat));
+                   LoadMatrix(read, backend, v + "linear_proj.linear_proj.weight", {h, h}, mat, options));
   ASSIGN_OR_RETURN(w.proj_norm_weight,
                    Load(read, backend, v + "linear_proj.norm1.weight", {h}, act));
   ASSIGN_OR_RETURN(w.proj_norm_bias, Load(read, backend, v + "linear_proj.norm1.bias", {h}, act));
@@ -97,10 +112,11 @@ absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
     Tensor stacked = Tensor::Empty(mat, {2 * ffn, h});
     std::memcpy(stacked.raw_data(), gate.raw_data(), gate.nbytes());
     std::memcpy(static_cast<char*>(stacked.raw_data()) + gate.nbytes(), up.raw_data(), up.nbytes());
-    ASSIGN_OR_RETURN(w.gate_up_weight, backend->Upload(stacked, mat));
+    ASSIGN_OR_RETURN(w.gate_up_weight, UploadMatrix(backend, stacked, options, mat));
   }
   ASSIGN_OR_RETURN(w.down_weight,
-                   Load(read, backend, v + "linear_proj.dense_4h_to_h.weight", {h, ffn}, mat));
+                   LoadMatrix(read, backend, v + "linear_proj.dense_4h_to_h.weight", {h, ffn}, mat,
+                              options));
   ASSIGN_OR_RETURN(w.boi, Load(read, backend, v + "boi", {1, 1, h}, act, {1, h}));
   ASSIGN_OR_RETURN(w.eoi, Load(read, backend, v + "eoi", {1, 1, h}, act, {1, h}));
   return w;
@@ -109,16 +125,21 @@ absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
 int64_t VisionWeights::HeldBytes() const {
   auto bytes = [](const Tensor& t) -> int64_t { return t.defined() ? t.nbytes() : 0; };
   int64_t total = 0;
-  for (const Tensor* t : {&patch_weight, &patch_bias, &cls_embedding, &position_embedding,
-                          &conv_weight, &conv_bias, &proj_weight, &proj_norm_weight,
-                          &proj_norm_bias, &gate_up_weight, &down_weight, &boi, &eoi}) {
+  for (const Tensor* t : {&patch_bias, &cls_embedding, &position_embedding, &conv_bias,
+                          &proj_norm_weight, &proj_norm_bias, &boi, &eoi}) {
     total += bytes(*t);
   }
+  for (const LinearWeight* m :
+       {&patch_weight, &conv_weight, &proj_weight, &gate_up_weight, &down_weight}) {
+    total += m->nbytes();
+  }
   for (const VisionLayerWeights& l : layers) {
-    for (const Tensor* t : {&l.qkv_weight, &l.qkv_bias, &l.dense_weight, &l.dense_bias,
-                            &l.ln1_weight, &l.ln1_bias, &l.fc1_weight, &l.fc1_bias,
-                            &l.fc2_weight, &l.fc2_bias, &l.ln2_weight, &l.ln2_bias}) {
+    for (const Tensor* t : {&l.qkv_bias, &l.dense_bias, &l.ln1_weight, &l.ln1_bias, &l.fc1_bias,
+                            &l.fc2_bias, &l.ln2_weight, &l.ln2_bias}) {
       total += bytes(*t);
+    }
+    for (const LinearWeight* m : {&l.qkv_weight, &l.dense_weight, &l.fc1_weight, &l.fc2_weight}) {
+      total += m->nbytes();
     }
   }
   return total;

@@ -17,28 +17,32 @@
 namespace glm4v {
 
 struct VisionLayerWeights {
-  Tensor qkv_weight, qkv_bias;      // [3 * vh, vh], [3 * vh]; rows [q | k | v]
-  Tensor dense_weight, dense_bias;  // [vh, vh], [vh]
+  LinearWeight qkv_weight;    // [3 * vh, vh]; rows [q | k | v]
+  Tensor qkv_bias;            // [3 * vh]
+  LinearWeight dense_weight;  // [vh, vh]
+  Tensor dense_bias;          // [vh]
   Tensor ln1_weight, ln1_bias;      // input_layernorm, applied to the attention output
-  Tensor fc1_weight, fc1_bias;      // [inter, vh], [inter]
-  Tensor fc2_weight, fc2_bias;      // [vh, inter], [vh]
+  LinearWeight fc1_weight;    // [inter, vh]
+  Tensor fc1_bias;            // [inter]
+  LinearWeight fc2_weight;    // [vh, inter]
+  Tensor fc2_bias;            // [vh]
   Tensor ln2_weight, ln2_bias;      // post_attention_layernorm, applied to the MLP output
 };
 
 struct VisionWeights {
-  Tensor patch_weight;        // conv [vh, c, p, p] flattened to [vh, c * p * p]
+  LinearWeight patch_weight;  // conv [vh, c, p, p] flattened to [vh, c * p * p]
   Tensor patch_bias;          // [vh]
   Tensor cls_embedding;       // [1, vh]
   Tensor position_embedding;  // [num_patches + 1, vh]
   std::vector<VisionLayerWeights> layers;
-  Tensor conv_weight;         // 2x2 conv [hidden, vh, 2, 2] flattened to [hidden, vh * 4]
+  LinearWeight conv_weight;   // 2x2 conv [hidden, vh, 2, 2] flattened to [hidden, vh * 4]
   Tensor conv_bias;           // [hidden]
-  Tensor proj_weight;         // linear_proj [hidden, hidden]
+  LinearWeight proj_weight;   // linear_proj [hidden, hidden]
   Tensor proj_norm_weight, proj_norm_bias;  // norm1 [hidden]
   // gate_proj and dense_h_to_4h stacked [gate ; h_to_4h] -> [2 * ffn, hidden], so one GEMM
   // feeds SiluAndMul: silu(gate x) * (h_to_4h x).
-  Tensor gate_up_weight;
-  Tensor down_weight;         // dense_4h_to_h [hidden, ffn]
+  LinearWeight gate_up_weight;
+  LinearWeight down_weight;   // dense_4h_to_h [hidden, ffn]
   Tensor boi, eoi;            // [1, hidden]
 
   // Bytes these tensors hold on their device (startup memory logs).

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace glm4v {
 
@@ -30,6 +31,36 @@ absl::StatusOr<std::optional<DType>> ParseFloatDTypeFlag(absl::string_view flag,
   if (value == "bf16") return std::optional<DType>(DType::kBF16);
   return absl::InvalidArgumentError(
       absl::StrCat("--", flag, "=", value, ": expected auto, f32 or bf16"));
+}
+
+absl::Status ParseWeightDTypeFlag(absl::string_view flag, absl::string_view value,
+                                  WeightLoadOptions* options) {
+  if (value == "int8" || value == "int4") {
+    options->matrix_dtype.reset();
+    options->quantization = value == "int8" ? WeightFormat::kInt8 : WeightFormat::kInt4;
+    return absl::OkStatus();
+  }
+  auto dtype = ParseFloatDTypeFlag(flag, value);
+  if (!dtype.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", value, ": expected auto, f32, bf16, int8 or int4"));
+  }
+  options->matrix_dtype = *dtype;
+  options->quantization = WeightFormat::kFloat;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LinearWeight> UploadMatrix(Backend* backend, const Tensor& host,
+                                          const WeightLoadOptions& options, DType matrix_dtype,
+                                          bool is_output_layer) {
+  const bool quantize = options.quantization != WeightFormat::kFloat &&
+                        (!is_output_layer || options.quantize_output_layer);
+  if (!quantize) return backend->UploadLinearWeight(LinearWeight(host), matrix_dtype);
+  ASSIGN_OR_RETURN(const LinearWeight q, QuantizeLinearWeight(host, options.quantization));
+  if (options.simulate_quantization) {
+    return backend->UploadLinearWeight(LinearWeight(DequantizeLinearWeight(q)), DType::kF32);
+  }
+  return backend->UploadLinearWeight(q, matrix_dtype);
 }
 
 }  // namespace glm4v

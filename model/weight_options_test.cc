@@ -32,6 +32,23 @@ TEST(WeightOptionsTest, RejectsOtherDTypeFlagValuesNamingTheFlag) {
   }
 }
 
+TEST(WeightOptionsTest, ParsesWeightDTypeFlagWithQuantizedFormats) {
+  WeightLoadOptions options;
+  ASSERT_TRUE(ParseWeightDTypeFlag("weight_dtype", "int8", &options).ok());
+  EXPECT_EQ(options.quantization, WeightFormat::kInt8);
+  EXPECT_FALSE(options.matrix_dtype.has_value());
+  ASSERT_TRUE(ParseWeightDTypeFlag("weight_dtype", "int4", &options).ok());
+  EXPECT_EQ(options.quantization, WeightFormat::kInt4);
+  ASSERT_TRUE(ParseWeightDTypeFlag("weight_dtype", "bf16", &options).ok());
+  EXPECT_EQ(options.quantization, WeightFormat::kFloat);
+  EXPECT_EQ(options.matrix_dtype, DType::kBF16);
+  const absl::Status bad = ParseWeightDTypeFlag("weight_dtype", "int3", &options);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("--weight_dtype=int3: expected auto, f32, bf16, int8 or int4"),
+            absl::string_view::npos)
+      << bad;
+}
+
 TEST(WeightOptionsTest, MatrixDTypeDefaultsToTheCheckpointsOnAnF32Backend) {
   auto backend = GetBackend("cpu");
   ASSERT_TRUE(backend.ok()) << backend.status();

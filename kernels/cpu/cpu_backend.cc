@@ -130,13 +130,17 @@ absl::Status CpuBackend::DoWriteIndices(absl::Span<const int32_t> values, Tensor
   return absl::OkStatus();
 }
 
-absl::Status CpuBackend::DoLinear(const Tensor& x, const Tensor& weight, const Tensor* bias,
-                                  Tensor* y, bool accumulate) {
+absl::Status CpuBackend::DoLinear(const Tensor& x, const LinearWeight& weight,
+                                  const Tensor* bias, Tensor* y, bool accumulate) {
   RETURN_IF_ERROR(F32Activations("Linear", x));
   RETURN_IF_ERROR(F32Activations("Linear", *y));
-  cpu::Linear(x.data<float>(), weight.raw_data(), weight.dtype(),
-              bias == nullptr ? nullptr : bias->data<float>(), x.dim(0), weight.dim(0), x.dim(1),
-              accumulate, y->data<float>());
+  const float* b = bias == nullptr ? nullptr : bias->data<float>();
+  if (weight.quantized()) {
+    cpu::LinearQuantized(x.data<float>(), weight, b, x.dim(0), accumulate, y->data<float>());
+    return absl::OkStatus();
+  }
+  cpu::Linear(x.data<float>(), weight.values.raw_data(), weight.values.dtype(), b, x.dim(0),
+              weight.out_features(), x.dim(1), accumulate, y->data<float>());
   return absl::OkStatus();
 }
 

@@ -19,9 +19,12 @@ void ConvertToF32(const void* src, DType dtype, int64_t n, float* dst);
 void ConvertFromF32(const float* src, int64_t n, DType dtype, void* dst);
 
 // y[m, n] = x[m, k] . w[n, k] + bias[n] (+ y[m, n] when `accumulate`); bias may be null.
-// OpenBLAS sgemm. A bf16 `w` (w_dtype) is converted to f32 one panel of rows at a time.
+// f32 w through OpenBLAS sgemm, bf16 read in place (matmul_bf16.h), f16 as converted panels.
 void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int64_t m,
             int64_t n, int64_t k, bool accumulate, float* y);
+// The same with an int8 / int4 host weight (matmul_quantized.h).
+void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, int64_t m,
+                     bool accumulate, float* y);
 
 // Per-row norms; statistics accumulate in double.
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y);

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/matmul_bf16.h"
+#include "kernels/cpu/matmul_quantized.h"
 #include "kernels/cpu/onednn_matmul.h"
 #include "kernels/cpu/parallel.h"
 
@@ -119,6 +120,33 @@ void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int
       ConvertToF32(wb + (r0 + r) * k * elem, w_dtype, k, p + r * k);
     });
     Sgemm(x, p, m, rows, k, beta, y + r0, n);
+  }
+}
+
+void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, int64_t m,
+                     bool accumulate, float* y) {
+  const int64_t n = w.out_features(), k = w.in;
+  if (m == 0 || n == 0) return;
+  const bool add = SeedOutput(bias, m, n, accumulate, y) != 0.0f;
+  // As the bf16 path: blocks of x rows that stay in cache, chunks of weight rows over the pool.
+  constexpr int64_t kRowsPerItem = 64;
+  const uint8_t* values = w.values.data<uint8_t>();
+  const float* scales = w.scales.data<float>();
+  for (int64_t i0 = 0; i0 < m; i0 += kMatmulBf16RowBlock) {
+    const int64_t rows = std::min(kMatmulBf16RowBlock, m - i0);
+    const float* xi = x + i0 * k;
+    float* const yi = y + i0 * n;
+    ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * rows * 2,
+                [&](int64_t c) {
+                  const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
+                  if (w.format == WeightFormat::kInt8) {
+                    MatmulInt8(xi, rows, reinterpret_cast<const int8_t*>(values), scales, k, j0,
+                               j1, add, yi, n);
+                  } else {
+                    MatmulInt4(xi, rows, values, scales, w.zeros.data<uint8_t>(), k, j0, j1, add,
+                               yi, n);
+                  }
+                });
   }
 }
 

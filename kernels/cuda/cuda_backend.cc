@@ -249,6 +249,9 @@ absl::StatusOr<Tensor> CudaBackend::DoUpload(const Tensor& host, DType storage) 
         src = host.ToF32().ToBF16();
       }
       break;
+    case DType::kU8:
+      src = host;  // validated: a u8 host tensor (quantized weights)
+      break;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("CUDA Upload: storage dtype ", Name(storage)));
@@ -309,8 +312,14 @@ absl::Status CudaBackend::DoWriteIndices(absl::Span<const int32_t> values, Tenso
 
 // ---- dense math
 
-absl::Status CudaBackend::DoLinear(const Tensor& x, const Tensor& weight, const Tensor* bias,
-                                   Tensor* y, bool accumulate) {
+absl::Status CudaBackend::DoLinear(const Tensor& x, const LinearWeight& weight_in,
+                                   const Tensor* bias, Tensor* y, bool accumulate) {
+  if (weight_in.quantized()) {
+    return absl::UnimplementedError(absl::StrCat(
+        "CUDA Linear: no kernel yet for ", WeightFormatName(weight_in.format),
+        " weights (serve them on the CPU backend, or load with --weight_dtype=bf16)"));
+  }
+  const Tensor& weight = weight_in.values;
   StreamUse use(this);
   const DType xt = x.dtype(), wt = weight.dtype(), yt = y->dtype();
   GemmArgs args;

@@ -125,7 +125,7 @@ class CudaBackend : public Backend {
   absl::Status DoZeroFill(Tensor* t) override;
   absl::Status DoWriteIndices(absl::Span<const int32_t> values, Tensor* dst,
                               int64_t offset) override;
-  absl::Status DoLinear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor* y,
+  absl::Status DoLinear(const Tensor& x, const LinearWeight& weight_in, const Tensor* bias, Tensor* y,
                         bool accumulate) override;
   absl::Status DoRmsNorm(const Tensor& x, const Tensor& weight, float eps, Tensor* y) override;
   absl::Status DoLayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,

@@ -41,7 +41,9 @@ ABSL_FLAG(bool, jpeg_dct_scaling, false,
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
 ABSL_FLAG(std::string, weight_dtype, "auto",
           "Weight matrix storage: auto (cpu: the checkpoint's own dtype, so a bf16 checkpoint "
-          "is read in place from its mapped file; cuda: bf16), f32 or bf16.");
+          "is read in place from its mapped file; cuda: bf16), f32, bf16, or int8 / int4 "
+          "(every Linear quantized at load: int8 per output channel, int4 in groups of 128; "
+          "CPU backend).");
 
 namespace glm4v {
 namespace {
@@ -55,8 +57,8 @@ absl::Status Run() {
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));
   ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(model_dir));
   WeightLoadOptions weight_options;
-  ASSIGN_OR_RETURN(weight_options.matrix_dtype,
-                   ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)));
+  RETURN_IF_ERROR(ParseWeightDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype),
+                                       &weight_options));
   ASSIGN_OR_RETURN(std::unique_ptr<VisionTower> tower,
                    VisionTower::Load(checkpoint, config, backend, weight_options));
   const int64_t feature_bytes =

@@ -1,5 +1,8 @@
 // All golden cases of the tiny checkpoint (tests/data/tiny-glm4v) pass on the CPU backend
 // with the README's CPU fp32 tolerances.
+#include <cstdio>
+#include <string>
+
 #include "gtest/gtest.h"
 #include "kernels/backends.h"
 #include "tests/golden/golden_expectations.h"
@@ -33,6 +36,34 @@ TEST(GoldenTest, CpuBf16WeightsAndKvCacheMeetGpuTolerances) {
   options.kv_dtype = DType::kBF16;
   ExpectTinyGoldenCasesPass("tests/data/tiny-glm4v", *backend, GoldenTolerance::kGpuBf16,
                             options);
+}
+
+// Weights quantized at load from the bf16 checkpoint (issue #16). int8 keeps the argmax of
+// every prompt row whose golden margin exceeds 0.05 and the greedy ids (the GPU rules); the row
+// cosines it reaches on this tiny random model (0.998-0.9999, below the issue's 0.9999: its
+// 2 x 64-wide layers amplify weight noise ~10x) are printed, and documented in
+// docs/PERFORMANCE.md with the int4 figures (int4 changes greedy choices on this model).
+TEST(GoldenTest, Int8WeightsKeepTheGoldenArgmaxAndGreedyIds) {
+  auto backend = GetBackend("cpu");
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  GoldenOptions options;
+  options.quantization = WeightFormat::kInt8;
+  auto results = RunGoldenCases("tests/data/tiny-glm4v", *backend, GoldenTolerance::kInt8, options);
+  ASSERT_TRUE(results.ok()) << results.status();
+  int generation_cases = 0;
+  for (const GoldenCaseResult& r : *results) {
+    std::printf("%s %s\n", r.passed ? "OK  " : "MISS", r.summary.c_str());
+    ASSERT_EQ(r.summary.find("ERROR"), std::string::npos) << r.summary;
+    if (r.kind == "preprocess") {
+      EXPECT_TRUE(r.passed) << r.summary;
+    }
+    if (r.kind == "multimodal" || r.kind == "text") {
+      ++generation_cases;
+      EXPECT_TRUE(r.argmax_and_greedy_ok) << r.summary;
+    }
+    EXPECT_GE(r.min_row_cosine, 0.99) << "far below int8's expected error: " << r.summary;
+  }
+  EXPECT_EQ(generation_cases, 2);
 }
 
 TEST(GoldenTest, MissingDirectoryIsAnError) {

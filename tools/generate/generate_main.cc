@@ -32,8 +32,8 @@ ABSL_FLAG(int, max_new_tokens, 32, "maximum number of generated tokens");
 ABSL_FLAG(std::string, backend, "cpu",
           "compute backend: cpu, or cuda (needs a CUDA device)");
 ABSL_FLAG(std::string, weight_dtype, "auto",
-          "weight matrix storage: auto (the checkpoint's dtype on the CPU, bf16 on CUDA), f32 "
-          "or bf16");
+          "weight matrix storage: auto (the checkpoint's dtype on the CPU, bf16 on CUDA), f32, "
+          "bf16, or int8 / int4 (quantized at load)");
 ABSL_FLAG(std::string, feature_dtype, "f32",
           "image features as the worker receives them: f32, or bf16 = rounded to bf16 as the "
           "gateway's --vision_feature_dtype=bfloat16 sends them");
@@ -74,8 +74,8 @@ absl::Status Run() {
   const bool with_image = !image_path.empty();
 
   WeightLoadOptions weights;
-  ASSIGN_OR_RETURN(weights.matrix_dtype,
-                   ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)));
+  RETURN_IF_ERROR(
+      ParseWeightDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype), &weights));
   GreedyOptions options;
   ASSIGN_OR_RETURN(options.kv_dtype, ParseFloatDTypeFlag("kv_dtype", absl::GetFlag(FLAGS_kv_dtype)));
 

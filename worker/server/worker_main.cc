@@ -67,7 +67,9 @@ ABSL_FLAG(int, num_kv_blocks, 0, "Exact KV block count; overrides both budgets w
 ABSL_FLAG(int, block_size, 16, "Tokens per KV block.");
 ABSL_FLAG(std::string, weight_dtype, "auto",
           "Weight matrix storage: auto (cpu: the checkpoint's own dtype, so a bf16 checkpoint "
-          "is read in place from its mapped file; cuda: bf16), f32 or bf16.");
+          "is read in place from its mapped file; cuda: bf16), f32, bf16, or int8 / int4 "
+          "(every Linear quantized at load: int8 per output channel, int4 in groups of 128; "
+          "CPU backend).");
 ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "KV cache element type: auto (the backend's activation dtype: f32 on cpu, bf16 on "
           "cuda), f32 or bf16. Same value on every rank.");
@@ -108,8 +110,9 @@ tp::TensorParallelOptions GroupOptions(const std::string& model_dir) {
   // Validated by ValidateGroupFlags.
   options.kv_cache_dtype = ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype))
                                .value_or(std::nullopt);
-  options.weights.matrix_dtype =
-      ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)).value_or(std::nullopt);
+  // Validated by ValidateGroupFlags.
+  ParseWeightDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype), &options.weights)
+      .IgnoreError();
   return options;
 }
 
@@ -144,7 +147,9 @@ absl::Status ValidateGroupFlags() {
   }
   RETURN_IF_ERROR(
       ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype)).status());
-  RETURN_IF_ERROR(ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)).status());
+  WeightLoadOptions weights;
+  RETURN_IF_ERROR(
+      ParseWeightDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype), &weights));
   const std::string graphs = absl::GetFlag(FLAGS_cuda_graphs);
   if (graphs != "auto" && graphs != "on" && graphs != "off") {
     return absl::InvalidArgumentError(
@@ -289,8 +294,8 @@ absl::Status Run() {
     ASSIGN_OR_RETURN(options.kv_dtype,
                      ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype)));
     options.decode_graphs = DecodeGraphsFlag();
-    ASSIGN_OR_RETURN(options.weights.matrix_dtype,
-                     ParseFloatDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype)));
+    RETURN_IF_ERROR(ParseWeightDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype),
+                                         &options.weights));
     if (!absl::GetFlag(FLAGS_device_sampling)) options.device_sampling = false;
     options.max_batch = absl::GetFlag(FLAGS_max_num_seqs);
     options.max_model_len = absl::GetFlag(FLAGS_max_model_len);

@@ -53,9 +53,8 @@ absl::StatusOr<RankResources> JoinGroup(const TensorParallelOptions& options) {
   LOG_INFO("decoder shard loaded")
       .With("tp_rank", options.tp_rank)
       .With("weight_bytes", weights.HeldBytes())
-      .With("weight_dtype", std::string(DTypeName(weights.layers.empty()
-                                                      ? DType::kF32
-                                                      : weights.layers[0].qkv_weight.dtype())));
+      .With("weight_dtype", weights.layers.empty() ? std::string("f32")
+                                                   : weights.layers[0].qkv_weight.StorageName());
 
   RankResources rank;
   TensorParallelContext tp{options.tp_rank, options.tp_size, nullptr};
