@@ -222,6 +222,17 @@ absl::StatusOr<Tensor> SafetensorsFile::Get(const std::string& name) const {
   return Tensor::Borrow(info.dtype, info.shape, data, std::move(self));
 }
 
+void SafetensorsFile::ReleasePages(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end() || map_ == nullptr) return;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(map_) + it->second.data_offset;
+  const uintptr_t end = begin + it->second.nbytes;
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  // A read-only private file mapping: MADV_DONTNEED unmaps the pages; the file backs them.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
   Checkpoint ckpt;
   const std::string index_path = dir + "/model.safetensors.index.json";
@@ -293,6 +304,11 @@ absl::StatusOr<TensorInfo> Checkpoint::Info(const std::string& name) const {
     return absl::NotFoundError(absl::StrCat("checkpoint has no tensor \"", name, "\""));
   }
   return it->second->tensors().at(name);
+}
+
+void Checkpoint::ReleasePages(const std::string& name) const {
+  auto it = by_tensor_.find(name);
+  if (it != by_tensor_.end()) it->second->ReleasePages(name);
 }
 
 absl::StatusOr<Tensor> Checkpoint::Get(const std::string& name) const {

@@ -36,6 +36,11 @@ class SafetensorsFile {
   bool Has(const std::string& name) const { return tensors_.count(name) > 0; }
   // Zero-copy view (keeps this file mapped). NOT_FOUND if absent.
   absl::StatusOr<Tensor> Get(const std::string& name) const;
+  // Drops this process's resident pages of `name`'s bytes (the whole pages inside its span):
+  // for a tensor read once into another form (quantized at load), so the mapped file stops
+  // counting in the process's resident memory. A later read faults the pages back in from the
+  // file, so views stay correct. No-op for unknown names.
+  void ReleasePages(const std::string& name) const;
 
  private:
   SafetensorsFile() = default;
@@ -61,6 +66,8 @@ class Checkpoint {
   absl::StatusOr<Tensor> GetF32(const std::string& name, const Shape& expected_shape) const;
   // Rows [begin, end) of dim 0 of a tensor (for tensor-parallel slicing without reading the rest).
   absl::StatusOr<Tensor> GetRows(const std::string& name, int64_t begin, int64_t end) const;
+  // SafetensorsFile::ReleasePages of the shard holding `name`.
+  void ReleasePages(const std::string& name) const;
 
  private:
   std::map<std::string, std::shared_ptr<SafetensorsFile>> by_tensor_;

@@ -15,6 +15,7 @@
 
 #include "gtest/gtest.h"
 #include "kernels/backends.h"
+#include "kernels/cpu/matmul_quantized_vnni.h"
 #include "kernels/testing/op_reference.h"
 #include "model/kv_cache.h"
 
@@ -212,29 +213,62 @@ TEST_P(OpsTest, LinearWithQuantizedWeights) {
   struct Dims {
     int64_t m, n, k;
   };
-  for (const WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt4}) {
-    for (const Dims& d : {Dims{1, 13, 19}, Dims{7, 37, 67}, Dims{33, 13, 130},
-                          Dims{3, 200, 4096}, Dims{130, 70, 300}}) {
-      Tensor x = Random({d.m, d.k}, 1), b = Random({d.n}, 3);
-      const Tensor host = Tensor::FromF32({d.n, d.k}, ref::RandomFloats(d.n * d.k, 2, 1.0f));
-      auto quantized = QuantizeLinearWeight(host, format);
-      ASSERT_TRUE(quantized.ok()) << quantized.status();
-      const Vec vw = ref::ToDouble(DequantizeLinearWeight(*quantized));
-      auto w = backend_->UploadLinearWeight(*quantized, act_);
-      ASSERT_TRUE(w.ok()) << w.status();
-      const Vec vx = Read(x), vb = Read(b);
-      Tensor y = Out({d.m, d.n});
-      const absl::Status status = backend_->Linear(x, *w, &b, &y);
-      if (status.code() == absl::StatusCode::kUnimplemented) {
-        GTEST_SKIP() << backend_->name() << " has no kernel for quantized weights yet: " << status;
+  for (const bool int8_activations : {false, true}) {
+    // The CPU rounds x to int8 per block of 128 for products of few rows where it has AVX-512
+    // VNNI (kernels/cpu/matmul_quantized_vnni.h): exact first, then that path, whose error is
+    // bounded by half a step of each block's rounding times |w|.
+    if (int8_activations && !cpu::Int8ActivationProductsEnabled()) continue;
+    cpu::SetInt8ActivationProducts(int8_activations);
+    for (const WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt4}) {
+      for (const Dims& d : {Dims{1, 13, 19}, Dims{7, 37, 67}, Dims{33, 13, 130},
+                            Dims{3, 200, 4096}, Dims{130, 70, 300}}) {
+        Tensor x = Random({d.m, d.k}, 1), b = Random({d.n}, 3);
+        const Tensor host = Tensor::FromF32({d.n, d.k}, ref::RandomFloats(d.n * d.k, 2, 1.0f));
+        auto quantized = QuantizeLinearWeight(host, format);
+        ASSERT_TRUE(quantized.ok()) << quantized.status();
+        const Vec vw = ref::ToDouble(DequantizeLinearWeight(*quantized));
+        auto w = backend_->UploadLinearWeight(*quantized, act_);
+        ASSERT_TRUE(w.ok()) << w.status();
+        const Vec vx = Read(x), vb = Read(b);
+        Tensor y = Out({d.m, d.n});
+        const absl::Status status = backend_->Linear(x, *w, &b, &y);
+        if (status.code() == absl::StatusCode::kUnimplemented) {
+          cpu::SetInt8ActivationProducts(true);
+          GTEST_SKIP() << backend_->name() << " has no kernel for quantized weights yet: "
+                       << status;
+        }
+        ASSERT_TRUE(status.ok()) << status;
+        const Vec want = ref::Linear(vx, vw, vb, d.m, d.n, d.k);
+        const bool rounded = int8_activations && backend_->name() == "cpu" &&
+                             d.m <= cpu::kVnniMaxRows;
+        if (!rounded) {
+          ExpectClose(Read(y), want, tol_.linear);
+          const Vec acc = Plus(ref::Linear(vx, vw, {}, d.m, d.n, d.k), Read(y));
+          ASSERT_TRUE(backend_->Linear(x, *w, nullptr, &y, /*accumulate=*/true).ok());
+          ExpectClose(Read(y), acc, tol_.linear);
+          continue;
+        }
+        const Vec got = Read(y);
+        for (int64_t i = 0; i < d.m; ++i) {
+          for (int64_t j = 0; j < d.n; ++j) {
+            double bound = 1e-5 * (std::fabs(want[i * d.n + j]) + 1.0);
+            for (int64_t t0 = 0; t0 < d.k; t0 += cpu::kActivationBlock) {
+              const int64_t t1 = std::min(d.k, t0 + cpu::kActivationBlock);
+              double block_max = 0, w_abs = 0;
+              for (int64_t t = t0; t < t1; ++t) {
+                block_max = std::max(block_max, std::fabs(vx[i * d.k + t]));
+                w_abs += std::fabs(vw[j * d.k + t]);
+              }
+              bound += 0.5 * block_max / 127.0 * w_abs * 1.0001;
+            }
+            ASSERT_NEAR(got[i * d.n + j], want[i * d.n + j], bound)
+                << WeightFormatName(format) << " m " << d.m << " k " << d.k;
+          }
+        }
       }
-      ASSERT_TRUE(status.ok()) << status;
-      ExpectClose(Read(y), ref::Linear(vx, vw, vb, d.m, d.n, d.k), tol_.linear);
-      const Vec want = Plus(ref::Linear(vx, vw, {}, d.m, d.n, d.k), Read(y));
-      ASSERT_TRUE(backend_->Linear(x, *w, nullptr, &y, /*accumulate=*/true).ok());
-      ExpectClose(Read(y), want, tol_.linear);
     }
   }
+  cpu::SetInt8ActivationProducts(true);
 }
 
 TEST_P(OpsTest, LinearRejectsMalformedQuantizedWeights) {

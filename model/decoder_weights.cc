@@ -53,10 +53,14 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
     return backend->Upload(*host, host->dtype());
   };
   // Linear weights: quantized here when the options ask (each rank its own slice).
-  auto upload_matrix = [&](absl::StatusOr<Tensor> host,
+  // A quantized matrix drops the mapped file's pages it was read from (the float bytes would
+  // otherwise stay resident next to their quantized copy).
+  auto upload_matrix = [&](absl::StatusOr<Tensor> host, const std::string& name,
                            bool is_output_layer = false) -> absl::StatusOr<LinearWeight> {
     if (!host.ok()) return host.status();
-    return UploadMatrix(backend, *host, options, mat, is_output_layer);
+    absl::StatusOr<LinearWeight> w = UploadMatrix(backend, *host, options, mat, is_output_layer);
+    if (w.ok() && w->quantized()) checkpoint.ReleasePages(name);
+    return w;
   };
   const std::string p = "transformer.";
   DecoderWeights w;
@@ -76,22 +80,32 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
     const std::string q = absl::StrCat(p, "encoder.layers.", l, ".");
     DecoderLayerWeights layer;
     ASSIGN_OR_RETURN(layer.input_norm, upload(read.All(q + "input_layernorm.weight", {hidden}, act)));
-    ASSIGN_OR_RETURN(layer.qkv_weight, upload_matrix(read.Rows(q + "self_attention.query_key_value.weight",
-                                                        {qkv, hidden}, qkv_rows, mat)));
+    {
+      const std::string name = q + "self_attention.query_key_value.weight";
+      ASSIGN_OR_RETURN(layer.qkv_weight,
+                       upload_matrix(read.Rows(name, {qkv, hidden}, qkv_rows, mat), name));
+    }
     if (config.add_qkv_bias) {
       ASSIGN_OR_RETURN(layer.qkv_bias, upload(read.Rows(q + "self_attention.query_key_value.bias",
                                                         {qkv}, qkv_rows, act)));
     }
-    ASSIGN_OR_RETURN(layer.dense_weight,
-                     upload_matrix(read.Columns(q + "self_attention.dense.weight", {hidden, q_size},
-                                         {q0, q1}, mat)));
+    {
+      const std::string name = q + "self_attention.dense.weight";
+      ASSIGN_OR_RETURN(layer.dense_weight,
+                       upload_matrix(read.Columns(name, {hidden, q_size}, {q0, q1}, mat), name));
+    }
     ASSIGN_OR_RETURN(layer.post_norm,
                      upload(read.All(q + "post_attention_layernorm.weight", {hidden}, act)));
-    ASSIGN_OR_RETURN(layer.h_to_4h_weight, upload_matrix(read.Rows(q + "mlp.dense_h_to_4h.weight",
-                                                            {2 * ffn, hidden}, h_to_4h_rows, mat)));
-    ASSIGN_OR_RETURN(layer.four_h_to_h_weight,
-                     upload_matrix(read.Columns(q + "mlp.dense_4h_to_h.weight", {hidden, ffn},
-                                                {f0, f1}, mat)));
+    {
+      const std::string name = q + "mlp.dense_h_to_4h.weight";
+      ASSIGN_OR_RETURN(layer.h_to_4h_weight,
+                       upload_matrix(read.Rows(name, {2 * ffn, hidden}, h_to_4h_rows, mat), name));
+    }
+    {
+      const std::string name = q + "mlp.dense_4h_to_h.weight";
+      ASSIGN_OR_RETURN(layer.four_h_to_h_weight,
+                       upload_matrix(read.Columns(name, {hidden, ffn}, {f0, f1}, mat), name));
+    }
     if (config.add_bias_linear) {
       if (owns_row_bias) {
         ASSIGN_OR_RETURN(layer.dense_bias,
@@ -105,10 +119,12 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const Checkpoint& checkpoint,
     w.layers.push_back(std::move(layer));
   }
   ASSIGN_OR_RETURN(w.final_norm, upload(read.All(p + "encoder.final_layernorm.weight", {hidden}, act)));
-  ASSIGN_OR_RETURN(w.output_layer,
-                   upload_matrix(read.Rows(p + "output_layer.weight", {vocab, hidden}, vocab_rows,
-                                           mat),
-                                 /*is_output_layer=*/true));
+  {
+    const std::string name = p + "output_layer.weight";
+    ASSIGN_OR_RETURN(w.output_layer,
+                     upload_matrix(read.Rows(name, {vocab, hidden}, vocab_rows, mat), name,
+                                   /*is_output_layer=*/true));
+  }
   w.checkpoint_bytes_read = read.bytes_read();
   return w;
 }

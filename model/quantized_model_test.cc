@@ -7,11 +7,13 @@
 // kernels. Also: the memory it holds, the LM head kept in float by default, and a TP = 2 slice.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/backends.h"
+#include "kernels/cpu/matmul_quantized_vnni.h"
 #include "model/decoder_weights.h"
 #include "model/glm4v_model.h"
 #include "model/greedy_generate.h"
@@ -66,7 +68,35 @@ void ExpectClose(const Tensor& ours, const Tensor& reference, const char* what) 
 
 class QuantizedModelTest : public ::testing::TestWithParam<WeightFormat> {};
 
+// Row cosines of two [rows, cols] results.
+double MinRowCosine(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = a_in.ToF32(), b = b_in.ToF32();
+  const int64_t cols = b.shape().back(), rows = b.numel() / cols;
+  double worst = 1.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    double dot = 0, aa = 0, bb = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double x = a.data<float>()[r * cols + c], y = b.data<float>()[r * cols + c];
+      dot += x * y;
+      aa += x * x;
+      bb += y * y;
+    }
+    worst = std::min(worst, dot / std::sqrt(aa * bb));
+  }
+  return worst;
+}
+
+// Products of at most cpu::kVnniMaxRows rows (decode steps, the projector's few rows) round the
+// activations to int8 by default (kernels/cpu/matmul_quantized_vnni.h); switched off here so
+// the quantized kernels can be held to the float model's tolerance.
+class ExactActivations {
+ public:
+  ExactActivations() { cpu::SetInt8ActivationProducts(false); }
+  ~ExactActivations() { cpu::SetInt8ActivationProducts(true); }
+};
+
 TEST_P(QuantizedModelTest, MatchesTheFloatModelWithTheDequantizedWeights) {
+  ExactActivations exact;
   WeightLoadOptions quantized;
   quantized.quantization = GetParam();
   WeightLoadOptions simulated = quantized;
@@ -84,6 +114,41 @@ TEST_P(QuantizedModelTest, MatchesTheFloatModelWithTheDequantizedWeights) {
                                     q.features.data<float>()[i]));
   }
   EXPECT_GT(diff, 0.0f);
+}
+
+// With the int8-activation decode path on (where the CPU has VNNI): close to the float model
+// with the dequantized weights, the difference being the activations' rounding only.
+TEST_P(QuantizedModelTest, Int8ActivationPathStaysCloseToTheFloatModel) {
+  if (!cpu::Int8ActivationProductsEnabled()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  WeightLoadOptions quantized;
+  quantized.quantization = GetParam();
+  WeightLoadOptions simulated = quantized;
+  simulated.simulate_quantization = true;
+  const Outputs q = RunTinyModel(quantized), f = RunTinyModel(simulated);
+  const double features = MinRowCosine(q.features, f.features);
+  const double prompt = MinRowCosine(q.greedy.prompt_logits, f.greedy.prompt_logits);
+  std::printf("%s with int8 activations: features min row cosine %.6f, prompt logits %.6f\n",
+              WeightFormatName(GetParam()).c_str(), features, prompt);
+  EXPECT_GE(features, 0.999);
+  EXPECT_GE(prompt, 0.99);
+  // The argmax of every prompt row whose float top-2 margin exceeds 0.05 (the README's rule).
+  const Tensor& a = q.greedy.prompt_logits;
+  const Tensor& b = f.greedy.prompt_logits;
+  const int64_t vocab = b.dim(1);
+  int checked = 0;
+  for (int64_t r = 0; r < b.dim(0); ++r) {
+    const float* fr = b.data<float>() + r * vocab;
+    const float* qr = a.data<float>() + r * vocab;
+    const int64_t best = std::max_element(fr, fr + vocab) - fr;
+    float second = -INFINITY;
+    for (int64_t c = 0; c < vocab; ++c) {
+      if (c != best) second = std::max(second, fr[c]);
+    }
+    if (fr[best] - second <= 0.05f) continue;
+    ++checked;
+    EXPECT_EQ(std::max_element(qr, qr + vocab) - qr, best) << "prompt row " << r;
+  }
+  EXPECT_GT(checked, 0);
 }
 
 TEST_P(QuantizedModelTest, HoldsFewerBytesAndKeepsTheLmHeadInFloat) {

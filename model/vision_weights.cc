@@ -29,7 +29,10 @@ absl::StatusOr<LinearWeight> LoadMatrix(SliceReader& read, Backend* backend,
   if (!as_shape.empty()) {
     ASSIGN_OR_RETURN(host, host.Reshape(std::move(as_shape)));
   }
-  return UploadMatrix(backend, host, options, dtype);
+  absl::StatusOr<LinearWeight> w = UploadMatrix(backend, host, options, dtype);
+  // Quantized: the mapped float bytes need not stay resident.
+  if (w.ok() && w->quantized()) read.checkpoint().ReleasePages(name);
+  return w;
 }
 
 }  // namespace
@@ -113,6 +116,10 @@ absl::StatusOr<VisionWeights> LoadVisionWeights(const Checkpoint& checkpoint,
     std::memcpy(stacked.raw_data(), gate.raw_data(), gate.nbytes());
     std::memcpy(static_cast<char*>(stacked.raw_data()) + gate.nbytes(), up.raw_data(), up.nbytes());
     ASSIGN_OR_RETURN(w.gate_up_weight, UploadMatrix(backend, stacked, options, mat));
+    if (w.gate_up_weight.quantized()) {
+      checkpoint.ReleasePages(v + "linear_proj.gate_proj.weight");
+      checkpoint.ReleasePages(v + "linear_proj.dense_h_to_4h.weight");
+    }
   }
   ASSIGN_OR_RETURN(w.down_weight,
                    LoadMatrix(read, backend, v + "linear_proj.dense_4h_to_h.weight", {h, ffn}, mat,

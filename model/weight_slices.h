@@ -41,6 +41,7 @@ class SliceReader {
 
   // Checkpoint bytes converted so far.
   int64_t bytes_read() const { return bytes_read_; }
+  const Checkpoint& checkpoint() const { return checkpoint_; }
 
  private:
   absl::StatusOr<Tensor> View(const std::string& name, const Shape& full_shape) const;

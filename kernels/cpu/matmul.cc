@@ -10,6 +10,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/matmul_bf16.h"
 #include "kernels/cpu/matmul_quantized.h"
+#include "kernels/cpu/matmul_quantized_vnni.h"
 #include "kernels/cpu/onednn_matmul.h"
 #include "kernels/cpu/parallel.h"
 
@@ -128,10 +129,34 @@ void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, i
   const int64_t n = w.out_features(), k = w.in;
   if (m == 0 || n == 0) return;
   const bool add = SeedOutput(bias, m, n, accumulate, y) != 0.0f;
-  // As the bf16 path: blocks of x rows that stay in cache, chunks of weight rows over the pool.
   constexpr int64_t kRowsPerItem = 64;
   const uint8_t* values = w.values.data<uint8_t>();
   const float* scales = w.scales.data<float>();
+  const bool int8 = w.format == WeightFormat::kInt8;
+  if (m <= kVnniMaxRows && Int8ActivationProductsEnabled()) {
+    // Decode: x rounded to int8 per block, integer dot products (matmul_quantized_vnni.h).
+    const int64_t row_bytes = QuantizedRowBytes(k), blocks = row_bytes / kActivationBlock;
+    thread_local std::vector<int8_t> xq;
+    thread_local std::vector<float> xs;
+    thread_local std::vector<int32_t> xsum;
+    xq.resize(m * row_bytes);
+    xs.resize(m * blocks);
+    xsum.resize(m * blocks);
+    const QuantizedRows rows{xq.data(), xs.data(), xsum.data()};  // pool threads read these
+    QuantizeActivations(x, m, k, /*int4_order=*/!int8, rows);
+    ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * m * 2, [&](int64_t c) {
+      const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
+      if (int8) {
+        MatmulInt8Vnni(rows, m, reinterpret_cast<const int8_t*>(values), scales, k, j0, j1, add,
+                       y, n);
+      } else {
+        MatmulInt4Vnni(rows, m, values, scales, w.zeros.data<uint8_t>(), k, j0, j1, add, y, n);
+      }
+    });
+    return;
+  }
+  // f32 x against weights dequantized in registers: the rows of x in blocks that stay in
+  // cache, chunks of weight rows over the pool (as the bf16 path).
   for (int64_t i0 = 0; i0 < m; i0 += kMatmulBf16RowBlock) {
     const int64_t rows = std::min(kMatmulBf16RowBlock, m - i0);
     const float* xi = x + i0 * k;
@@ -139,7 +164,7 @@ void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, i
     ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * rows * 2,
                 [&](int64_t c) {
                   const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
-                  if (w.format == WeightFormat::kInt8) {
+                  if (int8) {
                     MatmulInt8(xi, rows, reinterpret_cast<const int8_t*>(values), scales, k, j0,
                                j1, add, yi, n);
                   } else {

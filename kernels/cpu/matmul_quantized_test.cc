@@ -2,6 +2,7 @@
 // weights: row counts 1-9, input widths with and without vector, block and group tails, a
 // sub-range of output rows, overwrite and accumulate.
 #include "kernels/cpu/matmul_quantized.h"
+#include "kernels/cpu/matmul_quantized_vnni.h"
 
 #include <cmath>
 #include <random>
@@ -70,6 +71,87 @@ TEST_P(MatmulQuantizedTest, Int4MatchesFloat64OverTheDequantizedWeights) {
 }
 
 GLM4V_INSTANTIATE_SIMD_LEVELS(MatmulQuantizedTest);
+
+// The decode path with int8 activations (AVX-512 VNNI) against float64 over the dequantized
+// weights and the dequantized activations (the same rounding of x): widths with block and
+// group tails, 1-9 rows, sub-ranges, accumulate.
+TEST(MatmulQuantizedVnniTest, MatchesFloat64OverDequantizedWeightsAndActivations) {
+  if (!Int8ActivationProductsEnabled()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(23);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (const WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt4}) {
+    for (const int64_t k : {1, 31, 64, 100, 128, 129, 200, 1000}) {
+      for (const int64_t m : {1, 2, 3, 4, 5, 9}) {
+        const int64_t n = 37;
+        std::vector<float> x(m * k);
+        for (float& v : x) v = dist(rng) * 3.0f;
+        Tensor w = Tensor::Empty(DType::kF32, {n, k});
+        for (int64_t i = 0; i < n * k; ++i) w.data<float>()[i] = dist(rng);
+        auto q = QuantizeLinearWeight(w, format);
+        ASSERT_TRUE(q.ok()) << q.status();
+        const Tensor deq = DequantizeLinearWeight(*q);
+        const bool int4 = format == WeightFormat::kInt4;
+        const int64_t row_bytes = QuantizedRowBytes(k), blocks = row_bytes / kActivationBlock;
+        std::vector<int8_t> xq(m * row_bytes), natural(m * row_bytes);
+        std::vector<float> xs(m * blocks);
+        std::vector<int32_t> sums(m * blocks);
+        QuantizeActivations(x.data(), m, k, int4, {xq.data(), xs.data(), sums.data()});
+        // The natural order of the same values, for the reference.
+        QuantizeActivations(x.data(), m, k, false, {natural.data(), xs.data(), sums.data()});
+        for (const bool accumulate : {false, true}) {
+          const int64_t ldy = n + 3;
+          std::vector<float> y(m * ldy, 0.5f);
+          const QuantizedRows rows{xq.data(), xs.data(), sums.data()};
+          if (int4) {
+            MatmulInt4Vnni(rows, m, q->values.data<uint8_t>(), q->scales.data<float>(),
+                           q->zeros.data<uint8_t>(), k, 2, 35, accumulate, y.data(), ldy);
+          } else {
+            MatmulInt8Vnni(rows, m, reinterpret_cast<const int8_t*>(q->values.data<uint8_t>()),
+                           q->scales.data<float>(), k, 2, 35, accumulate, y.data(), ldy);
+          }
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < ldy; ++j) {
+              if (j < 2 || j >= 35) {
+                ASSERT_EQ(y[i * ldy + j], 0.5f) << "row outside the range was written";
+                continue;
+              }
+              double want = accumulate ? 0.5 : 0.0, magnitude = std::abs(want);
+              for (int64_t t = 0; t < k; ++t) {
+                const double xv = double{xs[i * blocks + t / kActivationBlock]} *
+                                  natural[i * row_bytes + t];
+                const double term = xv * deq.data<float>()[j * k + t];
+                want += term;
+                magnitude += std::abs(term);
+              }
+              ASSERT_NEAR(y[i * ldy + j], want, 1e-5 * (1 + magnitude))
+                  << WeightFormatName(format) << " k " << k << " m " << m << " i " << i
+                  << " j " << j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The activations' rounding: every value within half a step (max |block| / 254) of x.
+TEST(MatmulQuantizedVnniTest, ActivationsRoundWithinHalfAStep) {
+  std::vector<float> x(300);
+  for (size_t t = 0; t < x.size(); ++t) x[t] = std::sin(0.1f * t) * (t < 128 ? 1.0f : 50.0f);
+  const int64_t row_bytes = QuantizedRowBytes(300);
+  std::vector<int8_t> q(row_bytes);
+  std::vector<float> scales(row_bytes / kActivationBlock);
+  std::vector<int32_t> sums(scales.size());
+  QuantizeActivations(x.data(), 1, 300, false, {q.data(), scales.data(), sums.data()});
+  for (int64_t t = 0; t < row_bytes; ++t) {
+    const float s = scales[t / kActivationBlock];
+    const float want = t < 300 ? x[t] : 0.0f;
+    ASSERT_LE(std::fabs(s * q[t] - want), 0.5f * s + 1e-6f) << t;
+  }
+  int32_t sum0 = 0;
+  for (int t = 0; t < 128; ++t) sum0 += q[t];
+  EXPECT_EQ(sums[0], sum0);
+}
 
 }  // namespace
 }  // namespace glm4v::cpu

@@ -21,6 +21,7 @@
 #include "common/dtype.h"
 #include "common/tensor.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/linear_weight.h"
 #include "kernels/cpu/machine_floors.h"
 #include "kernels/cpu/matmul_bf16.h"
 #include "kernels/cpu/onednn_matmul.h"
@@ -30,6 +31,9 @@
 
 ABSL_FLAG(int, iters, 3, "timed repetitions per figure (best is reported)");
 ABSL_FLAG(bool, vision_attention, true, "time the vision tower's dense attention");
+ABSL_FLAG(std::string, only, "",
+          "run one section after the floors: linear (bf16), quantized (int8 / int4), gelu, "
+          "attention, paged; empty: all");
 
 namespace glm4v {
 namespace {
@@ -188,6 +192,42 @@ void BenchDecodeLinear(int iters, double bandwidth, double gemm_rate) {
   }
 }
 
+// One decoder layer's four Linear layers with int8 / int4 weights (quantized from random
+// Gaussian ones), decode to prefill sizes: bytes are the quantized values + scales (+ zeros).
+void BenchQuantizedLinear(int iters, double bandwidth, double gemm_rate) {
+  struct Part {
+    int64_t n, k;
+  };
+  const Part layer[] = {{4608, 4096}, {4096, 4096}, {27392, 4096}, {4096, 13696}};
+  for (const WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt4}) {
+    std::vector<LinearWeight> weights;
+    int64_t bytes = 0, params = 0;
+    for (const Part& p : layer) {
+      const std::vector<float> w = Random(p.n * p.k, 9);
+      auto q = QuantizeLinearWeight(Tensor::FromF32({p.n, p.k}, w), format);
+      if (!q.ok()) return;
+      bytes += static_cast<int64_t>(q->nbytes());
+      params += p.n * p.k;
+      weights.push_back(*std::move(q));
+    }
+    for (const int64_t m : {1, 4, 16, 256}) {
+      const std::vector<float> x = Random(m * 13696, 10);
+      std::vector<float> y(m * 27392);
+      const double s = BestSeconds(m > 16 ? 1 : iters + 2, [&] {
+        for (const LinearWeight& w : weights) {
+          cpu::LinearQuantized(x.data(), w, nullptr, m, false, y.data());
+        }
+      });
+      const double flops = 2.0 * m * params;
+      std::printf("| %s Linear, decoder layer, %lld row%s (%.0f MB) | %.2f ms | %.1f GB/s of "
+                  "weights, %.1f GFLOP/s | %.0f %% of bandwidth, %.0f %% of sgemm |\n",
+                  WeightFormatName(format).c_str(), static_cast<long long>(m), m == 1 ? "" : "s",
+                  bytes / 1e6, s * 1e3, bytes / s / 1e9, flops / s / 1e9,
+                  100.0 * bytes / s / bandwidth, 100.0 * flops / s / gemm_rate);
+    }
+  }
+}
+
 int Main() {
   const int iters = absl::GetFlag(FLAGS_iters);
   std::printf("# cpu_kernels_bench: simd %s, %d pool threads\n",
@@ -199,13 +239,20 @@ int Main() {
   std::printf("oneDNN bf16 matmul 4096^3 (best of 2): %.1f GFLOP/s\n\n",
               cpu::MeasureBf16GemmRate() / 1e9);
   std::printf("| kernel | time | rate | against the floor |\n|---|---|---|---|\n");
-  BenchDecodeLinear(iters, bandwidth, gemm_rate);
-  if (absl::GetFlag(FLAGS_vision_attention)) BenchVisionAttention(iters, gemm_rate);
-  BenchGelu(iters, bandwidth);
-  for (DType dtype : {DType::kF32, DType::kBF16}) {
-    BenchPaged(iters, dtype, 0, 1613, bandwidth, gemm_rate);
-    for (int64_t context : {1024, 8192, 32768}) {
-      BenchPaged(iters, dtype, context, 1, bandwidth, gemm_rate);
+  const std::string only = absl::GetFlag(FLAGS_only);
+  auto section = [&](const char* name) { return only.empty() || only == name; };
+  if (section("linear")) BenchDecodeLinear(iters, bandwidth, gemm_rate);
+  if (section("quantized")) BenchQuantizedLinear(iters, bandwidth, gemm_rate);
+  if (section("attention") && absl::GetFlag(FLAGS_vision_attention)) {
+    BenchVisionAttention(iters, gemm_rate);
+  }
+  if (section("gelu")) BenchGelu(iters, bandwidth);
+  if (section("paged")) {
+    for (DType dtype : {DType::kF32, DType::kBF16}) {
+      BenchPaged(iters, dtype, 0, 1613, bandwidth, gemm_rate);
+      for (int64_t context : {1024, 8192, 32768}) {
+        BenchPaged(iters, dtype, context, 1, bandwidth, gemm_rate);
+      }
     }
   }
   return 0;
