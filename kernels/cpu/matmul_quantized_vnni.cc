@@ -215,6 +215,11 @@ GLM4V_AVX512_VNNI void MatmulInt8Vnni(const QuantizedRows& x, int64_t m, const i
     const QuantizedRows xi{x.values + i * row_bytes, x.scales + i * (row_bytes / kBlock),
                            nullptr};
     int64_t j = j_begin;
+    if (I == 1) {
+      for (; j + 8 <= j_end; j += 8) {
+        Int8Block<1, 8>(xi, row_bytes, q, scale, k, j, accumulate, y + i * ldy, ldy);
+      }
+    }
     for (; j + 4 <= j_end; j += 4) {
       Int8Block<I, 4>(xi, row_bytes, q, scale, k, j, accumulate, y + i * ldy, ldy);
     }
@@ -233,6 +238,12 @@ GLM4V_AVX512_VNNI void MatmulInt4Vnni(const QuantizedRows& x, int64_t m, const u
     constexpr int I = decltype(rows)::value;
     const QuantizedRows xi{x.values + i * row_bytes, x.scales + i * blocks, x.sums + i * blocks};
     int64_t j = j_begin;
+    if (I == 1) {
+      // One row of x: 8 weight rows side by side keep more loads in flight.
+      for (; j + 8 <= j_end; j += 8) {
+        Int4Block<1, 8>(xi, row_bytes, packed, scales, zeros, k, j, accumulate, y + i * ldy, ldy);
+      }
+    }
     for (; j + 4 <= j_end; j += 4) {
       Int4Block<I, 4>(xi, row_bytes, packed, scales, zeros, k, j, accumulate, y + i * ldy, ldy);
     }
