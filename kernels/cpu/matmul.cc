@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/dequantize_weights.h"
 #include "kernels/cpu/matmul_bf16.h"
 #include "kernels/cpu/matmul_quantized.h"
 #include "kernels/cpu/matmul_quantized_vnni.h"
@@ -124,11 +125,49 @@ void Linear(const float* x, const void* w, DType w_dtype, const float* bias, int
   }
 }
 
+namespace {
+
+// Opt-in bf16 activations with int8 / int4 weights (prefill, vision): x rounded to bf16 once,
+// the weights dequantized to bf16 one panel of rows at a time, each panel multiplied into its
+// columns of y by oneDNN (or our vdpbf16ps block).
+void LinearQuantizedBf16(const float* x, const LinearWeight& w, int64_t m, bool add, float* y) {
+  const int64_t n = w.out_features(), k = w.in;
+  // Panels of ~16 MB of bf16: wide enough for oneDNN to run near its peak, few enough calls.
+  const int64_t panel_rows = std::max<int64_t>(64, (int64_t{8} << 20) / k);
+  constexpr int64_t kRowsPerItem = 64;
+  thread_local std::vector<uint16_t> x_bf16, panel;
+  x_bf16.resize(m * k);
+  panel.resize(std::min(panel_rows, n) * k);
+  uint16_t* const xb = x_bf16.data();  // pool threads must see this thread's buffers
+  uint16_t* const wb = panel.data();
+  ParallelFor(m, k, [&](int64_t r) { ConvertFromF32(x + r * k, k, DType::kBF16, xb + r * k); });
+  const bool onednn = m >= kOneDnnMinRows && OneDnnMatmulEnabled();
+  for (int64_t r0 = 0; r0 < n; r0 += panel_rows) {
+    const int64_t rows = std::min(panel_rows, n - r0);
+    DequantizeRowsToBf16(w, r0, r0 + rows, wb);
+    if (onednn && OneDnnMatmulBf16(xb, m, wb, k, rows, add, y + r0, n)) continue;
+    for (int64_t i0 = 0; i0 < m; i0 += kMatmulBf16RowBlock) {
+      const int64_t xr = std::min(kMatmulBf16RowBlock, m - i0);
+      ParallelFor((rows + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * xr * 2,
+                  [&](int64_t c) {
+                    const int64_t j0 = c * kRowsPerItem, j1 = std::min(rows, j0 + kRowsPerItem);
+                    MatmulBf16Dot(xb + i0 * k, xr, wb, k, j0, j1, add, y + i0 * n + r0, n);
+                  });
+    }
+  }
+}
+
+}  // namespace
+
 void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, int64_t m,
                      bool accumulate, float* y) {
   const int64_t n = w.out_features(), k = w.in;
   if (m == 0 || n == 0) return;
   const bool add = SeedOutput(bias, m, n, accumulate, y) != 0.0f;
+  if (m >= kBf16ActivationMinRows && Bf16ActivationMatmulEnabled() && CpuHasBf16Dot()) {
+    LinearQuantizedBf16(x, w, m, add, y);
+    return;
+  }
   constexpr int64_t kRowsPerItem = 64;
   const uint8_t* values = w.values.data<uint8_t>();
   const float* scales = w.scales.data<float>();

@@ -3,6 +3,9 @@
 // sub-range of output rows, overwrite and accumulate.
 #include "kernels/cpu/matmul_quantized.h"
 #include "kernels/cpu/matmul_quantized_vnni.h"
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/matmul_bf16.h"
+#include "common/dtype.h"
 
 #include <cmath>
 #include <random>
@@ -132,6 +135,48 @@ TEST(MatmulQuantizedVnniTest, MatchesFloat64OverDequantizedWeightsAndActivations
       }
     }
   }
+}
+
+// The opt-in bf16-activation path (GLM4V_CPU_MATMUL=bf16) with quantized weights: x and the
+// dequantized weights rounded to bf16, products of bf16 pairs with f32 sums (through oneDNN
+// from 128 rows, our own block below), against float64 of those rounded inputs.
+TEST(MatmulQuantizedBf16Test, LinearQuantizedWithBf16ActivationsMatchesFloat64) {
+  if (!CpuHasBf16Dot()) GTEST_SKIP() << "this CPU has no AVX-512 BF16";
+  std::mt19937 rng(29);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  SetBf16ActivationMatmul(true);
+  for (const WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt4}) {
+    for (const int64_t m : {int64_t{32}, int64_t{131}}) {
+     for (const int64_t k : {int64_t{256}, int64_t{300}}) {  // whole blocks, and a tail
+      const int64_t n = 300;
+      std::vector<float> x(m * k), bias(n);
+      for (float& v : x) v = dist(rng);
+      for (float& v : bias) v = dist(rng);
+      Tensor w = Tensor::Empty(DType::kF32, {n, k});
+      for (int64_t i = 0; i < n * k; ++i) w.data<float>()[i] = dist(rng);
+      auto q = QuantizeLinearWeight(w, format);
+      ASSERT_TRUE(q.ok());
+      const Tensor deq = DequantizeLinearWeight(*q);
+      std::vector<float> y(m * n);
+      LinearQuantized(x.data(), *q, bias.data(), m, false, y.data());
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          double want = bias[j], magnitude = std::abs(bias[j]);
+          for (int64_t t = 0; t < k; ++t) {
+            const double term = double{BF16ToF32(F32ToBF16(x[i * k + t]))} *
+                                BF16ToF32(F32ToBF16(deq.data<float>()[j * k + t]));
+            want += term;
+            magnitude += std::abs(term);
+          }
+          ASSERT_NEAR(y[i * n + j], want, 1e-5 * (1 + magnitude))
+              << WeightFormatName(format) << " m " << m << " k " << k << " i " << i << " j "
+              << j;
+        }
+      }
+     }
+    }
+  }
+  SetBf16ActivationMatmul(false);
 }
 
 // The activations' rounding: every value within half a step (max |block| / 254) of x.

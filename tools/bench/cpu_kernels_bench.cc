@@ -210,7 +210,12 @@ void BenchQuantizedLinear(int iters, double bandwidth, double gemm_rate) {
       params += p.n * p.k;
       weights.push_back(*std::move(q));
     }
-    for (const int64_t m : {1, 4, 16, 256}) {
+    for (const int64_t m : {1, 4, 16, 256, 1611}) {
+     for (const bool bf16_activations : {false, true}) {
+      if (bf16_activations && (m < cpu::kBf16ActivationMinRows || !cpu::CpuHasBf16Dot())) {
+        continue;
+      }
+      cpu::SetBf16ActivationMatmul(bf16_activations);
       const std::vector<float> x = Random(m * 13696, 10);
       std::vector<float> y(m * 27392);
       const double s = BestSeconds(m > 16 ? 1 : iters + 2, [&] {
@@ -218,12 +223,15 @@ void BenchQuantizedLinear(int iters, double bandwidth, double gemm_rate) {
           cpu::LinearQuantized(x.data(), w, nullptr, m, false, y.data());
         }
       });
+      cpu::SetBf16ActivationMatmul(false);
       const double flops = 2.0 * m * params;
-      std::printf("| %s Linear, decoder layer, %lld row%s (%.0f MB) | %.2f ms | %.1f GB/s of "
+      std::printf("| %s Linear, decoder layer, %lld row%s%s (%.0f MB) | %.2f ms | %.1f GB/s of "
                   "weights, %.1f GFLOP/s | %.0f %% of bandwidth, %.0f %% of sgemm |\n",
                   WeightFormatName(format).c_str(), static_cast<long long>(m), m == 1 ? "" : "s",
-                  bytes / 1e6, s * 1e3, bytes / s / 1e9, flops / s / 1e9,
-                  100.0 * bytes / s / bandwidth, 100.0 * flops / s / gemm_rate);
+                  bf16_activations ? ", bf16 activations" : "", bytes / 1e6, s * 1e3,
+                  bytes / s / 1e9, flops / s / 1e9, 100.0 * bytes / s / bandwidth,
+                  100.0 * flops / s / gemm_rate);
+     }
     }
   }
 }

@@ -8,7 +8,10 @@
 #     prompt, decode ms/token (33 tokens less 1, so the prefill cancels);
 #  3. the vision tower at full depth (63 layers) for one 1120x1120 image, with the products
 #     GLM4V_CPU_MATMUL asks for (f32 by default; bf16 = bf16 activations through oneDNN,
-#     kernels/cpu/onednn_matmul.h), then the floors again (the VM's bandwidth drifts).
+#     kernels/cpu/onednn_matmul.h), then the floors again (the VM's bandwidth drifts);
+#  4. between 2 and 3: the decoder with int8 and int4 weights quantized at load
+#     (--weight_dtype; QUANTIZED="int8" to run one): load (= quantization) time, RSS, decode,
+#     prefill.
 #
 #   tools/bench/full_size_bench.sh [work_dir]     # default /tmp/glm4v-full-bench
 #
@@ -52,6 +55,14 @@ run --model_dir="$TEXT" --prompt_ids="$(ids 9)" --max_new_tokens=33 --ignore_eos
 echo "prefill, a 512-token prompt and 1 new token (f32 products, then bf16 activations):"
 GLM4V_CPU_MATMUL=f32 run --model_dir="$TEXT" --prompt_ids="$(ids 512)" --max_new_tokens=1 --ignore_eos
 GLM4V_CPU_MATMUL=bf16 run --model_dir="$TEXT" --prompt_ids="$(ids 512)" --max_new_tokens=1 --ignore_eos
+
+echo "prefill and decode with weights quantized at load (int8, int4; LM head bf16):"
+for dtype in ${QUANTIZED:-int8 int4}; do
+  echo "-- $dtype"
+  run --model_dir="$TEXT" --prompt_ids="$(ids 9)" --max_new_tokens=1 --ignore_eos --weight_dtype=$dtype
+  run --model_dir="$TEXT" --prompt_ids="$(ids 9)" --max_new_tokens=33 --ignore_eos --weight_dtype=$dtype
+  run --model_dir="$TEXT" --prompt_ids="$(ids 512)" --max_new_tokens=1 --ignore_eos --weight_dtype=$dtype
+done
 
 if [ "$SKIP_VISION" != 1 ]; then
   VISION="$WORK/glm4v-9b-vision63"
