@@ -214,9 +214,9 @@ TEST_P(OpsTest, LinearWithQuantizedWeights) {
     int64_t m, n, k;
   };
   for (const bool int8_activations : {false, true}) {
-    // The CPU rounds x to int8 per block of 128 for products of few rows where it has AVX-512
-    // VNNI (kernels/cpu/matmul_quantized_vnni.h): exact first, then that path, whose error is
-    // bounded by half a step of each block's rounding times |w|.
+    // The CPU rounds x per block of 128 (int16 for int8 weights, int8 for int4) for products
+    // of few rows where it has AVX-512 VNNI (kernels/cpu/matmul_quantized_vnni.h): exact first,
+    // then that path, whose error is bounded by half a step of each block's rounding times |w|.
     if (int8_activations && !cpu::Int8ActivationProductsEnabled()) continue;
     cpu::SetInt8ActivationProducts(int8_activations);
     for (const WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt4}) {
@@ -259,7 +259,9 @@ TEST_P(OpsTest, LinearWithQuantizedWeights) {
                 block_max = std::max(block_max, std::fabs(vx[i * d.k + t]));
                 w_abs += std::fabs(vw[j * d.k + t]);
               }
-              bound += 0.5 * block_max / 127.0 * w_abs * 1.0001;
+              // int8 weights take x in int16, int4 weights in int8.
+              const double levels = format == WeightFormat::kInt8 ? 32767.0 : 127.0;
+              bound += 0.5 * block_max / levels * w_abs * 1.0001;
             }
             ASSERT_NEAR(got[i * d.n + j], want[i * d.n + j], bound)
                 << WeightFormatName(format) << " m " << d.m << " k " << d.k;

@@ -173,24 +173,34 @@ void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, i
   const float* scales = w.scales.data<float>();
   const bool int8 = w.format == WeightFormat::kInt8;
   if (m <= kVnniMaxRows && Int8ActivationProductsEnabled()) {
-    // Decode: x rounded to int8 per block, integer dot products (matmul_quantized_vnni.h).
-    const int64_t row_bytes = QuantizedRowBytes(k), blocks = row_bytes / kActivationBlock;
+    // Decode: x rounded per block (int16 for int8 weights, int8 for int4), integer dot
+    // products (matmul_quantized_vnni.h).
+    const int64_t row_values = QuantizedRowBytes(k), blocks = row_values / kActivationBlock;
+    thread_local std::vector<int16_t> x16;
     thread_local std::vector<int8_t> xq;
     thread_local std::vector<float> xs;
     thread_local std::vector<int32_t> xsum;
-    xq.resize(m * row_bytes);
     xs.resize(m * blocks);
+    float* const scales_x = xs.data();  // pool threads must see this thread's buffers
+    if (int8) {
+      x16.resize(m * row_values);
+      const int16_t* const xv = x16.data();
+      QuantizeActivationsInt16(x, m, k, x16.data(), scales_x);
+      ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * m * 2,
+                  [&](int64_t c) {
+                    const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
+                    MatmulInt8Vnni(xv, scales_x, m, reinterpret_cast<const int8_t*>(values),
+                                   scales, k, j0, j1, add, y, n);
+                  });
+      return;
+    }
+    xq.resize(m * row_values);
     xsum.resize(m * blocks);
-    const QuantizedRows rows{xq.data(), xs.data(), xsum.data()};  // pool threads read these
-    QuantizeActivations(x, m, k, /*int4_order=*/!int8, rows);
+    const QuantizedRows rows{xq.data(), scales_x, xsum.data()};
+    QuantizeActivations(x, m, k, /*int4_order=*/true, rows);
     ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * m * 2, [&](int64_t c) {
       const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
-      if (int8) {
-        MatmulInt8Vnni(rows, m, reinterpret_cast<const int8_t*>(values), scales, k, j0, j1, add,
-                       y, n);
-      } else {
-        MatmulInt4Vnni(rows, m, values, scales, w.zeros.data<uint8_t>(), k, j0, j1, add, y, n);
-      }
+      MatmulInt4Vnni(rows, m, values, scales, w.zeros.data<uint8_t>(), k, j0, j1, add, y, n);
     });
     return;
   }

@@ -75,9 +75,9 @@ TEST_P(MatmulQuantizedTest, Int4MatchesFloat64OverTheDequantizedWeights) {
 
 GLM4V_INSTANTIATE_SIMD_LEVELS(MatmulQuantizedTest);
 
-// The decode path with int8 activations (AVX-512 VNNI) against float64 over the dequantized
-// weights and the dequantized activations (the same rounding of x): widths with block and
-// group tails, 1-9 rows, sub-ranges, accumulate.
+// The decode path (AVX-512 VNNI; x in int16 for int8 weights, int8 for int4) against float64
+// over the dequantized weights and the dequantized activations (the same rounding of x):
+// widths with block and group tails, 1-9 rows, sub-ranges, accumulate.
 TEST(MatmulQuantizedVnniTest, MatchesFloat64OverDequantizedWeightsAndActivations) {
   if (!Int8ActivationProductsEnabled()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(23);
@@ -95,12 +95,17 @@ TEST(MatmulQuantizedVnniTest, MatchesFloat64OverDequantizedWeightsAndActivations
         const Tensor deq = DequantizeLinearWeight(*q);
         const bool int4 = format == WeightFormat::kInt4;
         const int64_t row_bytes = QuantizedRowBytes(k), blocks = row_bytes / kActivationBlock;
+        // int4: x in int8 (int4 order for the kernel, natural for the reference); int8: int16.
         std::vector<int8_t> xq(m * row_bytes), natural(m * row_bytes);
+        std::vector<int16_t> x16(m * row_bytes);
         std::vector<float> xs(m * blocks);
         std::vector<int32_t> sums(m * blocks);
-        QuantizeActivations(x.data(), m, k, int4, {xq.data(), xs.data(), sums.data()});
-        // The natural order of the same values, for the reference.
-        QuantizeActivations(x.data(), m, k, false, {natural.data(), xs.data(), sums.data()});
+        if (int4) {
+          QuantizeActivations(x.data(), m, k, true, {xq.data(), xs.data(), sums.data()});
+          QuantizeActivations(x.data(), m, k, false, {natural.data(), xs.data(), sums.data()});
+        } else {
+          QuantizeActivationsInt16(x.data(), m, k, x16.data(), xs.data());
+        }
         for (const bool accumulate : {false, true}) {
           const int64_t ldy = n + 3;
           std::vector<float> y(m * ldy, 0.5f);
@@ -109,7 +114,8 @@ TEST(MatmulQuantizedVnniTest, MatchesFloat64OverDequantizedWeightsAndActivations
             MatmulInt4Vnni(rows, m, q->values.data<uint8_t>(), q->scales.data<float>(),
                            q->zeros.data<uint8_t>(), k, 2, 35, accumulate, y.data(), ldy);
           } else {
-            MatmulInt8Vnni(rows, m, reinterpret_cast<const int8_t*>(q->values.data<uint8_t>()),
+            MatmulInt8Vnni(x16.data(), xs.data(), m,
+                           reinterpret_cast<const int8_t*>(q->values.data<uint8_t>()),
                            q->scales.data<float>(), k, 2, 35, accumulate, y.data(), ldy);
           }
           for (int64_t i = 0; i < m; ++i) {
@@ -121,7 +127,7 @@ TEST(MatmulQuantizedVnniTest, MatchesFloat64OverDequantizedWeightsAndActivations
               double want = accumulate ? 0.5 : 0.0, magnitude = std::abs(want);
               for (int64_t t = 0; t < k; ++t) {
                 const double xv = double{xs[i * blocks + t / kActivationBlock]} *
-                                  natural[i * row_bytes + t];
+                                  (int4 ? natural[i * row_bytes + t] : x16[i * row_bytes + t]);
                 const double term = xv * deq.data<float>()[j * k + t];
                 want += term;
                 magnitude += std::abs(term);
@@ -196,6 +202,14 @@ TEST(MatmulQuantizedVnniTest, ActivationsRoundWithinHalfAStep) {
   int32_t sum0 = 0;
   for (int t = 0; t < 128; ++t) sum0 += q[t];
   EXPECT_EQ(sums[0], sum0);
+  std::vector<int16_t> q16(row_bytes);
+  QuantizeActivationsInt16(x.data(), 1, 300, q16.data(), scales.data());
+  for (int64_t t = 0; t < row_bytes; ++t) {
+    const float s = scales[t / kActivationBlock];
+    const float want = t < 300 ? x[t] : 0.0f;
+    ASSERT_LE(std::fabs(s * q16[t] - want), 0.5f * s + 1e-6f) << t;
+    ASSERT_LE(s, 50.0f / 32767.0f * 1.0001f);
+  }
 }
 
 }  // namespace

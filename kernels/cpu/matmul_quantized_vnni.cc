@@ -50,55 +50,50 @@ inline __mmask64 ByteMask(int64_t n) {
   return n >= 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
 }
 
-// int8 weights: rows [j, j + J) against I quantized rows of x.
+// int8 weights: rows [j, j + J) against I rows of x in int16; per 32 values one widening of
+// each weight row to int16 and one vpdpwssd per (row of x, weight row).
 template <int I, int J>
-GLM4V_AVX512_VNNI void Int8Block(const QuantizedRows& x, int64_t row_bytes, const int8_t* q,
-                                 const float* scale, int64_t k, int64_t j, bool accumulate,
-                                 float* y, int64_t ldy) {
+GLM4V_AVX512_VNNI void Int8Block(const int16_t* x, const float* x_scales, int64_t row_values,
+                                 const int8_t* q, const float* scale, int64_t k, int64_t j,
+                                 bool accumulate, float* y, int64_t ldy) {
   __m512 acc[I][J];
 #pragma GCC unroll 16
   for (int i = 0; i < I; ++i) {
 #pragma GCC unroll 16
     for (int jj = 0; jj < J; ++jj) acc[i][jj] = _mm512_setzero_ps();
   }
-  const __m512i ones = _mm512_set1_epi8(1);
-  const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b0 = 0; b0 < k; b0 += kBlock) {
-    __m512i dot[I][J], wsum[J];
+    __m512i dot[I][J];
 #pragma GCC unroll 16
-    for (int jj = 0; jj < J; ++jj) {
-      wsum[jj] = _mm512_setzero_si512();
+    for (int i = 0; i < I; ++i) {
 #pragma GCC unroll 16
-      for (int i = 0; i < I; ++i) dot[i][jj] = _mm512_setzero_si512();
+      for (int jj = 0; jj < J; ++jj) dot[i][jj] = _mm512_setzero_si512();
     }
-#pragma GCC unroll 2
-    for (int half = 0; half < 2; ++half) {
-      const int64_t t = b0 + half * 64;
+#pragma GCC unroll 4
+    for (int part = 0; part < 4; ++part) {
+      const int64_t t = b0 + part * 32;
       if (t >= k) break;
-      const __mmask64 mask = ByteMask(k - t);
+      const __mmask32 mask =
+          k - t >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << (k - t)) - 1);
       __m512i w[J];
 #pragma GCC unroll 16
       for (int jj = 0; jj < J; ++jj) {
-        w[jj] = _mm512_maskz_loadu_epi8(mask, q + (j + jj) * k + t);
-        wsum[jj] = _mm512_dpbusd_epi32(wsum[jj], ones, w[jj]);
+        w[jj] = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mask, q + (j + jj) * k + t));
       }
 #pragma GCC unroll 16
       for (int i = 0; i < I; ++i) {
-        // x + 128 as unsigned bytes (x in [-127, 127]): flip the sign bit.
-        const __m512i xv =
-            _mm512_xor_si512(_mm512_loadu_si512(x.values + i * row_bytes + t), offset);
+        const __m512i xv = _mm512_loadu_si512(x + i * row_values + t);
 #pragma GCC unroll 16
-        for (int jj = 0; jj < J; ++jj) dot[i][jj] = _mm512_dpbusd_epi32(dot[i][jj], xv, w[jj]);
+        for (int jj = 0; jj < J; ++jj) dot[i][jj] = _mm512_dpwssd_epi32(dot[i][jj], xv, w[jj]);
       }
     }
     const int64_t block = b0 / kBlock;
 #pragma GCC unroll 16
     for (int i = 0; i < I; ++i) {
-      const __m512 xs = _mm512_set1_ps(x.scales[i * (row_bytes / kBlock) + block]);
+      const __m512 xs = _mm512_set1_ps(x_scales[i * (row_values / kBlock) + block]);
 #pragma GCC unroll 16
       for (int jj = 0; jj < J; ++jj) {
-        const __m512i exact = _mm512_sub_epi32(dot[i][jj], _mm512_slli_epi32(wsum[jj], 7));
-        acc[i][jj] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), xs, acc[i][jj]);
+        acc[i][jj] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i][jj]), xs, acc[i][jj]);
       }
     }
   }
@@ -210,25 +205,47 @@ void QuantizeActivations(const float* x, int64_t m, int64_t k, bool int4_order,
   }
 }
 
-GLM4V_AVX512_VNNI void MatmulInt8Vnni(const QuantizedRows& x, int64_t m, const int8_t* q,
-                                      const float* scale, int64_t k, int64_t j_begin,
-                                      int64_t j_end, bool accumulate, float* y, int64_t ldy) {
-  const int64_t row_bytes = QuantizedRowBytes(k);
+void QuantizeActivationsInt16(const float* x, int64_t m, int64_t k, int16_t* values,
+                              float* scales) {
+  const int64_t row_values = QuantizedRowBytes(k), blocks = row_values / kBlock;
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * k;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t t0 = b * kBlock, t1 = std::min(k, t0 + kBlock);
+      float max_abs = 0.0f;
+      for (int64_t t = t0; t < t1; ++t) max_abs = std::max(max_abs, std::fabs(xi[t]));
+      const float inv = max_abs > 0.0f ? 32767.0f / max_abs : 0.0f;
+      for (int64_t t = t0; t < t0 + kBlock; ++t) {
+        values[i * row_values + t] =
+            t < t1 ? static_cast<int16_t>(
+                         std::clamp(std::nearbyint(xi[t] * inv), -32767.0f, 32767.0f))
+                   : 0;
+      }
+      scales[i * blocks + b] = max_abs / 32767.0f;
+    }
+  }
+}
+
+GLM4V_AVX512_VNNI void MatmulInt8Vnni(const int16_t* x, const float* x_scales, int64_t m,
+                                      const int8_t* q, const float* scale, int64_t k,
+                                      int64_t j_begin, int64_t j_end, bool accumulate, float* y,
+                                      int64_t ldy) {
+  const int64_t row_values = QuantizedRowBytes(k), blocks = row_values / kBlock;
   ForEachRowBlockOf4(m, [&](auto rows, int64_t i) {
     constexpr int I = decltype(rows)::value;
-    const QuantizedRows xi{x.values + i * row_bytes, x.scales + i * (row_bytes / kBlock),
-                           nullptr};
+    const int16_t* xi = x + i * row_values;
+    const float* si = x_scales + i * blocks;
     int64_t j = j_begin;
     if (I == 1) {
       for (; j + 8 <= j_end; j += 8) {
-        Int8Block<1, 8>(xi, row_bytes, q, scale, k, j, accumulate, y + i * ldy, ldy);
+        Int8Block<1, 8>(xi, si, row_values, q, scale, k, j, accumulate, y + i * ldy, ldy);
       }
     }
     for (; j + 4 <= j_end; j += 4) {
-      Int8Block<I, 4>(xi, row_bytes, q, scale, k, j, accumulate, y + i * ldy, ldy);
+      Int8Block<I, 4>(xi, si, row_values, q, scale, k, j, accumulate, y + i * ldy, ldy);
     }
     for (; j < j_end; ++j) {
-      Int8Block<I, 1>(xi, row_bytes, q, scale, k, j, accumulate, y + i * ldy, ldy);
+      Int8Block<I, 1>(xi, si, row_values, q, scale, k, j, accumulate, y + i * ldy, ldy);
     }
   });
 }

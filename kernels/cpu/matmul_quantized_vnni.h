@@ -1,12 +1,14 @@
-// Decode-sized products with int8 / int4 weights as integer dot products (AVX-512 VNNI
-// `vpdpbusd`: 64 byte products per instruction), the way llama.cpp multiplies Q8_0 / Q4_0
-// weights: the few rows of x are quantized to int8 per block of 128 values (the int4 group),
-// scale max|x| / 127, and each block's integer dot product is scaled once. Dequantizing every
-// weight to f32 costs ~3 vector ops per 16 weights and made int4 decode compute-bound (9 ms per
-// GLM-4 layer against 2.4 ms of memory); this path costs ~10 per 128.
-// The activations' rounding (~0.4 % of a block's largest value) is the price: results differ
-// from the f32 product by it, so Linear uses this path only for products of at most
-// kVnniMaxRows rows and lets it be switched off (GLM4V_CPU_QUANT_ACTIVATIONS=f32).
+// Decode-sized products with int8 / int4 weights as integer dot products (AVX-512 VNNI), the
+// way llama.cpp multiplies Q8_0 / Q4_0 weights: the few rows of x are quantized per block of 128
+// values (the int4 group) and each block's integer dot product is scaled once. Dequantizing
+// every weight to f32 costs ~3 vector ops per 16 weights and made decode compute-bound (int4: 9
+// ms per GLM-4 layer against 2.4 ms of memory); this path costs ~10-14 per 128.
+//   - int8 weights: x to int16 (scale max|x| / 32767: 1.5e-5 of the block's largest value, far
+//     below the weights' own rounding), `vpdpwssd` (32 products per instruction);
+//   - int4 weights: x to int8 (scale max|x| / 127, ~0.4 %), `vpdpbusd` (64 per instruction).
+// Results differ from the f32 product by that rounding, so Linear uses this path only for
+// products of at most kVnniMaxRows rows and lets it be switched off
+// (GLM4V_CPU_QUANT_ACTIVATIONS=f32).
 #pragma once
 
 #include <cstdint>
@@ -42,11 +44,17 @@ struct QuantizedRows {
 void QuantizeActivations(const float* x, int64_t m, int64_t k, bool int4_order,
                          QuantizedRows out);
 
+// Rows of x as int16 per block of kActivationBlock (QuantizedRowBytes(k) values per row, zero
+// padded; one scale per block), for int8 weights.
+void QuantizeActivationsInt16(const float* x, int64_t m, int64_t k, int16_t* values,
+                              float* scales);
+
 // y[i * ldy + j] (+)= sum_t x[i, t] w[j, t] for j in [j_begin, j_end), x given quantized
-// (QuantizeActivations, natural order for int8, int4 order for int4). Require the CPU's VNNI.
-void MatmulInt8Vnni(const QuantizedRows& x, int64_t m, const int8_t* q, const float* scale,
-                    int64_t k, int64_t j_begin, int64_t j_end, bool accumulate, float* y,
-                    int64_t ldy);
+// (int8 weights: QuantizeActivationsInt16; int4: QuantizeActivations in int4 order). Require
+// the CPU's VNNI.
+void MatmulInt8Vnni(const int16_t* x, const float* x_scales, int64_t m, const int8_t* q,
+                    const float* scale, int64_t k, int64_t j_begin, int64_t j_end,
+                    bool accumulate, float* y, int64_t ldy);
 void MatmulInt4Vnni(const QuantizedRows& x, int64_t m, const uint8_t* packed,
                     const float* scales, const uint8_t* zeros, int64_t k, int64_t j_begin,
                     int64_t j_end, bool accumulate, float* y, int64_t ldy);

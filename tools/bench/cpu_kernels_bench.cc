@@ -244,8 +244,13 @@ int Main() {
   const double gemm_rate = cpu::MeasureSgemmRate();
   std::printf("read bandwidth (all threads, 512 MiB, best of 5): %.1f GB/s\n", bandwidth / 1e9);
   std::printf("OpenBLAS sgemm 4096^3 (best of 2): %.1f GFLOP/s\n", gemm_rate / 1e9);
-  std::printf("oneDNN bf16 matmul 4096^3 (best of 2): %.1f GFLOP/s\n\n",
-              cpu::MeasureBf16GemmRate() / 1e9);
+  const double bf16_rate = cpu::MeasureBf16GemmRate();
+  if (bf16_rate > 0) {
+    std::printf("oneDNN bf16 matmul 4096^3 (best of 2): %.1f GFLOP/s\n\n", bf16_rate / 1e9);
+  } else {
+    std::printf("oneDNN bf16 matmul: unavailable here (no JIT bf16 kernel for this CPU, or "
+                "GLM4V_ONEDNN=0); bf16-activation products use our own kernels\n\n");
+  }
   std::printf("| kernel | time | rate | against the floor |\n|---|---|---|---|\n");
   const std::string only = absl::GetFlag(FLAGS_only);
   auto section = [&](const char* name) { return only.empty() || only == name; };
