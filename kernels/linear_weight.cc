@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/fp8_e4m3.h"
 
 // The quantizers' per-value loops (search of int4 ranges, bf16 widening) are plain arithmetic the
 // compiler vectorizes at -O3; at the build's -O2 they stay scalar (a 40-layer decoder took 63 s
@@ -54,6 +55,14 @@ void QuantizeInt8Row(const std::vector<float>& w, int8_t* q, float* scale) {
   for (size_t t = 0; t < w.size(); ++t) {
     q[t] = static_cast<int8_t>(std::clamp(RoundNearest(w[t] * inv), -127.0f, 127.0f));
   }
+}
+
+void QuantizeFp8Row(const std::vector<float>& w, uint8_t* q, float* scale) {
+  float max_abs = 0.0f;
+  for (float v : w) max_abs = std::max(max_abs, std::fabs(v));
+  *scale = max_abs / kE4M3Max;
+  const float inv = max_abs > 0.0f ? kE4M3Max / max_abs : 0.0f;
+  for (size_t t = 0; t < w.size(); ++t) q[t] = F32ToE4M3(w[t] * inv);
 }
 
 // The 4-bit code of one group for the range [lo, hi] (containing 0, so zero is exact): scale,
@@ -122,6 +131,8 @@ std::string WeightFormatName(WeightFormat format) {
       return "int8";
     case WeightFormat::kInt4:
       return "int4";
+    case WeightFormat::kFp8:
+      return "fp8";
   }
   return "?";
 }
@@ -153,7 +164,7 @@ absl::StatusOr<LinearWeight> QuantizeLinearWeight(const Tensor& matrix, WeightFo
   LinearWeight w;
   w.format = format;
   w.in = in;
-  if (format == WeightFormat::kInt8) {
+  if (format == WeightFormat::kInt8 || format == WeightFormat::kFp8) {
     w.values = Tensor::Empty(DType::kU8, {out, in});
     w.scales = Tensor::Empty(DType::kF32, {out});
   } else {
@@ -177,6 +188,8 @@ absl::StatusOr<LinearWeight> QuantizeLinearWeight(const Tensor& matrix, WeightFo
     if (format == WeightFormat::kInt8) {
       QuantizeInt8Row(row, reinterpret_cast<int8_t*>(dst->values.data<uint8_t>() + r * in),
                       dst->scales.data<float>() + r);
+    } else if (format == WeightFormat::kFp8) {
+      QuantizeFp8Row(row, dst->values.data<uint8_t>() + r * in, dst->scales.data<float>() + r);
     } else {
       const int64_t groups = Int4Groups(in);
       QuantizeInt4Row(row, dst->values.data<uint8_t>() + r * Int4RowBytes(in),
@@ -202,6 +215,12 @@ Tensor DequantizeLinearWeight(const LinearWeight& weight) {
       const auto* q = reinterpret_cast<const int8_t*>(weight.values.data<uint8_t>() + r * in);
       const float s = weight.scales.data<float>()[r];
       for (int64_t t = 0; t < in; ++t) dst[r * in + t] = s * static_cast<float>(q[t]);
+      continue;
+    }
+    if (weight.format == WeightFormat::kFp8) {
+      const uint8_t* q = weight.values.data<uint8_t>() + r * in;
+      const float s = weight.scales.data<float>()[r];
+      for (int64_t t = 0; t < in; ++t) dst[r * in + t] = s * E4M3ToF32(q[t]);
       continue;
     }
     const uint8_t* packed = weight.values.data<uint8_t>() + r * Int4RowBytes(in);

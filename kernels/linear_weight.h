@@ -7,7 +7,10 @@
 //     blocks of 32 values in 16 bytes: byte b of a block holds value b in its low nibble and value
 //     16 + b in its high nibble (one 16-byte load gives 32 values to SIMD lanes in order). Rows
 //     are padded to whole blocks. GPTQ/AWQ checkpoints (int4, group 128, integer zero points)
-//     map onto this by repacking their nibbles; their scales and zeros as they are.
+//     map onto this by repacking their nibbles; their scales and zeros as they are;
+//   - fp8: E4M3 (kernels/fp8_e4m3.h) with one f32 scale per output row: w[j, t] = scale[j] *
+//     e4m3(q[j, t]), the row's largest magnitude mapped to 448 (Hopper / Ada tensor cores take
+//     these bytes directly).
 // Quantization is per row and per group, so a tensor-parallel rank quantizes its own slice
 // and the scales go with its rows.
 #pragma once
@@ -21,12 +24,12 @@
 
 namespace glm4v {
 
-enum class WeightFormat : uint8_t { kFloat, kInt8, kInt4 };
+enum class WeightFormat : uint8_t { kFloat, kInt8, kInt4, kFp8 };
 
 constexpr int64_t kInt4GroupSize = 128;
 constexpr int64_t kInt4BlockValues = 32;  // values per 16-byte packed block
 
-// "float", "int8", "int4".
+// "float", "int8", "int4", "fp8".
 std::string WeightFormatName(WeightFormat format);
 
 // Bytes of one packed int4 row of `in` values.
@@ -42,9 +45,9 @@ struct LinearWeight {
 
   WeightFormat format = WeightFormat::kFloat;
   // kFloat: [out, in] f32/bf16/f16. kInt8: u8 [out, in] (int8 two's complement).
-  // kInt4: u8 [out, Int4RowBytes(in)].
+  // kInt4: u8 [out, Int4RowBytes(in)]. kFp8: u8 [out, in] (e4m3 bits).
   Tensor values;
-  Tensor scales;  // f32: kInt8 [out]; kInt4 [out, Int4Groups(in)]
+  Tensor scales;  // f32: kInt8 and kFp8 [out]; kInt4 [out, Int4Groups(in)]
   Tensor zeros;   // kInt4: u8 [out, Int4Groups(in)]
   int64_t in = 0;  // quantized formats: the input width (values' columns are bytes)
 
@@ -56,11 +59,11 @@ struct LinearWeight {
   size_t nbytes() const;
   // "int8[4096,4096]", or the matrix's own for float.
   std::string DebugString() const;
-  // "int8", "int4", or the float matrix's dtype ("bf16").
+  // "int8", "int4", "fp8", or the float matrix's dtype ("bf16").
   std::string StorageName() const;
 };
 
-// Quantizes a host float matrix [out, in] (f32, bf16 or f16) into `format` (int8 or int4) on the
+// Quantizes a host float matrix [out, in] (f32, bf16 or f16) into `format` (int8, int4, fp8) on the
 // host. NaN or infinite weights are INVALID_ARGUMENT (they have no scale).
 absl::StatusOr<LinearWeight> QuantizeLinearWeight(const Tensor& matrix, WeightFormat format);
 

@@ -69,7 +69,7 @@ absl::Status CheckShape(absl::string_view op, absl::string_view arg, const Tenso
   return absl::OkStatus();
 }
 
-// The parts of an int8 / int4 weight: u8 values [out, bytes per row], f32 scales, u8 zero
+// The parts of an int8 / int4 / fp8 weight: u8 values [out, bytes per row], f32 scales, u8 zero
 // points (int4), all on `device` with the shapes linear_weight.h gives.
 absl::Status CheckQuantizedWeight(absl::string_view op, const LinearWeight& w, Device device) {
   RETURN_IF_ERROR(CheckTensor(op, "weight values", w.values, device, 2));

@@ -166,7 +166,7 @@ TEST_P(QuantizedModelTest, HoldsFewerBytesAndKeepsTheLmHeadInFloat) {
   EXPECT_FALSE(q->output_layer.quantized());
   const int64_t matrix_bytes = plain->layers[0].h_to_4h_weight.nbytes();
   EXPECT_LT(q->layers[0].h_to_4h_weight.nbytes(),
-            matrix_bytes * (GetParam() == WeightFormat::kInt8 ? 6 : 4) / 10);
+            matrix_bytes * (GetParam() == WeightFormat::kInt4 ? 4 : 6) / 10);
   EXPECT_LT(q->HeldBytes(), plain->HeldBytes());
   options.quantize_output_layer = true;
   auto all = LoadDecoderWeights(*checkpoint, *config, backend, options);
@@ -206,7 +206,8 @@ TEST_P(QuantizedModelTest, EachTensorParallelRankQuantizesItsSlice) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, QuantizedModelTest,
-                         ::testing::Values(WeightFormat::kInt8, WeightFormat::kInt4),
+                         ::testing::Values(WeightFormat::kInt8, WeightFormat::kInt4,
+                                           WeightFormat::kFp8),
                          [](const ::testing::TestParamInfo<WeightFormat>& info) {
                            return WeightFormatName(info.param);
                          });

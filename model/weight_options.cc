@@ -35,15 +35,17 @@ absl::StatusOr<std::optional<DType>> ParseFloatDTypeFlag(absl::string_view flag,
 
 absl::Status ParseWeightDTypeFlag(absl::string_view flag, absl::string_view value,
                                   WeightLoadOptions* options) {
-  if (value == "int8" || value == "int4") {
+  if (value == "int8" || value == "int4" || value == "fp8") {
     options->matrix_dtype.reset();
-    options->quantization = value == "int8" ? WeightFormat::kInt8 : WeightFormat::kInt4;
+    options->quantization = value == "int8"   ? WeightFormat::kInt8
+                            : value == "int4" ? WeightFormat::kInt4
+                                              : WeightFormat::kFp8;
     return absl::OkStatus();
   }
   auto dtype = ParseFloatDTypeFlag(flag, value);
   if (!dtype.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, "=", value, ": expected auto, f32, bf16, int8 or int4"));
+        absl::StrCat("--", flag, "=", value, ": expected auto, f32, bf16, int8, int4 or fp8"));
   }
   options->matrix_dtype = *dtype;
   options->quantization = WeightFormat::kFloat;

@@ -46,7 +46,7 @@ absl::StatusOr<WeightDTypes> ResolveWeightDTypes(const WeightLoadOptions& option
 absl::StatusOr<std::optional<DType>> ParseFloatDTypeFlag(absl::string_view flag,
                                                          absl::string_view value);
 
-// Parses --weight_dtype into `options`: auto, f32, bf16 (float matrices), int8 or int4
+// Parses --weight_dtype into `options`: auto, f32, bf16 (float matrices), int8, int4 or fp8
 // (quantized at load from the checkpoint's floats). INVALID_ARGUMENT naming `flag` otherwise.
 absl::Status ParseWeightDTypeFlag(absl::string_view flag, absl::string_view value,
                                   WeightLoadOptions* options);

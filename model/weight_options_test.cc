@@ -44,7 +44,7 @@ TEST(WeightOptionsTest, ParsesWeightDTypeFlagWithQuantizedFormats) {
   EXPECT_EQ(options.matrix_dtype, DType::kBF16);
   const absl::Status bad = ParseWeightDTypeFlag("weight_dtype", "int3", &options);
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.message().find("--weight_dtype=int3: expected auto, f32, bf16, int8 or int4"),
+  EXPECT_NE(bad.message().find("--weight_dtype=int3: expected auto, f32, bf16, int8, int4 or fp8"),
             absl::string_view::npos)
       << bad;
 }

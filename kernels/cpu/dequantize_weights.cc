@@ -5,6 +5,7 @@
 #include "common/dtype.h"
 #include "kernels/cpu/matmul_bf16.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/fp8_e4m3.h"
 
 #define GLM4V_AVX512_BF16 \
   __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")))
@@ -80,6 +81,11 @@ void DequantizeRowsToBf16(const LinearWeight& w, int64_t r_begin, int64_t r_end,
   ParallelFor(r_end - r_begin, k * 4, [&](int64_t i) {
     const int64_t r = r_begin + i;
     const bool simd = CpuHasBf16Dot();
+    if (w.format == WeightFormat::kFp8) {
+      const uint8_t* q = values + r * k;
+      for (int64_t t = 0; t < k; ++t) out[i * k + t] = F32ToBF16(scales[r] * E4M3ToF32(q[t]));
+      return;
+    }
     if (w.format == WeightFormat::kInt8) {
       const int8_t* q = reinterpret_cast<const int8_t*>(values) + r * k;
       if (simd) {

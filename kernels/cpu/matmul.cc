@@ -10,6 +10,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/dequantize_weights.h"
 #include "kernels/cpu/matmul_bf16.h"
+#include "kernels/cpu/matmul_fp8.h"
 #include "kernels/cpu/matmul_quantized.h"
 #include "kernels/cpu/matmul_quantized_vnni.h"
 #include "kernels/cpu/onednn_matmul.h"
@@ -157,6 +158,33 @@ void LinearQuantizedBf16(const float* x, const LinearWeight& w, int64_t m, bool 
   }
 }
 
+// fp8 weights with f32 x: decode-sized products widen the bytes in registers; larger ones
+// dequantize f32 panels of rows for sgemm (the weights are read many times per call there).
+void LinearFp8(const float* x, const LinearWeight& w, int64_t m, bool add, float* y) {
+  const int64_t n = w.out_features(), k = w.in;
+  const uint8_t* q = w.values.data<uint8_t>();
+  const float* scales = w.scales.data<float>();
+  constexpr int64_t kRowsPerItem = 64, kRegisterMaxRows = 16;
+  if (m <= kRegisterMaxRows) {
+    ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * m * 2, [&](int64_t c) {
+      const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
+      MatmulFp8(x, m, q, scales, k, j0, j1, add, y, n);
+    });
+    return;
+  }
+  const int64_t panel_rows = std::min(n, std::max<int64_t>(16, PanelFloats(m) / k));
+  thread_local std::vector<float> panel;
+  if (static_cast<int64_t>(panel.size()) < panel_rows * k) panel.resize(panel_rows * k);
+  float* const p = panel.data();  // pool threads must see this thread's buffer
+  for (int64_t r0 = 0; r0 < n; r0 += panel_rows) {
+    const int64_t rows = std::min(panel_rows, n - r0);
+    ParallelFor(rows, k, [&](int64_t r) {
+      DequantizeFp8Row(q + (r0 + r) * k, scales[r0 + r], k, p + r * k);
+    });
+    Sgemm(x, p, m, rows, k, add ? 1.0f : 0.0f, y + r0, n);
+  }
+}
+
 }  // namespace
 
 void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, int64_t m,
@@ -166,6 +194,10 @@ void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, i
   const bool add = SeedOutput(bias, m, n, accumulate, y) != 0.0f;
   if (m >= kBf16ActivationMinRows && Bf16ActivationMatmulEnabled() && CpuHasBf16Dot()) {
     LinearQuantizedBf16(x, w, m, add, y);
+    return;
+  }
+  if (w.format == WeightFormat::kFp8) {
+    LinearFp8(x, w, m, add, y);
     return;
   }
   constexpr int64_t kRowsPerItem = 64;

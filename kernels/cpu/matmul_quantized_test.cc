@@ -1,6 +1,7 @@
 // MatmulInt8 / MatmulInt4 at every SIMD level the CPU has against float64 over the dequantized
 // weights: row counts 1-9, input widths with and without vector, block and group tails, a
 // sub-range of output rows, overwrite and accumulate.
+#include "kernels/cpu/matmul_fp8.h"
 #include "kernels/cpu/matmul_quantized.h"
 #include "kernels/cpu/matmul_quantized_vnni.h"
 #include "kernels/cpu/cpu_kernels.h"
@@ -36,7 +37,10 @@ void CheckFormat(WeightFormat format) {
       for (const bool accumulate : {false, true}) {
         const int64_t ldy = n + 3;
         std::vector<float> y(m * ldy, 0.5f);
-        if (format == WeightFormat::kInt8) {
+        if (format == WeightFormat::kFp8) {
+          MatmulFp8(x.data(), m, q->values.data<uint8_t>(), q->scales.data<float>(), k, 2, 35,
+                    accumulate, y.data(), ldy);
+        } else if (format == WeightFormat::kInt8) {
           MatmulInt8(x.data(), m, reinterpret_cast<const int8_t*>(q->values.data<uint8_t>()),
                      q->scales.data<float>(), k, 2, 35, accumulate, y.data(), ldy);
         } else {
@@ -71,6 +75,11 @@ TEST_P(MatmulQuantizedTest, Int8MatchesFloat64OverTheDequantizedWeights) {
 
 TEST_P(MatmulQuantizedTest, Int4MatchesFloat64OverTheDequantizedWeights) {
   CheckFormat(WeightFormat::kInt4);
+}
+
+// fp8: AVX2 + F16C widening (every level but scalar), the table at the scalar level.
+TEST_P(MatmulQuantizedTest, Fp8MatchesFloat64OverTheDequantizedWeights) {
+  CheckFormat(WeightFormat::kFp8);
 }
 
 GLM4V_INSTANTIATE_SIMD_LEVELS(MatmulQuantizedTest);

@@ -41,8 +41,8 @@ ABSL_FLAG(bool, jpeg_dct_scaling, false,
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
 ABSL_FLAG(std::string, weight_dtype, "auto",
           "Weight matrix storage: auto (cpu: the checkpoint's own dtype, so a bf16 checkpoint "
-          "is read in place from its mapped file; cuda: bf16), f32, bf16, or int8 / int4 "
-          "(every Linear quantized at load: int8 per output channel, int4 in groups of 128; "
+          "is read in place from its mapped file; cuda: bf16), f32, bf16, or int8 / int4 / fp8 "
+          "(every Linear quantized at load: int8 and fp8 e4m3 per output channel, int4 in groups of 128; "
           "CPU backend).");
 
 namespace glm4v {

@@ -16,7 +16,7 @@ ABSL_FLAG(std::string, golden_dir, "", "golden directory (golden.json, golden.sa
 ABSL_FLAG(std::string, backend, "cpu", "compute backend: cpu or cuda");
 ABSL_FLAG(std::string, weight_dtype, "auto",
           "weight matrix storage: auto (the checkpoint's dtype on the CPU, bf16 on CUDA), f32, "
-          "bf16, or int8 / int4 (quantized at load)");
+          "bf16, or int8 / int4 / fp8 (quantized at load)");
 ABSL_FLAG(std::string, kv_dtype, "auto",
           "KV cache dtype: auto (the backend's activation dtype), f32 or bf16");
 
@@ -49,7 +49,9 @@ int main(int argc, char** argv) {
   if (options.weight_dtype == glm4v::DType::kBF16 || options.kv_dtype == glm4v::DType::kBF16) {
     tolerance = glm4v::GoldenTolerance::kGpuBf16;
   }
-  if (options.quantization == glm4v::WeightFormat::kInt8) {
+  // fp8 is held to int8's criteria (issue #16).
+  if (options.quantization == glm4v::WeightFormat::kInt8 ||
+      options.quantization == glm4v::WeightFormat::kFp8) {
     tolerance = glm4v::GoldenTolerance::kInt8;
   } else if (options.quantization == glm4v::WeightFormat::kInt4) {
     tolerance = glm4v::GoldenTolerance::kInt4;

@@ -257,7 +257,7 @@ TEST(FailureStackTest, WorkerRefusesBadDeviceFlagsWithTheReason) {
     std::string message;
   } cases[] = {
       {{"--kv_cache_dtype=fp16"}, "--kv_cache_dtype=fp16: expected auto, f32 or bf16"},
-      {{"--weight_dtype=int3"}, "--weight_dtype=int3: expected auto, f32, bf16, int8 or int4"},
+      {{"--weight_dtype=int3"}, "--weight_dtype=int3: expected auto, f32, bf16, int8, int4 or fp8"},
       {{"--cuda_graphs=sometimes"}, "--cuda_graphs=sometimes: expected auto, on or off"},
       {{"--cuda_graphs=on"}, "--cuda_graphs=on needs --backend=cuda"},
   };
@@ -293,7 +293,7 @@ TEST(FailureStackTest, VisionRefusesABadWeightDtypeWithTheReason) {
   ASSERT_TRUE((*child)->WaitFor(absl::Seconds(20)));
   EXPECT_FALSE((*child)->succeeded());
   const std::string log = ReadFileOrDie(options.log_path);
-  EXPECT_NE(log.find("--weight_dtype=int3: expected auto, f32, bf16, int8 or int4"), std::string::npos)
+  EXPECT_NE(log.find("--weight_dtype=int3: expected auto, f32, bf16, int8, int4 or fp8"), std::string::npos)
       << log;
 }
 

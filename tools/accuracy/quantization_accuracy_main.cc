@@ -32,7 +32,7 @@
 ABSL_FLAG(std::string, model_dir, "", "GLM-4V / GLM-4 checkpoint directory");
 ABSL_FLAG(std::string, prompt_ids, "", "comma-separated prompt token ids");
 ABSL_FLAG(std::string, image, "", "optional image file (PNG/JPEG) for the vision features");
-ABSL_FLAG(std::string, formats, "int8,int4", "quantized formats to compare with the float model");
+ABSL_FLAG(std::string, formats, "int8,int4,fp8", "quantized formats to compare with the float model");
 ABSL_FLAG(int, max_new_tokens, 8, "greedy tokens to compare");
 ABSL_FLAG(bool, enforce, false, "exit 1 when a format misses its cosine criterion");
 
@@ -129,7 +129,7 @@ absl::StatusOr<bool> Main() {
     WeightLoadOptions weights;
     RETURN_IF_ERROR(ParseWeightDTypeFlag("formats", name, &weights));
     if (weights.quantization == WeightFormat::kFloat) continue;
-    const double criterion = weights.quantization == WeightFormat::kInt8 ? 0.9999 : 0.995;
+    const double criterion = weights.quantization == WeightFormat::kInt4 ? 0.995 : 0.9999;
     ASSIGN_OR_RETURN(const Outputs q, Run(backend, weights, ids, image_bytes));
     bool ok = true;
     std::string line = absl::StrCat(name, ": load ", absl::StrFormat("%.1f", q.load_s), " s, run ",

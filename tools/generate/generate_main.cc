@@ -33,7 +33,7 @@ ABSL_FLAG(std::string, backend, "cpu",
           "compute backend: cpu, or cuda (needs a CUDA device)");
 ABSL_FLAG(std::string, weight_dtype, "auto",
           "weight matrix storage: auto (the checkpoint's dtype on the CPU, bf16 on CUDA), f32, "
-          "bf16, or int8 / int4 (quantized at load)");
+          "bf16, or int8 / int4 / fp8 (quantized at load)");
 ABSL_FLAG(std::string, feature_dtype, "f32",
           "image features as the worker receives them: f32, or bf16 = rounded to bf16 as the "
           "gateway's --vision_feature_dtype=bfloat16 sends them");
