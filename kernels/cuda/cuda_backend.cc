@@ -2,6 +2,7 @@
 
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/norms.h"
+#include "kernels/cuda/quantized_linear.h"
 #include "kernels/cuda/rope.h"
 #include "kernels/cuda/sampling.h"
 
@@ -80,6 +82,8 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device) {
     return alloc.status();
   }
   std::unique_ptr<CudaBackend> backend(new CudaBackend(device, stream, *alloc, num_sms));
+  CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&backend->compute_major_,
+                                              cudaDevAttrComputeCapabilityMajor, device));
   RETURN_IF_ERROR(backend->gemm_.Init());
   ASSIGN_OR_RETURN(backend->staging_, HostStagingRing::Create(kStagingBytes, stream));
   return backend;
@@ -314,11 +318,7 @@ absl::Status CudaBackend::DoWriteIndices(absl::Span<const int32_t> values, Tenso
 
 absl::Status CudaBackend::DoLinear(const Tensor& x, const LinearWeight& weight_in,
                                    const Tensor* bias, Tensor* y, bool accumulate) {
-  if (weight_in.quantized()) {
-    return absl::UnimplementedError(absl::StrCat(
-        "CUDA Linear: no kernel yet for ", WeightFormatName(weight_in.format),
-        " weights (serve them on the CPU backend, or load with --weight_dtype=bf16)"));
-  }
+  if (weight_in.quantized()) return LinearQuantized(x, weight_in, bias, y, accumulate);
   const Tensor& weight = weight_in.values;
   StreamUse use(this);
   const DType xt = x.dtype(), wt = weight.dtype(), yt = y->dtype();
@@ -351,6 +351,81 @@ absl::Status CudaBackend::DoLinear(const Tensor& x, const LinearWeight& weight_i
   }
   return absl::UnimplementedError(absl::StrCat("CUDA Linear: x ", Name(xt), ", weight ",
                                                Name(wt), ", y ", Name(yt)));
+}
+
+absl::Status CudaBackend::LinearQuantized(const Tensor& x, const LinearWeight& w,
+                                         const Tensor* bias, Tensor* y, bool accumulate) {
+  StreamUse use(this);
+  const DType xt = x.dtype();
+  if ((xt != DType::kBF16 && xt != DType::kF32) || y->dtype() != xt ||
+      (bias != nullptr && bias->dtype() != xt)) {
+    return absl::UnimplementedError(absl::StrCat(
+        "CUDA Linear with ", WeightFormatName(w.format), " weights: x, bias and y must all be "
+        "bf16 or all f32, got x ", Name(xt), ", y ", Name(y->dtype())));
+  }
+  cuda::QuantizedWeightView view;
+  view.format = w.format == WeightFormat::kInt4  ? cuda::QuantizedFormat::kInt4
+                : w.format == WeightFormat::kFp8 ? cuda::QuantizedFormat::kFp8
+                                                 : cuda::QuantizedFormat::kInt8;
+  view.values = w.values.data<uint8_t>();
+  view.scales = w.scales.data<float>();
+  view.zeros = w.zeros.defined() ? w.zeros.data<uint8_t>() : nullptr;
+  view.n = w.out_features();
+  view.k = w.in;
+  const int64_t m = x.dim(0), n = view.n, k = view.k;
+  if (m == 0) return absl::OkStatus();
+  const bool allow_new_plan = !CapturingOnThisThread();
+  return ByFloatType(xt, "Linear", [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    const T* xp = x.data<T>();
+    const T* bp = bias != nullptr ? bias->data<T>() : nullptr;
+    T* yp = y->data<T>();
+    if (m <= cuda::kQuantizedGemvMaxRows) {
+      CUDA_RETURN_IF_ERROR(cuda::QuantizedGemv<T>(xp, m, view, bp, accumulate, yp, stream_));
+      return absl::OkStatus();
+    }
+    GemmArgs args;
+    args.m = m;
+    args.k = k;
+    args.in_type = xt;
+    args.out_type = xt;
+    args.beta = accumulate ? 1.f : 0.f;
+    if (w.format == WeightFormat::kFp8 && xt == DType::kBF16 && compute_major_ >= 9 &&
+        k % 16 == 0) {
+      // Hopper: x rounded to e4m3 per row, both operands on the fp8 tensor cores, the
+      // per-token and per-channel scales applied by cuBLASLt.
+      ASSIGN_OR_RETURN(Tensor xq, Allocate(DType::kU8, {m, k}));
+      ASSIGN_OR_RETURN(Tensor xs, Allocate(DType::kF32, {m}));
+      CUDA_RETURN_IF_ERROR(cuda::QuantizeRowsToFp8<T>(xp, m, k, xq.data<uint8_t>(),
+                                                      xs.data<float>(), stream_));
+      args.n = n;
+      args.fp8 = true;
+      args.x = xq.raw_data();
+      args.w = view.values;
+      args.x_scales = xs.data<float>();
+      args.w_scales = view.scales;
+      args.bias = bp;
+      args.y = yp;
+      return gemm_.Run(args, stream_, allow_new_plan);
+    }
+    // Panels of dequantized rows (<= 64 MiB each) multiplied into their columns of y.
+    const int64_t panel_rows =
+        std::max<int64_t>(1, std::min<int64_t>(n, (int64_t{64} << 20) / (k * sizeof(T))));
+    ASSIGN_OR_RETURN(Tensor panel, Allocate(xt, {panel_rows, k}));
+    for (int64_t r0 = 0; r0 < n; r0 += panel_rows) {
+      const int64_t rows = std::min(panel_rows, n - r0);
+      CUDA_RETURN_IF_ERROR(
+          cuda::DequantizeRows<T>(view, r0, r0 + rows, panel.data<T>(), stream_));
+      args.n = rows;
+      args.x = xp;
+      args.w = panel.raw_data();
+      args.bias = bp != nullptr ? bp + r0 : nullptr;
+      args.y = yp + r0;
+      args.ldy = n;
+      RETURN_IF_ERROR(gemm_.Run(args, stream_, allow_new_plan));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::Status CudaBackend::DoRmsNorm(const Tensor& x, const Tensor& weight, float eps,

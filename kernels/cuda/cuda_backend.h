@@ -180,6 +180,12 @@ class CudaBackend : public Backend {
 
   CudaBackend(int device, cudaStream_t stream, DeviceAllocator* allocator, int num_sms);
 
+  // Linear with int8 / int4 / fp8 weights (quantized_linear.h): GEMV up to
+  // kQuantizedGemvMaxRows rows, else fp8 tensor cores (sm_90+, bf16 x) or dequantized panels
+  // through cuBLASLt.
+  absl::Status LinearQuantized(const Tensor& x, const LinearWeight& w, const Tensor* bias,
+                               Tensor* y, bool accumulate);
+
   // The one allocation path (Empty() and every internal scratch buffer): the caching
   // allocator, mirrored in the virtual arena while measuring a step, or the key's arena while
   // capturing one (only for the thread running the step).
@@ -206,6 +212,7 @@ class CudaBackend : public Backend {
   const cudaStream_t stream_;
   std::unique_ptr<DeviceAllocator> allocator_;
   const int num_sms_;
+  int compute_major_ = 0;  // 9: Hopper (fp8 GEMMs with per-channel and per-token scales)
   GemmRunner gemm_;
   std::unique_ptr<HostStagingRing> staging_;
 

@@ -64,7 +64,7 @@ size_t GemmRunner::cached_plans() const {
 // y^T = w[n, k] (row-major, i.e. column-major k x n, transposed) * x^T (column-major k x m).
 // So A = w with op T, B = x with op N, and the bias (one value per row of y^T) is per n.
 absl::Status GemmRunner::MakePlan(const Key& key, Plan* plan) {
-  auto in = CudaType(key.in_type);
+  auto in = key.fp8 ? absl::StatusOr<cudaDataType_t>(CUDA_R_8F_E4M3) : CudaType(key.in_type);
   auto out = CudaType(key.out_type);
   if (!in.ok()) return in.status();
   if (!out.ok()) return out.status();
@@ -76,6 +76,15 @@ absl::Status GemmRunner::MakePlan(const Key& key, Plan* plan) {
                                                         &trans_a, sizeof(trans_a)));
   CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB,
                                                         &trans_b, sizeof(trans_b)));
+  if (key.fp8) {
+    // Per-channel weight scales on cuBLASLt's A (M = n rows of y^T), per-token activation
+    // scales on B (N = m): both outer vectors of f32.
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+        plan->op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)));
+    CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+        plan->op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)));
+  }
   const cublasLtEpilogue_t epilogue = key.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
   CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE,
                                                         &epilogue, sizeof(epilogue)));
@@ -138,6 +147,7 @@ absl::Status GemmRunner::Run(const GemmArgs& args, cudaStream_t stream, bool all
                 args.out_type,
                 args.bias != nullptr,
                 args.beta != 0.f,
+                args.fp8,
                 Alignment(args.x),
                 Alignment(args.w),
                 Alignment(args.y),
@@ -161,12 +171,24 @@ absl::Status GemmRunner::Run(const GemmArgs& args, cudaStream_t stream, bool all
       plans_.emplace(key, plan);
     }
   }
-  // The bias pointer is per call; set it on the cached descriptor (cheap host-side attribute).
-  // Calls from several threads on one runner are serialized by the caller's stream anyway.
-  if (args.bias != nullptr) {
+  if (args.fp8 && (args.x_scales == nullptr || args.w_scales == nullptr)) {
+    return absl::InvalidArgumentError("fp8 GEMM without its scale vectors");
+  }
+  // The bias and scale pointers are per call; set them on the cached descriptor (cheap
+  // host-side attributes). Calls from several threads on one runner are serialized by the
+  // caller's stream anyway.
+  if (args.bias != nullptr || args.fp8) {
     absl::MutexLock lock(&mu_);
-    CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
-        plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &args.bias, sizeof(args.bias)));
+    if (args.fp8) {
+      CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+          plan.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &args.w_scales, sizeof(args.w_scales)));
+      CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+          plan.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &args.x_scales, sizeof(args.x_scales)));
+    }
+    if (args.bias != nullptr) {
+      CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+          plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &args.bias, sizeof(args.bias)));
+    }
     CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, plan.op, &args.alpha, args.w, plan.a, args.x,
                                           plan.b, &args.beta, args.y, plan.c, args.y, plan.c,
                                           &plan.algo, workspace_, workspace_bytes_, stream));

@@ -36,6 +36,11 @@ struct GemmArgs {
   int64_t ldy = 0;
   float alpha = 1.f;
   float beta = 0.f;               // 1: accumulate into y (fused residual add)
+  // fp8 (sm_90+): x and w are e4m3 bytes (in_type ignored) and each product (i, j) is scaled by
+  // x_scales[i] * w_scales[j] (cuBLASLt's outer-vector scaling, per token and per channel).
+  bool fp8 = false;
+  const float* x_scales = nullptr;  // [m], device
+  const float* w_scales = nullptr;  // [n], device
 };
 
 class GemmRunner {
@@ -57,18 +62,18 @@ class GemmRunner {
   struct Key {
     int64_t m, n, k, ldy;
     DType in_type, out_type;
-    bool bias, beta_nonzero;
+    bool bias, beta_nonzero, fp8;
     uint32_t align_x, align_w, align_y, align_bias;  // bytes, power of two <= 256
     template <typename H>
     friend H AbslHashValue(H h, const Key& key) {
       return H::combine(std::move(h), key.m, key.n, key.k, key.ldy, key.in_type, key.out_type,
-                        key.bias, key.beta_nonzero, key.align_x, key.align_w, key.align_y,
+                        key.bias, key.beta_nonzero, key.fp8, key.align_x, key.align_w, key.align_y,
                         key.align_bias);
     }
     bool operator==(const Key& o) const {
-      return std::tie(m, n, k, ldy, in_type, out_type, bias, beta_nonzero, align_x, align_w,
-                      align_y, align_bias) ==
-             std::tie(o.m, o.n, o.k, o.ldy, o.in_type, o.out_type, o.bias, o.beta_nonzero,
+      return std::tie(m, n, k, ldy, in_type, out_type, bias, beta_nonzero, fp8, align_x,
+                      align_w, align_y, align_bias) ==
+             std::tie(o.m, o.n, o.k, o.ldy, o.in_type, o.out_type, o.bias, o.beta_nonzero, o.fp8,
                       o.align_x, o.align_w, o.align_y, o.align_bias);
     }
   };

@@ -42,8 +42,8 @@ ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests
 ABSL_FLAG(std::string, weight_dtype, "auto",
           "Weight matrix storage: auto (cpu: the checkpoint's own dtype, so a bf16 checkpoint "
           "is read in place from its mapped file; cuda: bf16), f32, bf16, or int8 / int4 / fp8 "
-          "(every Linear quantized at load: int8 and fp8 e4m3 per output channel, int4 in groups of 128; "
-          "CPU backend).");
+          "(every Linear quantized at load: int8 and fp8 e4m3 per output channel, int4 in groups "
+          "of 128; CPU and CUDA backends).");
 
 namespace glm4v {
 namespace {

@@ -606,6 +606,61 @@ def check_overlay(rep, src, name, docs, ctx):
     return effective
 
 
+def flag_value(comp_eff, flag, fallback):
+    """An effective flag of a container: explicit arg, else the code's default, else fallback."""
+    args, eff = comp_eff["args"], comp_eff["eff"]
+    if flag in args:
+        return str(args[flag])
+    v = str(eff.get(flag, "")).strip('"')
+    return v if v not in ("", "None") else fallback
+
+
+def check_gpu_budget(rep, name, effective, sizing):
+    """GPU overlays: the worker's (and a GPU-sharing vision service's) memory plan, from the
+    project's own sizing code (tools/sizing), must fit the GPU the pod annotation names."""
+    rep.case("%s: GPU memory plan fits (tools/sizing)" % name)
+    w = effective.get("worker")
+    if not w or flag_value(w, "backend", "cpu") != "cuda":
+        return
+    if not sizing:
+        rep.pending("no --sizing binary given (bazel test passes //tools/sizing)")
+        return
+    ann = ((w["workload"]["spec"]["template"].get("metadata") or {}).get("annotations") or {})
+    gib = ann.get("glm4v.io/gpu-memory-gib", "79.65")  # H100 80 GB unless the overlay says
+    dtype = flag_value(w, "weight_dtype", "auto")
+    cmd = [sizing, "--gpu_gib=" + gib, "--tp_size=" + flag_value(w, "tp_size", "1"),
+           "--weight_dtype=" + ("bf16" if dtype == "auto" else dtype),
+           "--kv_cache_dtype=" + ("bf16" if flag_value(w, "kv_cache_dtype", "auto") == "auto"
+                                  else flag_value(w, "kv_cache_dtype", "bf16")),
+           "--max_num_batched_tokens=" + flag_value(w, "max_num_batched_tokens", "2048"),
+           "--max_num_seqs=" + flag_value(w, "max_num_seqs", "64")]
+    # A fraction of free memory adapts to what is left; a fixed budget must fit.
+    if "kv_cache_fraction" not in w["args"]:
+        cmd.append("--kv_cache_bytes=" + flag_value(w, "kv_cache_bytes", "0"))
+    shares = ann.get("glm4v.io/vision-shares-gpu") == "true"
+    v = effective.get("vision")
+    if shares:
+        if not rep.check(v is not None and flag_value(v, "backend", "cpu") == "cuda",
+                         "glm4v.io/vision-shares-gpu but the vision service is not on CUDA"):
+            return
+        vd = flag_value(v, "weight_dtype", "auto")
+        # The feature cache holds f32 rows whatever the wire dtype.
+        cmd += ["--vision_weight_dtype=" + ("bf16" if vd == "auto" else vd),
+                "--cache_entries=" + flag_value(v, "cache_entries", "256"),
+                "--vision_max_batch=" + flag_value(v, "max_batch", "8"),
+                "--feature_dtype=f32"]
+        aff = (w["workload"]["spec"]["template"]["spec"].get("affinity") or {}).get("podAffinity") or {}
+        req = aff.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        rep.check(any(t.get("topologyKey") == "kubernetes.io/hostname" and
+                      matches((t.get("labelSelector") or {}).get("matchLabels"), pod_labels(v["workload"]))
+                      for t in req),
+                  "vision shares the worker's GPU but no required podAffinity puts them on one node")
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    rep.note(out.stdout.strip())
+    rep.check(out.returncode == 0, "GPU plan of %s does not fit: %s%s" % (
+        name, out.stdout.strip(), out.stderr.strip()))
+
+
 def check_launcher(rep, src, effective):
     rep.case("cpu-demo: same process flags as tools/launcher")
     if not src.bins["launch"]["files"]:
@@ -789,6 +844,7 @@ def main():
     ap.add_argument("--strict", action="store_true", help="PENDING checks fail too")
     ap.add_argument("--junit", default=os.environ.get("XML_OUTPUT_FILE"))
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--sizing", default=None, help="tools/sizing binary (GPU memory plans)")
     opts = ap.parse_args()
     root = os.path.abspath(opts.root or os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".."))
     if not os.path.isdir(os.path.join(root, "k8s")):
@@ -863,6 +919,7 @@ def main():
         rep.check(all(d["metadata"].get("namespace") for d in docs), "every object needs a namespace")
         if o == "cpu-demo":
             check_launcher(rep, src, eff)
+        check_gpu_budget(rep, o, eff, opts.sizing and os.path.abspath(opts.sizing))
         m = re.fullmatch(r"gpu-tp(\d+)", o)
         if m:
             rep.case("%s: worker --tp_size matches the overlay name" % o)

@@ -68,8 +68,8 @@ ABSL_FLAG(int, block_size, 16, "Tokens per KV block.");
 ABSL_FLAG(std::string, weight_dtype, "auto",
           "Weight matrix storage: auto (cpu: the checkpoint's own dtype, so a bf16 checkpoint "
           "is read in place from its mapped file; cuda: bf16), f32, bf16, or int8 / int4 / fp8 "
-          "(every Linear quantized at load: int8 and fp8 e4m3 per output channel, int4 in groups of 128; "
-          "CPU backend).");
+          "(every Linear quantized at load: int8 and fp8 e4m3 per output channel, int4 in groups "
+          "of 128; CPU and CUDA backends).");
 ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "KV cache element type: auto (the backend's activation dtype: f32 on cpu, bf16 on "
           "cuda), f32 or bf16. Same value on every rank.");
