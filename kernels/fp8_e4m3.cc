@@ -1,31 +1,34 @@
 #include "kernels/fp8_e4m3.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace glm4v {
 
+// Bit arithmetic rather than frexp / nearbyint: quantizing a 9B-parameter model encodes
+// ~10^10 values at load.
 uint8_t F32ToE4M3(float v) {
   if (std::isnan(v)) return 0x7f;
-  const uint8_t sign = std::signbit(v) ? 0x80 : 0x00;
-  const float a = std::fabs(v);
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof(u));
+  const uint8_t sign = (u >> 31) ? 0x80 : 0x00;
+  u &= 0x7fffffffu;
+  float a;
+  std::memcpy(&a, &u, sizeof(a));
   if (a >= kE4M3Max) return sign | 0x7e;
   constexpr float kMinNormal = 0.015625f;  // 2^-6
   if (a < kMinNormal) {
-    // Subnormal steps of 2^-9; a count of 8 is the smallest normal (bits 0x08), so the
-    // encoding is continuous.
-    const int m = static_cast<int>(std::nearbyint(a * 512.0f));
+    // Subnormal steps of 2^-9, rounded to nearest even by the f32 adder (1.5 * 2^23 trick);
+    // a count of 8 is the smallest normal (bits 0x08), so the encoding is continuous.
+    constexpr float kMagic = 12582912.0f;
+    const int m = static_cast<int>((a * 512.0f + kMagic) - kMagic);
     return sign | static_cast<uint8_t>(m);
   }
-  int e = 0;
-  const float frac = std::frexp(a, &e);  // a = frac * 2^e, frac in [0.5, 1)
-  int exponent = e - 1;                  // a = (2 * frac) * 2^exponent
-  int mant = static_cast<int>(std::nearbyint((2.0f * frac - 1.0f) * 8.0f));
-  if (mant == 8) {
-    mant = 0;
-    ++exponent;
-  }
-  const int field = exponent + 7;
-  if (field > 15 || (field == 15 && mant > 6)) return sign | 0x7e;
+  // Round the f32 mantissa to 3 bits, nearest even (a carry into the exponent is right).
+  u += 0x7ffffu + ((u >> 20) & 1u);
+  const int field = static_cast<int>(u >> 23) - 127 + 7;
+  const int mant = static_cast<int>((u >> 20) & 7u);
+  if (field > 15 || (field == 15 && mant == 7)) return sign | 0x7e;
   return sign | static_cast<uint8_t>((field << 3) | mant);
 }
 
