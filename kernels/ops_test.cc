@@ -217,7 +217,10 @@ TEST_P(OpsTest, LinearWithQuantizedWeights) {
     // The CPU rounds x per block of 128 (int16 for int8 weights, int8 for int4) for products
     // of few rows where it has AVX-512 VNNI (kernels/cpu/matmul_quantized_vnni.h): exact first,
     // then that path, whose error is bounded by half a step of each block's rounding times |w|.
-    if (int8_activations && !cpu::Int8ActivationProductsEnabled()) continue;
+    if (int8_activations && !cpu::Int8ActivationProductsEnabled() &&
+        !cpu::Int4ActivationProductsEnabled()) {
+      continue;
+    }
     cpu::SetInt8ActivationProducts(int8_activations);
     for (const WeightFormat format :
          {WeightFormat::kInt8, WeightFormat::kInt4, WeightFormat::kFp8}) {
@@ -241,8 +244,12 @@ TEST_P(OpsTest, LinearWithQuantizedWeights) {
         ASSERT_TRUE(status.ok()) << status;
         const Vec want = ref::Linear(vx, vw, vb, d.m, d.n, d.k);
         // fp8 never rounds x on the CPU.
+        const bool integer_path = format == WeightFormat::kInt8
+                                      ? cpu::Int8ActivationProductsEnabled()
+                                      : format == WeightFormat::kInt4 &&
+                                            cpu::Int4ActivationProductsEnabled();
         const bool rounded = int8_activations && backend_->name() == "cpu" &&
-                             d.m <= cpu::kVnniMaxRows && format != WeightFormat::kFp8;
+                             d.m <= cpu::kVnniMaxRows && integer_path;
         // CUDA on Hopper runs fp8 weights of products beyond its GEMV rows on the fp8 tensor
         // cores, x rounded to e4m3 per row: each product term within 2^-4 of its magnitude.
         if (backend_->name() != "cpu" && format == WeightFormat::kFp8 && d.m > 64) {

@@ -119,7 +119,11 @@ TEST_P(QuantizedModelTest, MatchesTheFloatModelWithTheDequantizedWeights) {
 // With the int8-activation decode path on (where the CPU has VNNI): close to the float model
 // with the dequantized weights, the difference being the activations' rounding only.
 TEST_P(QuantizedModelTest, Int8ActivationPathStaysCloseToTheFloatModel) {
-  if (!cpu::Int8ActivationProductsEnabled()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  const bool integer_path = GetParam() == WeightFormat::kInt8
+                                ? cpu::Int8ActivationProductsEnabled()
+                                : GetParam() == WeightFormat::kInt4 &&
+                                      cpu::Int4ActivationProductsEnabled();
+  if (!integer_path) GTEST_SKIP() << "no integer-dot path for these weights on this CPU";
   WeightLoadOptions quantized;
   quantized.quantization = GetParam();
   WeightLoadOptions simulated = quantized;

@@ -204,7 +204,8 @@ void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, i
   const uint8_t* values = w.values.data<uint8_t>();
   const float* scales = w.scales.data<float>();
   const bool int8 = w.format == WeightFormat::kInt8;
-  if (m <= kVnniMaxRows && Int8ActivationProductsEnabled()) {
+  if (m <= kVnniMaxRows &&
+      (int8 ? Int8ActivationProductsEnabled() : Int4ActivationProductsEnabled())) {
     // Decode: x rounded per block (int16 for int8 weights, int8 for int4), integer dot
     // products (matmul_quantized_vnni.h).
     const int64_t row_values = QuantizedRowBytes(k), blocks = row_values / kActivationBlock;
@@ -232,7 +233,7 @@ void LinearQuantized(const float* x, const LinearWeight& w, const float* bias, i
     QuantizeActivations(x, m, k, /*int4_order=*/true, rows);
     ParallelFor((n + kRowsPerItem - 1) / kRowsPerItem, kRowsPerItem * k * m * 2, [&](int64_t c) {
       const int64_t j0 = c * kRowsPerItem, j1 = std::min(n, j0 + kRowsPerItem);
-      MatmulInt4Vnni(rows, m, values, scales, w.zeros.data<uint8_t>(), k, j0, j1, add, y, n);
+      MatmulInt4Dot(rows, m, values, scales, w.zeros.data<uint8_t>(), k, j0, j1, add, y, n);
     });
     return;
   }

@@ -87,11 +87,27 @@ GLM4V_INSTANTIATE_SIMD_LEVELS(MatmulQuantizedTest);
 // The decode path (AVX-512 VNNI; x in int16 for int8 weights, int8 for int4) against float64
 // over the dequantized weights and the dequantized activations (the same rounding of x):
 // widths with block and group tails, 1-9 rows, sub-ranges, accumulate.
+// The integer kernels of the decode path: AVX-512 VNNI for int8 and int4 weights where the CPU
+// has it, and AVX2 (vpmaddubsw) for int4 on every AVX2 CPU.
+enum class DotKernel { kVnni, kAvx2 };
+
+void CheckIntegerDot(DotKernel kernel);
+
 TEST(MatmulQuantizedVnniTest, MatchesFloat64OverDequantizedWeightsAndActivations) {
   if (!Int8ActivationProductsEnabled()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  CheckIntegerDot(DotKernel::kVnni);
+}
+
+TEST(MatmulQuantizedDotAvx2Test, Int4MatchesFloat64OverDequantizedWeightsAndActivations) {
+  if (!Int4ActivationProductsEnabled()) GTEST_SKIP() << "this CPU has no AVX2";
+  CheckIntegerDot(DotKernel::kAvx2);
+}
+
+void CheckIntegerDot(DotKernel kernel) {
   std::mt19937 rng(23);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (const WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt4}) {
+    if (kernel == DotKernel::kAvx2 && format == WeightFormat::kInt8) continue;
     for (const int64_t k : {1, 31, 64, 100, 128, 129, 200, 1000}) {
       for (const int64_t m : {1, 2, 3, 4, 5, 9}) {
         const int64_t n = 37;
@@ -119,7 +135,10 @@ TEST(MatmulQuantizedVnniTest, MatchesFloat64OverDequantizedWeightsAndActivations
           const int64_t ldy = n + 3;
           std::vector<float> y(m * ldy, 0.5f);
           const QuantizedRows rows{xq.data(), xs.data(), sums.data()};
-          if (int4) {
+          if (int4 && kernel == DotKernel::kAvx2) {
+            MatmulInt4DotAvx2(rows, m, q->values.data<uint8_t>(), q->scales.data<float>(),
+                              q->zeros.data<uint8_t>(), k, 2, 35, accumulate, y.data(), ldy);
+          } else if (int4) {
             MatmulInt4Vnni(rows, m, q->values.data<uint8_t>(), q->scales.data<float>(),
                            q->zeros.data<uint8_t>(), k, 2, 35, accumulate, y.data(), ldy);
           } else {

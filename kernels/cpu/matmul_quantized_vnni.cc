@@ -172,7 +172,22 @@ bool Int8ActivationProductsEnabled() {
          Switch().load(std::memory_order_relaxed);
 }
 
+bool Int4ActivationProductsEnabled() {
+  return Switch().load(std::memory_order_relaxed) &&
+         (Int8ActivationProductsEnabled() || ActiveSimdLevel() != SimdLevel::kScalar);
+}
+
 void SetInt8ActivationProducts(bool enabled) { Switch().store(enabled); }
+
+void MatmulInt4Dot(const QuantizedRows& x, int64_t m, const uint8_t* packed, const float* scales,
+                   const uint8_t* zeros, int64_t k, int64_t j_begin, int64_t j_end,
+                   bool accumulate, float* y, int64_t ldy) {
+  if (Int8ActivationProductsEnabled()) {
+    MatmulInt4Vnni(x, m, packed, scales, zeros, k, j_begin, j_end, accumulate, y, ldy);
+  } else {
+    MatmulInt4DotAvx2(x, m, packed, scales, zeros, k, j_begin, j_end, accumulate, y, ldy);
+  }
+}
 
 void QuantizeActivations(const float* x, int64_t m, int64_t k, bool int4_order,
                          QuantizedRows out) {

@@ -1,4 +1,5 @@
-// Decode-sized products with int8 / int4 weights as integer dot products (AVX-512 VNNI), the
+// Decode-sized products with int8 / int4 weights as integer dot products (AVX-512 VNNI; int4
+// also AVX2), the
 // way llama.cpp multiplies Q8_0 / Q4_0 weights: the few rows of x are quantized per block of 128
 // values (the int4 group) and each block's integer dot product is scaled once. Dequantizing
 // every weight to f32 costs ~3 vector ops per 16 weights and made decode compute-bound (int4: 9
@@ -24,6 +25,9 @@ constexpr int64_t kActivationBlock = 128;
 // Whether this CPU has AVX-512 VNNI (and AVX-512 is the active SIMD level) and the integer path
 // is on (GLM4V_CPU_QUANT_ACTIVATIONS not "f32" at start; SetInt8ActivationProducts).
 bool Int8ActivationProductsEnabled();
+// int4 weights also take the integer path on AVX2 (vpmaddubsw, MatmulInt4DotAvx2).
+bool Int4ActivationProductsEnabled();
+// Switches both paths (tests compare them with the exact f32 products).
 void SetInt8ActivationProducts(bool enabled);
 
 // Bytes of one quantized row of x for a k-wide product (whole blocks).
@@ -58,6 +62,14 @@ void MatmulInt8Vnni(const int16_t* x, const float* x_scales, int64_t m, const in
 void MatmulInt4Vnni(const QuantizedRows& x, int64_t m, const uint8_t* packed,
                     const float* scales, const uint8_t* zeros, int64_t k, int64_t j_begin,
                     int64_t j_end, bool accumulate, float* y, int64_t ldy);
+// The same with AVX2 (vpmaddubsw + vpmaddwd; matmul_quantized_dot_avx2.cc).
+void MatmulInt4DotAvx2(const QuantizedRows& x, int64_t m, const uint8_t* packed,
+                       const float* scales, const uint8_t* zeros, int64_t k, int64_t j_begin,
+                       int64_t j_end, bool accumulate, float* y, int64_t ldy);
+// MatmulInt4Vnni where the CPU has it, else MatmulInt4DotAvx2.
+void MatmulInt4Dot(const QuantizedRows& x, int64_t m, const uint8_t* packed, const float* scales,
+                   const uint8_t* zeros, int64_t k, int64_t j_begin, int64_t j_end,
+                   bool accumulate, float* y, int64_t ldy);
 
 }  // namespace cpu
 }  // namespace glm4v
