@@ -20,13 +20,6 @@ GLM4V_AVX2 inline __m256 Widen(const uint16_t* w) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
 }
 
-GLM4V_AVX2 inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 inline float WidenOne(uint16_t bits) {
   const uint32_t u = static_cast<uint32_t>(bits) << 16;
   float f;
@@ -61,7 +54,7 @@ GLM4V_AVX2 void Block(const float* x, const uint16_t* w, int64_t k, int64_t j, b
   for (int i = 0; i < I; ++i) {
 #pragma GCC unroll 16
     for (int jj = 0; jj < J; ++jj) {
-      float sum = HorizontalSum(acc[i][jj]);
+      float sum = HorizontalSumAvx2(acc[i][jj]);
       for (int64_t t = kk; t < k; ++t) sum += x[i * k + t] * WidenOne(wj[jj * k + t]);
       float& out = y[i * ldy + j + jj];
       out = accumulate ? out + sum : sum;

@@ -24,13 +24,6 @@ const std::array<float, 256>& Fp8Table() {
 
 constexpr int kLanes = 8;
 
-GLM4V_AVX2_F16C inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
 // Eight e4m3 bytes as f32, 2^-8 times their values (kernels/fp8_e4m3.h).
 GLM4V_AVX2_F16C inline __m256 WidenFp8Scaled(const uint8_t* q) {
   const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)));
@@ -69,7 +62,7 @@ GLM4V_AVX2_F16C void Fp8Block(const float* x, const uint8_t* q, const float* sca
     for (int jj = 0; jj < J; ++jj) {
       float tail = 0.0f;
       for (int64_t t = full; t < k; ++t) tail += x[i * k + t] * table[qj[jj * k + t]];
-      const float sum = HorizontalSum(acc[i][jj]) * kE4M3HalfScale + tail;
+      const float sum = HorizontalSumAvx2(acc[i][jj]) * kE4M3HalfScale + tail;
       float& out = y[i * ldy + j + jj];
       out = accumulate ? out + scale[j + jj] * sum : scale[j + jj] * sum;
     }

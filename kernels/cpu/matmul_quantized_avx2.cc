@@ -16,13 +16,6 @@ namespace {
 
 constexpr int kLanes = 8;
 
-GLM4V_AVX2 inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
 GLM4V_AVX2 inline __m256 WidenInt8(const int8_t* q) {
   const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q));
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
@@ -54,7 +47,7 @@ GLM4V_AVX2 void Int8Block(const float* x, const int8_t* q, const float* scale, i
   for (int i = 0; i < I; ++i) {
 #pragma GCC unroll 16
     for (int jj = 0; jj < J; ++jj) {
-      const float sum = HorizontalSum(acc[i][jj]) + Int8Dot(x + i * k, qj + jj * k, full, k);
+      const float sum = HorizontalSumAvx2(acc[i][jj]) + Int8Dot(x + i * k, qj + jj * k, full, k);
       float& out = y[i * ldy + j + jj];
       out = accumulate ? out + scale[j + jj] * sum : scale[j + jj] * sum;
     }
@@ -129,7 +122,7 @@ GLM4V_AVX2 void Int4Block(const float* x, const uint8_t* packed, const float* sc
   for (int i = 0; i < I; ++i) {
 #pragma GCC unroll 16
     for (int jj = 0; jj < J; ++jj) {
-      const float sum = HorizontalSum(acc[i][jj]) + tail[i][jj];
+      const float sum = HorizontalSumAvx2(acc[i][jj]) + tail[i][jj];
       float& out = y[i * ldy + j + jj];
       out = accumulate ? out + sum : sum;
     }

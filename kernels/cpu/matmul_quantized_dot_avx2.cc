@@ -17,13 +17,6 @@ namespace {
 
 constexpr int64_t kBlock = kActivationBlock;
 
-GLM4V_AVX2 inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
 template <int I, int J>
 GLM4V_AVX2 void Int4Block(const QuantizedRows& x, int64_t row_bytes, const uint8_t* packed,
                           const float* scales, const uint8_t* zeros, int64_t k, int64_t j,
@@ -91,7 +84,7 @@ GLM4V_AVX2 void Int4Block(const QuantizedRows& x, int64_t row_bytes, const uint8
   for (int i = 0; i < I; ++i) {
 #pragma GCC unroll 16
     for (int jj = 0; jj < J; ++jj) {
-      const float v = HorizontalSum(acc[i][jj]) - correction[i][jj];
+      const float v = HorizontalSumAvx2(acc[i][jj]) - correction[i][jj];
       float& out = y[i * ldy + j + jj];
       out = accumulate ? out + v : v;
     }

@@ -18,6 +18,14 @@
 namespace glm4v {
 namespace cpu {
 
+// The sum of the 8 lanes (the AVX2 kernels' end of a dot product).
+GLM4V_AVX2 inline float HorizontalSumAvx2(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
 // Drives a kernel register-blocked over 4 rows: block(std::integral_constant<int, R>{}, row)
 // for rows [0, rows) in blocks of R = 4, then one block of the 1-3 rows left, so every block
 // size is a compile-time constant of the kernel.
