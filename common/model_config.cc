@@ -188,8 +188,16 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
   RETURN_IF_ERROR(r.IntOrIntList("eos_token_id", &c.eos_token_ids));
   c.pad_token_id = c.eos_token_ids.front();
   RETURN_IF_ERROR(r.Int("pad_token_id", &c.pad_token_id, /*required=*/false));
-  RETURN_IF_ERROR(r.Int("boi_token_id", &c.boi_token_id));
-  RETURN_IF_ERROR(r.Int("eoi_token_id", &c.eoi_token_id));
+  // GLM-4V states its image ids and vision tower; a text-only model has neither.
+  const json* vision = r.Find("vision_config");
+  c.has_vision = vision != nullptr;
+  if (c.has_vision) {
+    RETURN_IF_ERROR(r.Int("boi_token_id", &c.boi_token_id));
+    RETURN_IF_ERROR(r.Int("eoi_token_id", &c.eoi_token_id));
+  } else {
+    c.boi_token_id = -1;
+    c.eoi_token_id = -1;
+  }
   RETURN_IF_ERROR(r.String("torch_dtype", &c.torch_dtype, /*required=*/false));
 
   const std::pair<const char*, int> sizes[] = {{"hidden_size", c.hidden_size},
@@ -220,11 +228,9 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
   };
   for (int id : c.eos_token_ids) RETURN_IF_ERROR(check_token("eos_token_id", id));
   RETURN_IF_ERROR(check_token("pad_token_id", c.pad_token_id));
+  if (!c.has_vision) return c;
   RETURN_IF_ERROR(check_token("boi_token_id", c.boi_token_id));
   RETURN_IF_ERROR(check_token("eoi_token_id", c.eoi_token_id));
-
-  const json* vision = r.Find("vision_config");
-  if (vision == nullptr) return r.Error("vision_config", "is missing");
   if (!vision->is_object()) return r.Error("vision_config", "must be an object");
   RETURN_IF_ERROR(ParseVision(*vision, source, &c.vision));
   return c;

@@ -49,6 +49,9 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   std::vector<int> eos_token_ids = {151329, 151336, 151338};
   int pad_token_id = 151329;
+  // Image ids and the vision tower: GLM-4V. A text-only checkpoint (GLM-4-9B-chat and -1M: no
+  // vision_config in config.json) has has_vision false and both ids -1 (no prompt id matches).
+  bool has_vision = true;
   int boi_token_id = 151339;
   int eoi_token_id = 151340;
   std::string torch_dtype = "bfloat16";

@@ -104,12 +104,34 @@ TEST(ModelConfigTest, EosAsSingleIntAndPadDefault) {
   EXPECT_EQ(c->pad_token_id, 1005);
 }
 
+// GLM-4-9B-chat's layout: no vision_config and no image ids. A model with a vision tower must
+// still state its image ids.
+TEST(ModelConfigTest, TextOnlyConfigsHaveNoVisionAndNoImageIds) {
+  json j = TinyJson();
+  j.erase("vision_config");
+  j.erase("boi_token_id");
+  j.erase("eoi_token_id");
+  auto c = ParseModelConfig(j.dump());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->has_vision);
+  EXPECT_EQ(c->boi_token_id, -1);
+  EXPECT_EQ(c->eoi_token_id, -1);
+  auto with_vision = ParseModelConfig(TinyJson().dump());
+  ASSERT_TRUE(with_vision.ok());
+  EXPECT_TRUE(with_vision->has_vision);
+  auto long_model = LoadModelConfig("tests/data/long-glm4/model");
+  ASSERT_TRUE(long_model.ok()) << long_model.status();
+  EXPECT_FALSE(long_model->has_vision);
+  EXPECT_EQ(long_model->seq_length, 1048576);
+  EXPECT_EQ(long_model->rope_ratio, 500.0);
+}
+
 TEST(ModelConfigTest, MissingFieldsAreNamed) {
   for (const char* field :
        {"hidden_size", "num_layers", "num_attention_heads", "multi_query_group_num", "kv_channels",
         "ffn_hidden_size", "padded_vocab_size", "layernorm_epsilon", "seq_length", "add_qkv_bias",
         "add_bias_linear", "rmsnorm", "post_layer_norm", "original_rope", "eos_token_id",
-        "boi_token_id", "eoi_token_id", "vision_config"}) {
+        "boi_token_id", "eoi_token_id"}) {
     json j = TinyJson();
     j.erase(field);
     ExpectError(j, std::string("\"") + field + "\" is missing");

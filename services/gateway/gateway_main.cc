@@ -73,6 +73,12 @@ absl::Status Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
   if (model_dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
+  if (!config.has_vision) {
+    return absl::UnimplementedError(absl::StrCat(
+        model_dir, " is a text-only model (no vision_config): the gateway serves GLM-4V "
+        "checkpoints only so far (text-only serving is issue #17's first item); the worker and "
+        "tools/generate load it"));
+  }
   std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer_path);
   if (tokenizer_path.empty()) tokenizer_path = model_dir + "/tokenizer.model";
   ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(tokenizer_path));

@@ -243,6 +243,8 @@ class GoldenRunner {
       summary = Vision(c, &passed);
     } else if (r.kind == "multimodal" || r.kind == "text") {
       summary = Generation(c, r.kind == "multimodal", &passed);
+    } else if (r.kind == "long_text") {
+      summary = LongText(c, &passed);
     } else {
       summary = absl::UnimplementedError(absl::StrCat("unknown case kind '", r.kind, "'"));
     }
@@ -409,6 +411,67 @@ class GoldenRunner {
       ok = false;
       parts.push_back(absl::StrCat("step_logits ", step_cmp.status().message()));
     }
+    *passed = ok;
+    return absl::StrJoin(parts, ", ");
+  }
+
+  // A long prompt (long-glm4: 12,000 ids from the golden tensors, positions 0..n-1), prefilled
+  // in chunks of kLongPrefillChunk; the reference gives the last prompt row's logits (which
+  // chose the first greedy id, i.e. step row 0) and the step logits.
+  static constexpr int kLongPrefillChunk = 2048;
+  absl::StatusOr<std::string> LongText(const json& c, bool* passed) {
+    ASSIGN_OR_RETURN(Tensor ids_t, Golden(c, "input_ids"));
+    if (ids_t.dtype() != DType::kI64 && ids_t.dtype() != DType::kI32) {
+      return absl::InvalidArgumentError("long_text input_ids must be integers");
+    }
+    std::vector<int32_t> ids(ids_t.numel());
+    for (int64_t i = 0; i < ids_t.numel(); ++i) {
+      ids[i] = ids_t.dtype() == DType::kI64 ? static_cast<int32_t>(ids_t.data<int64_t>()[i])
+                                            : ids_t.data<int32_t>()[i];
+    }
+    const std::vector<int32_t> expected_ids = c.at("greedy_ids").get<std::vector<int32_t>>();
+    GreedyOptions options;
+    options.max_new_tokens = static_cast<int>(expected_ids.size());
+    options.prefill_chunk = kLongPrefillChunk;
+    options.kv_dtype = kv_dtype_;
+    ASSIGN_OR_RETURN(GreedyResult result,
+                     GenerateGreedy(*model_.decoder, TextPrompt(ids), Tensor(), options));
+    ASSIGN_OR_RETURN(Tensor golden_last, Golden(c, "last_logits"));
+    ASSIGN_OR_RETURN(Tensor golden_steps, Golden(c, "step_logits"));
+    const int64_t vocab = golden_steps.dim(1);
+    if (result.step_logits.numel() == 0 || result.step_logits.dim(1) != vocab) {
+      return absl::InvalidArgumentError("long_text: no step logits of the golden's vocabulary");
+    }
+    Tensor ours_last = Tensor::Empty(DType::kF32, {1, vocab});
+    std::copy_n(result.step_logits.data<float>(), vocab, ours_last.data<float>());
+    ASSIGN_OR_RETURN(Tensor last, golden_last.ToF32().Reshape({1, vocab}));
+    std::vector<std::string> parts;
+    bool ok = true;
+    const std::string label = absl::StrCat("last_logits (row ", ids.size() - 1, ")");
+    if (gpu_) {
+      ASSIGN_OR_RETURN(RowComparison cmp, CompareRows(ours_last, last, /*check_argmax=*/true,
+                                                      min_cosine_));
+      ok &= cmp.ok();
+      min_row_cosine_ = cmp.min_cosine;
+      parts.push_back(cmp.ToString(label));
+      const GreedyComparison greedy =
+          CompareGreedyWithinMargins(result.ids, expected_ids, golden_steps);
+      ok &= greedy.ok;
+      argmax_and_greedy_ok_ = greedy.ok && cmp.argmax_mismatches == 0;
+      parts.push_back(greedy.ToString());
+    } else {
+      ASSIGN_OR_RETURN(Comparison cmp, Compare(ours_last, last));
+      ok &= cmp.ok();
+      parts.push_back(cmp.ToString(label));
+      const bool ids_ok = result.ids == expected_ids;
+      ok &= ids_ok;
+      parts.push_back(absl::StrCat("greedy_ids ", ids_ok ? "identical" : "DIFFER"));
+      absl::StatusOr<Comparison> steps = Compare(result.step_logits, golden_steps);
+      ok &= steps.ok() && steps->ok();
+      parts.push_back(steps.ok() ? steps->ToString("step_logits")
+                                 : absl::StrCat("step_logits ", steps.status().message()));
+    }
+    parts.push_back(absl::StrCat(ids.size(), " prompt tokens in chunks of ", kLongPrefillChunk));
     *passed = ok;
     return absl::StrJoin(parts, ", ");
   }

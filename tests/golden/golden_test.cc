@@ -18,6 +18,28 @@ TEST(GoldenTest, TinyGlm4vAllCasesPass) {
   ExpectTinyGoldenCasesPass("tests/data/tiny-glm4v", *backend, GoldenTolerance::kCpuFp32);
 }
 
+// The text-only long-context golden (issue #17): GLM-4-9B-chat-1M's layout (no vision tower,
+// rope_ratio 500) and a 12,000-token prompt prefilled in chunks, at the CPU fp32 tolerances;
+// then with a bf16 KV cache at the GPU rules.
+TEST(GoldenTest, LongGlm4TextOnlyTwelveThousandTokens) {
+  auto backend = GetBackend("cpu");
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  for (const bool bf16_kv : {false, true}) {
+    GoldenOptions options;
+    if (bf16_kv) options.kv_dtype = DType::kBF16;
+    const GoldenTolerance tolerance =
+        bf16_kv ? GoldenTolerance::kGpuBf16 : GoldenTolerance::kCpuFp32;
+    auto results = RunGoldenCases("tests/data/long-glm4", *backend, tolerance, options);
+    ASSERT_TRUE(results.ok()) << results.status();
+    ASSERT_EQ(results->size(), 1u);
+    const GoldenCaseResult& r = results->front();
+    std::printf("%s %s: %s\n", r.passed ? "OK  " : "FAIL", GoldenToleranceName(tolerance),
+                r.summary.c_str());
+    EXPECT_EQ(r.kind, "long_text");
+    EXPECT_TRUE(r.passed) << r.summary;
+  }
+}
+
 // fp32 results meet the looser GPU criteria too; this runs the row-cosine, argmax-margin and
 // greedy-divergence checks that golden_cuda_test relies on, on a machine without a GPU.
 TEST(GoldenTest, CpuResultsMeetGpuTolerances) {

@@ -81,6 +81,10 @@ absl::Status Run() {
 
   auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Glm4vModel model, LoadGlm4vModel(model_dir, backend, with_image, weights));
+  if (with_image && !model.config.has_vision) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--image: ", model_dir, " is a text-only model (no vision_config in its config.json)"));
+  }
   auto loaded = std::chrono::steady_clock::now();
 
   Tensor features;
