@@ -64,7 +64,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& confi
   shape.num_blocks = static_cast<int>(num_blocks);
   RETURN_IF_ERROR(runner->AllocateKvCache(shape));
 
-  int max_model_len = config.max_model_len > 0 ? config.max_model_len : runner->config().seq_length;
+  // Unset: the model's own context (seq_length; 1,048,576 for GLM-4-9B-chat-1M), capped by
+  // what this worker's KV cache holds, so the limit it reports is one a prompt can reach.
+  const int64_t kv_tokens = static_cast<int64_t>(shape.num_blocks) * config.block_size;
+  const int max_model_len =
+      config.max_model_len > 0
+          ? config.max_model_len
+          : static_cast<int>(std::min<int64_t>(runner->config().seq_length, kv_tokens));
   std::unique_ptr<Engine> engine(
       new Engine(config, std::move(runner), shape.num_blocks, max_model_len));
   if (config.metrics_registry != nullptr) {

@@ -314,6 +314,18 @@ GoldenCase* EngineTest::text_case_ = nullptr;
 GoldenCase* EngineTest::mm_case_ = nullptr;
 Tensor* EngineTest::image_features_ = nullptr;
 
+// An unset max_model_len is the config's seq_length (2,048 here) capped by the KV capacity.
+TEST_F(EngineTest, DefaultMaxModelLenIsSeqLengthCappedByTheKvCache) {
+  EngineConfig config = DefaultConfig();  // 256 blocks x 16 = 4,096 tokens
+  std::unique_ptr<Engine> roomy = MakeEngine(config);
+  ASSERT_NE(roomy, nullptr);
+  EXPECT_EQ(roomy->max_model_len(), (*decoder_)->config().seq_length);
+  config.num_kv_blocks = 40;  // 640 tokens
+  std::unique_ptr<Engine> small = MakeEngine(config);
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(small->max_model_len(), 640);
+}
+
 TEST_F(EngineTest, GoldenGreedyIdsAlone) {
   std::unique_ptr<Engine> engine = MakeEngine(DefaultConfig());
   Result text = Run(engine.get(), TextRequest("text"));
