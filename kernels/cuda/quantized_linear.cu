@@ -3,6 +3,8 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include "kernels/cuda/device_utils.cuh"
+
 namespace glm4v::cuda {
 namespace {
 
@@ -10,29 +12,12 @@ constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 4;
 constexpr int kInt4Group = 128, kInt4Block = 32;
 
-__device__ __forceinline__ float ToF(float v) { return v; }
-__device__ __forceinline__ float ToF(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T>
-__device__ __forceinline__ T FromF(float v);
-template <>
-__device__ __forceinline__ float FromF<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __nv_bfloat16 FromF<__nv_bfloat16>(float v) {
-  return __float2bfloat16(v);
-}
-
 // e4m3 bits -> 2^-8 times the value, exactly (the half trick of kernels/fp8_e4m3.h).
 __device__ __forceinline__ float Fp8Scaled(uint32_t b) {
   const unsigned short h = static_cast<unsigned short>(((b & 0x80u) << 8) | ((b & 0x7fu) << 7));
   return __half2float(__ushort_as_half(h));
 }
 constexpr float kFp8HalfScale = 256.0f;
-
-__device__ __forceinline__ float WarpSum(float v) {
-#pragma unroll
-  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // One byte-per-value weight row (int8 or fp8) against M rows of x. A lane takes 16 consecutive
 // bytes per step (one 16-byte load when rows are 16-byte aligned: k % 16 == 0).
@@ -55,7 +40,7 @@ __device__ void BytesRowDot(const T* __restrict__ x, int64_t k, const uint8_t* _
         const T* xi = x + i * k + t0;
         float s = 0.f;
 #pragma unroll
-        for (int b = 0; b < 16; ++b) s += ToF(xi[b]) * w[b];
+        for (int b = 0; b < 16; ++b) s += ToFloat(xi[b]) * w[b];
         acc[i] += s;
       }
     }
@@ -65,7 +50,7 @@ __device__ void BytesRowDot(const T* __restrict__ x, int64_t k, const uint8_t* _
     const uint32_t byte = row[t];
     const float w = kFp8 ? Fp8Scaled(byte) : static_cast<float>(static_cast<int8_t>(byte));
 #pragma unroll
-    for (int i = 0; i < M; ++i) acc[i] += ToF(x[i * k + t]) * w;
+    for (int i = 0; i < M; ++i) acc[i] += ToFloat(x[i * k + t]) * w;
   }
 }
 
@@ -96,9 +81,9 @@ __device__ void Int4RowDot(const T* __restrict__ x, int64_t k, const uint8_t* __
       float s = 0.f;
       if (full) {
 #pragma unroll
-        for (int v = 0; v < 32; ++v) s += ToF(xi[v]) * w[v];
+        for (int v = 0; v < 32; ++v) s += ToFloat(xi[v]) * w[v];
       } else {
-        for (int v = 0; t0 + v < k; ++v) s += ToF(xi[v]) * w[v];
+        for (int v = 0; t0 + v < k; ++v) s += ToFloat(xi[v]) * w[v];
       }
       acc[i] += scale * s;
     }
@@ -137,9 +122,9 @@ __global__ void QuantizedGemvKernel(const T* __restrict__ x, int64_t tiles, Quan
     for (int i = 0; i < M; ++i) {
       const float s = WarpSum(acc[i]);
       if (lane == 0) {
-        float v = row_scale * s + (bias != nullptr ? ToF(bias[j]) : 0.f);
-        if (accumulate) v += ToF(yt[i * w.n + j]);
-        yt[i * w.n + j] = FromF<T>(v);
+        float v = row_scale * s + (bias != nullptr ? ToFloat(bias[j]) : 0.f);
+        if (accumulate) v += ToFloat(yt[i * w.n + j]);
+        yt[i * w.n + j] = FromFloat<T>(v);
       }
     }
   }
@@ -174,37 +159,28 @@ __global__ void DequantizeRowsKernel(QuantizedWeightView w, int64_t r_begin, int
     } else {
       v = w.scales[r] * static_cast<float>(static_cast<int8_t>(w.values[r * w.k + t]));
     }
-    out[idx] = FromF<T>(v);
+    out[idx] = FromFloat<T>(v);
   }
 }
 
 // One block per row: amax by block reduction, then the row's values saturated to e4m3.
 template <typename T>
-__global__ void QuantizeRowsToFp8Kernel(const T* __restrict__ x, int64_t k, uint8_t* __restrict__ q,
-                                        float* __restrict__ scale) {
+__global__ void QuantizeRowsToFp8Kernel(const T* __restrict__ x, int64_t k,
+                                        uint8_t* __restrict__ q, float* __restrict__ scale) {
   const T* xr = x + int64_t{blockIdx.x} * k;
   float amax = 0.f;
-  for (int64_t t = threadIdx.x; t < k; t += blockDim.x) amax = fmaxf(amax, fabsf(ToF(xr[t])));
-  __shared__ float partial[32];
-  amax = fmaxf(amax, 0.f);
-#pragma unroll
-  for (int o = kWarp / 2; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-  if (threadIdx.x % kWarp == 0) partial[threadIdx.x / kWarp] = amax;
-  __syncthreads();
-  if (threadIdx.x < kWarp) {
-    float v = threadIdx.x < blockDim.x / kWarp ? partial[threadIdx.x] : 0.f;
-#pragma unroll
-    for (int o = kWarp / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    if (threadIdx.x == 0) partial[0] = v;
+  for (int64_t t = threadIdx.x; t < k; t += blockDim.x) {
+    amax = fmaxf(amax, fabsf(ToFloat(xr[t])));
   }
-  __syncthreads();
-  const float s = partial[0] > 0.f ? partial[0] / 448.f : 1.f;
+  __shared__ float scratch[32];
+  amax = BlockMax(amax, scratch);
+  const float s = amax > 0.f ? amax / 448.f : 1.f;
   if (threadIdx.x == 0) scale[blockIdx.x] = s;
   const float inv = 1.f / s;
   uint8_t* qr = q + int64_t{blockIdx.x} * k;
   for (int64_t t = threadIdx.x; t < k; t += blockDim.x) {
     qr[t] = static_cast<uint8_t>(
-        __nv_cvt_float_to_fp8(ToF(xr[t]) * inv, __NV_SATFINITE, __NV_E4M3));
+        __nv_cvt_float_to_fp8(ToFloat(xr[t]) * inv, __NV_SATFINITE, __NV_E4M3));
   }
 }
 
