@@ -12,8 +12,11 @@ DTYPE="${DTYPE:-int8}"
 TOKENS="${TOKENS:-9}"
 PORT="${PORT_BASE:-52051}"
 MODEL="$WORK/glm4v-9b"
-bazel build -c opt //tools/make_checkpoint //tools/launcher:launch //tools/client:client
+bazel build -c opt //tools/make_checkpoint //tools/launcher:launch //tools/client:client \
+  //tools/bench:cpu_kernels_bench
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
+echo "== floors (this run)"
+"$BIN/tools/bench/cpu_kernels_bench" --iters=1 --only=none | sed -n '1,4p'
 mkdir -p "$WORK"
 if [[ ! -f "$MODEL/config.json" ]]; then
   "$BIN/tools/make_checkpoint/make_checkpoint" --out="$MODEL" --decoder_layers=40 --vision_layers=63
