@@ -144,8 +144,10 @@ absl::Status CheckPagedQuery(absl::string_view op, const Tensor& q, const PagedK
 
 }  // namespace
 
-PagedBatchHost PagedBatchHost::From(absl::Span<const PagedSequence> sequences) {
+PagedBatchHost PagedBatchHost::From(absl::Span<const PagedSequence> sequences,
+                                    ContextShare share) {
   PagedBatchHost host;
+  host.share = share;
   host.sequences.reserve(sequences.size() * 4);
   for (const PagedSequence& s : sequences) {
     const int64_t kv_len = s.num_cached + s.num_queries;
@@ -214,6 +216,7 @@ absl::StatusOr<PagedBatch> Backend::UploadPagedBatch(const PagedBatchHost& host)
   ASSIGN_OR_RETURN(batch.block_tables, UploadIndices(host.block_tables));
   batch.max_num_queries = host.max_num_queries;
   batch.max_kv_len = host.max_kv_len;
+  batch.share = host.share;
   return batch;
 }
 
@@ -477,16 +480,19 @@ absl::Status Backend::WriteKvCache(const Tensor& k, const Tensor& v, const Tenso
 
 absl::Status Backend::PagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                                      absl::Span<const PagedSequence> sequences, int num_heads,
-                                     float scale, Tensor* out) {
+                                     float scale, Tensor* out, Tensor* lse, ContextShare share) {
   constexpr absl::string_view kOp = "PagedAttention";
   RETURN_IF_ERROR(CheckPagedQuery(kOp, q, cache, layer, num_heads, *out, device()));
+  if (share.size < 1 || share.rank < 0 || share.rank >= share.size) {
+    return Invalid(kOp, absl::StrCat("context share rank ", share.rank, " of ", share.size));
+  }
   const KvCacheShape& cs = cache.shape();
   for (const PagedSequence& s : sequences) {
     if (s.query_begin < 0 || s.num_queries < 0 || s.num_cached < 0 ||
         s.query_begin + s.num_queries > q.dim(0)) {
       return Invalid(kOp, "sequence query rows out of range");
     }
-    const int64_t total = s.num_cached + s.num_queries;
+    const int64_t total = share.LocalTokens(s.num_cached + s.num_queries);
     const int64_t blocks_needed = (total + cs.block_size - 1) / cs.block_size;
     if (static_cast<int64_t>(s.block_table.size()) < blocks_needed) {
       return Invalid(kOp, absl::StrCat("block table has ", s.block_table.size(), " blocks, ",
@@ -498,15 +504,25 @@ absl::Status Backend::PagedAttention(const Tensor& q, const PagedKvCache& cache,
       }
     }
   }
-  ASSIGN_OR_RETURN(const PagedBatch batch, UploadPagedBatch(PagedBatchHost::From(sequences)));
-  return PagedAttention(q, cache, layer, batch, num_heads, scale, out);
+  ASSIGN_OR_RETURN(const PagedBatch batch,
+                   UploadPagedBatch(PagedBatchHost::From(sequences, share)));
+  return PagedAttention(q, cache, layer, batch, num_heads, scale, out, lse);
 }
 
 absl::Status Backend::PagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                                      const PagedBatch& batch, int num_heads, float scale,
-                                     Tensor* out) {
+                                     Tensor* out, Tensor* lse) {
   constexpr absl::string_view kOp = "PagedAttention";
   RETURN_IF_ERROR(CheckPagedQuery(kOp, q, cache, layer, num_heads, *out, device()));
+  if (batch.share.size < 1 || batch.share.rank < 0 || batch.share.rank >= batch.share.size) {
+    return Invalid(kOp, absl::StrCat("context share rank ", batch.share.rank, " of ",
+                                     batch.share.size));
+  }
+  if (lse != nullptr) {
+    if (lse->dtype() != DType::kF32) return Invalid(kOp, "lse must be f32");
+    RETURN_IF_ERROR(CheckFloat(kOp, "lse", *lse, device(), 2));
+    RETURN_IF_ERROR(CheckShape(kOp, "lse", *lse, {q.dim(0), num_heads}));
+  }
   RETURN_IF_ERROR(CheckIndices(kOp, "sequences", batch.sequences, device(), 2));
   if (batch.sequences.dim(1) != 4) return Invalid(kOp, "sequences must be [num_seqs, 4]");
   RETURN_IF_ERROR(CheckIndices(kOp, "block_tables", batch.block_tables, device(), 1));
@@ -514,7 +530,7 @@ absl::Status Backend::PagedAttention(const Tensor& q, const PagedKvCache& cache,
     return Invalid(kOp, "negative bounds");
   }
   if (batch.sequences.dim(0) == 0 || q.dim(0) == 0) return absl::OkStatus();
-  return DoPagedAttention(q, cache, layer, batch, num_heads, scale, out);
+  return DoPagedAttention(q, cache, layer, batch, num_heads, scale, out, lse);
 }
 
 absl::Status Backend::Argmax(const Tensor& x, std::vector<int32_t>* out) {

@@ -46,6 +46,21 @@ struct PagedSequence {
   absl::Span<const int32_t> block_table;
 };
 
+// Decode context parallelism: the KV cache of this rank holds only the tokens i with
+// i % size == rank of every sequence (token i is the rank's local token i / size, at block
+// table[(i / size) / block_size], slot (i / size) % block_size). Attention over that share gives
+// a partial result that the ranks of the share merge by their log-sum-exp
+// (model/context_parallel_attention.h).
+struct ContextShare {
+  int size = 1;
+  int rank = 0;
+  // Tokens of a sequence's first `tokens` (global indices [0, tokens)) held by this rank.
+  int64_t LocalTokens(int64_t tokens) const {
+    return tokens > rank ? (tokens - rank - 1) / size + 1 : 0;
+  }
+  bool operator==(const ContextShare& o) const { return size == o.size && rank == o.rank; }
+};
+
 // The device form of a list of PagedSequence (see the header comment).
 struct PagedBatch {
   // i32 [num_seqs, 4], one row per sequence: query_begin, num_queries, kv_len (= num_cached +
@@ -57,6 +72,8 @@ struct PagedBatch {
   // Host-side upper bounds (grid and split sizing); larger values are correct, just slower.
   int max_num_queries = 0;
   int max_kv_len = 0;
+  // kv_len and the block tables count global tokens; the cache holds this rank's share.
+  ContextShare share;
 };
 
 // Host form of a PagedBatch: PagedBatchHost::From(sequences) flattens PagedSequence lists.
@@ -65,8 +82,10 @@ struct PagedBatchHost {
   std::vector<int32_t> block_tables;
   int max_num_queries = 0;
   int max_kv_len = 0;
+  ContextShare share;
 
-  static PagedBatchHost From(absl::Span<const PagedSequence> sequences);
+  static PagedBatchHost From(absl::Span<const PagedSequence> sequences,
+                             ContextShare share = {});
   int num_sequences() const { return static_cast<int>(sequences.size() / 4); }
 };
 
@@ -175,12 +194,17 @@ class Backend {
                             PagedKvCache* cache);
   // Causal attention of each sequence's query rows over its paged KV (cached + new tokens,
   // already written): q/out [rows, num_heads * head_dim]; GQA as in Attention.
+  // With `lse` (f32 [rows, num_heads]) also each row's log-sum-exp of its scaled scores (-inf
+  // where the row sees no key, its output then 0): what merging partial results needs.
   absl::Status PagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                               absl::Span<const PagedSequence> sequences, int num_heads,
-                              float scale, Tensor* out);
-  // Same over a PagedBatch on the device.
+                              float scale, Tensor* out, Tensor* lse = nullptr,
+                              ContextShare share = {});
+  // Same over a PagedBatch on the device (batch.share: the cache holds that share of tokens;
+  // each query row attends to the shared keys at or before its own global position).
   absl::Status PagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
-                              const PagedBatch& batch, int num_heads, float scale, Tensor* out);
+                              const PagedBatch& batch, int num_heads, float scale, Tensor* out,
+                              Tensor* lse = nullptr);
 
   // ---- sampling helpers
   // Index of the largest value of each row of x [rows, cols] (first one on ties).
@@ -245,7 +269,7 @@ class Backend {
                                       int layer, PagedKvCache* cache) = 0;
   virtual absl::Status DoPagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                                         const PagedBatch& batch, int num_heads, float scale,
-                                        Tensor* out) = 0;
+                                        Tensor* out, Tensor* lse) = 0;
   virtual absl::Status DoArgmax(const Tensor& x, std::vector<int32_t>* out) = 0;
   virtual absl::StatusOr<SampledRows> DoSampleRows(Tensor* logits,
                                                    const SamplingBatchHost& batch);

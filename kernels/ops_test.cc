@@ -710,6 +710,154 @@ TEST_P(OpsTest, PagedAttentionMatchesDenseOverCachedPlusNew) {
   }
 }
 
+// Decode context parallelism: each of `dcp` caches holds the tokens i % dcp == rank of every
+// sequence; attention over a share returns a partial output and its log-sum-exp, and merging
+// the partials by their log-sum-exps gives full attention. Also checks the log-sum-exp itself
+// (against a float64 one), the rows that see no key of a share (0 output, -inf), and that a
+// block table sized for the share (not the whole sequence) is enough.
+TEST_P(OpsTest, PagedAttentionOverContextSharesMergesToFullAttention) {
+  struct Seq {
+    int64_t cached, fresh;
+  };
+  struct Case {
+    int block_size, head_dim, heads;
+    std::vector<Seq> seqs;
+  };
+  // Head dims the CUDA tensor-core kernel takes (it alone implements shares).
+  const std::vector<Case> cases = {{4, 64, 4, {{9, 1}, {5, 6}, {0, 7}}},
+                                   {16, 128, 8, {{37, 1}, {0, 5}, {20, 3}}}};
+  for (const Case& c : cases) {
+    for (int dcp : {2, 3}) {
+      for (DType cache_dtype : StorageDtypes()) {
+        SCOPED_TRACE(::testing::Message() << DTypeName(cache_dtype) << " dcp " << dcp
+                                          << " head_dim " << c.head_dim);
+        const KvCacheShape shape = SmallCacheShape(c.block_size, c.head_dim);
+        const int64_t kv_width = shape.num_kv_heads * shape.head_dim;
+        const int64_t q_width = int64_t{c.heads} * c.head_dim;
+        const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+        const int layer = 0;
+        int64_t total_new = 0;
+        for (const Seq& s : c.seqs) total_new += s.fresh;
+        Tensor q = Random({total_new, q_width}, 31);
+        const Vec vq = Read(q);
+        std::vector<Tensor> keys, values;
+        Vec want;
+        int64_t row = 0;
+        for (size_t i = 0; i < c.seqs.size(); ++i) {
+          const Seq& s = c.seqs[i];
+          const int64_t n = s.cached + s.fresh;
+          keys.push_back(Random({n, kv_width}, 200 + static_cast<uint32_t>(i)));
+          values.push_back(Random({n, kv_width}, 300 + static_cast<uint32_t>(i)));
+          Vec vk = Read(keys.back()), vv = Read(values.back());
+          if (cache_dtype == DType::kBF16) vk = RoundToBf16(vk), vv = RoundToBf16(vv);
+          Vec sq(vq.begin() + row * q_width, vq.begin() + (row + s.fresh) * q_width);
+          Vec part = ref::Attention(sq, vk, vv, s.fresh, n, c.heads, shape.num_kv_heads,
+                                    shape.head_dim, true, scale);
+          want.insert(want.end(), part.begin(), part.end());
+          row += s.fresh;
+        }
+        // Per rank: its share written at local slots, the partial and its log-sum-exp.
+        std::vector<Vec> outs(dcp), lses(dcp);
+        for (int r = 0; r < dcp; ++r) {
+          const ContextShare share{dcp, r};
+          auto cache = backend_->AllocateKvCache(shape, cache_dtype);
+          ASSERT_TRUE(cache.ok()) << cache.status();
+          std::vector<std::vector<int32_t>> tables;
+          std::vector<PagedSequence> paged;
+          int32_t next_block = 0;
+          row = 0;
+          for (size_t i = 0; i < c.seqs.size(); ++i) {
+            const Seq& s = c.seqs[i];
+            const int64_t n = s.cached + s.fresh;
+            const int64_t local = share.LocalTokens(n);
+            std::vector<int32_t> table((local + c.block_size - 1) / c.block_size);
+            for (int32_t& b : table) b = next_block++;
+            // The kernel-facing slots: global token t -> local token t / dcp, -1 elsewhere.
+            std::vector<int32_t> slots(n, -1);
+            for (int64_t t = r; t < n; t += dcp) {
+              const int64_t j = t / dcp;
+              slots[t] = table[j / c.block_size] * c.block_size + j % c.block_size;
+            }
+            auto slot_tensor = backend_->UploadIndices(slots);  // -1 rows are skipped
+            ASSERT_TRUE(slot_tensor.ok()) << slot_tensor.status();
+            ASSERT_OK_OR_SKIP_OPTIONAL(
+                backend_->WriteKvCache(keys[i], values[i], *slot_tensor, layer, &*cache));
+            tables.push_back(std::move(table));
+            row += s.fresh;
+          }
+          row = 0;
+          for (size_t i = 0; i < c.seqs.size(); ++i) {
+            paged.push_back({row, c.seqs[i].fresh, c.seqs[i].cached, tables[i]});
+            row += c.seqs[i].fresh;
+          }
+          Tensor out = Out({total_new, q_width});
+          Tensor lse = backend_->Empty(DType::kF32, {total_new, c.heads});
+          ASSERT_OK_OR_SKIP_OPTIONAL(backend_->PagedAttention(q, *cache, layer, paged, c.heads,
+                                                              scale, &out, &lse, share));
+          outs[r] = Read(out);
+          lses[r] = Read(lse);
+          // The log-sum-exp of rank r against float64 over the keys of its share.
+          row = 0;
+          double worst = 0;
+          for (size_t i = 0; i < c.seqs.size(); ++i) {
+            const Seq& s = c.seqs[i];
+            Vec vk = Read(keys[i]);
+            if (cache_dtype == DType::kBF16) vk = RoundToBf16(vk);
+            for (int64_t qi = 0; qi < s.fresh; ++qi) {
+              const int64_t visible = s.cached + qi + 1;  // global keys [0, visible)
+              for (int h = 0; h < c.heads; ++h) {
+                const int g = h / (c.heads / shape.num_kv_heads);
+                double m = -INFINITY;
+                std::vector<double> scores;
+                for (int64_t t = r; t < visible; t += dcp) {
+                  double dot = 0;
+                  for (int d = 0; d < c.head_dim; ++d) {
+                    dot += static_cast<double>(vq[(row + qi) * q_width + h * c.head_dim + d]) *
+                           vk[t * kv_width + g * c.head_dim + d];
+                  }
+                  scores.push_back(dot * scale);
+                  m = std::max(m, scores.back());
+                }
+                const double got = lses[r][(row + qi) * c.heads + h];
+                if (scores.empty()) {
+                  EXPECT_TRUE(std::isinf(got) && got < 0) << "row " << row + qi << " sees no key";
+                  for (int d = 0; d < c.head_dim; ++d) {
+                    EXPECT_EQ(outs[r][(row + qi) * q_width + h * c.head_dim + d], 0.0f);
+                  }
+                  continue;
+                }
+                double sum = 0;
+                for (double sc : scores) sum += std::exp(sc - m);
+                worst = std::max(worst, std::fabs(got - (m + std::log(sum))));
+              }
+            }
+            row += s.fresh;
+          }
+          EXPECT_LT(worst, 2 * AttentionTolerance(c.head_dim)) << "rank " << r << " lse";
+        }
+        // Merge by log-sum-exp.
+        Vec merged(want.size(), 0.0f);
+        for (int64_t t = 0; t < total_new; ++t) {
+          for (int h = 0; h < c.heads; ++h) {
+            double m = -INFINITY;
+            for (int r = 0; r < dcp; ++r) m = std::max(m, lses[r][t * c.heads + h]);
+            double total = 0;
+            for (int r = 0; r < dcp; ++r) total += std::exp(lses[r][t * c.heads + h] - m);
+            for (int r = 0; r < dcp; ++r) {
+              const double w = std::exp(lses[r][t * c.heads + h] - m) / total;
+              for (int d = 0; d < c.head_dim; ++d) {
+                merged[t * q_width + h * c.head_dim + d] +=
+                    w * outs[r][t * q_width + h * c.head_dim + d];
+              }
+            }
+          }
+        }
+        ExpectClose(merged, want, AttentionTolerance(c.head_dim));
+      }
+    }
+  }
+}
+
 TEST_P(OpsTest, WriteKvCacheFromSlotsTensorSkipsNegativeSlots) {
   const KvCacheShape shape = SmallCacheShape(4, 6);
   const int64_t width = shape.num_kv_heads * shape.head_dim;

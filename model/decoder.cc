@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "common/status_macros.h"
+#include "model/context_parallel_attention.h"
 
 namespace glm4v {
 
@@ -55,6 +56,7 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const ModelConfig& conf
   if (tp.size > 1 && tp.comm == nullptr) {
     return absl::InvalidArgumentError("tensor parallelism needs a communicator");
   }
+  RETURN_IF_ERROR(CheckDecodeContextParallel(config, tp.size, tp.decode_context_parallel));
   if (tp.comm != nullptr) {  // also with size 1: its (identity) collectives then run too
     if (tp.comm->rank() != tp.rank || tp.comm->world_size() != tp.size) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -67,7 +69,12 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const ModelConfig& conf
 
 Decoder::Decoder(const ModelConfig& config, DecoderWeights weights, Backend* backend,
                  const TensorParallelContext& tp)
-    : config_(config), weights_(std::move(weights)), backend_(backend), tp_(tp) {}
+    : config_(config),
+      weights_(std::move(weights)),
+      backend_(backend),
+      tp_(tp),
+      share_{std::max(1, tp.decode_context_parallel),
+             tp.rank % std::max(1, tp.decode_context_parallel)} {}
 
 absl::Status Decoder::AllReduce(Tensor* t) const {
   if (tp_.comm == nullptr || t->numel() == 0) return absl::OkStatus();
@@ -181,10 +188,11 @@ absl::Status Decoder::Validate(const DecoderBatch& batch, const PagedKvCache& ca
       }
     }
     const int64_t total = static_cast<int64_t>(seq.num_cached) + static_cast<int64_t>(n);
-    const int64_t blocks_needed = (total + cs.block_size - 1) / cs.block_size;
+    const int64_t blocks_needed =
+        (share_.LocalTokens(total) + cs.block_size - 1) / cs.block_size;
     if (static_cast<int64_t>(seq.block_table.size()) < blocks_needed) {
       return bad("block table has ", seq.block_table.size(), " blocks, ", total, " tokens need ",
-                 blocks_needed);
+                 blocks_needed, " (blocks of ", cs.block_size * share_.size, " tokens)");
     }
     for (int64_t b = 0; b < blocks_needed; ++b) {
       if (seq.block_table[b] < 0 || seq.block_table[b] >= cs.num_blocks) {
@@ -209,10 +217,18 @@ absl::StatusOr<DecoderPlan> Decoder::Plan(const DecoderBatch& batch,
       const bool image_row = !seq.embedding_rows.empty() && seq.embedding_rows[i] >= 0;
       plan.ids.push_back(image_row ? 0 : seq.token_ids[i]);  // overwritten by the image row
       plan.positions.push_back(seq.positions[i]);
+      // With DCP only the tokens of this rank's share are written (the j-th of them at local
+      // slot j); the other ranks of the KV group write the rest.
       const int64_t t = seq.num_cached + i;
-      plan.slots.push_back(seq.block_table[t / block_size] * block_size + t % block_size);
+      if (t % share_.size != share_.rank) {
+        plan.slots.push_back(-1);
+        continue;
+      }
+      const int64_t j = t / share_.size;
+      plan.slots.push_back(seq.block_table[j / block_size] * block_size + j % block_size);
     }
-    const int64_t blocks_needed = (seq.num_cached + n + block_size - 1) / block_size;
+    const int64_t blocks_needed =
+        (share_.LocalTokens(seq.num_cached + n) + block_size - 1) / block_size;
     spans.push_back({begin, n, seq.num_cached,
                      absl::MakeConstSpan(seq.block_table).subspan(0, blocks_needed)});
     if (seq.logits == SequenceChunk::Logits::kAll) {
@@ -239,7 +255,7 @@ absl::StatusOr<DecoderPlan> Decoder::Plan(const DecoderBatch& batch,
       i = j - 1;
     }
   }
-  plan.attention = PagedBatchHost::From(spans);
+  plan.attention = PagedBatchHost::From(spans, share_);
 
   const TensorParallelShard& shard = weights_.shard;
   if (shard.size > 1) {
@@ -333,7 +349,13 @@ absl::Status Decoder::Run(const DecoderStepInputs& step, PagedKvCache* cache,
     RETURN_IF_ERROR(be.ApplyRope(&q, step.positions, head_dim, c.rotary_dim(), c.rope_base()));
     RETURN_IF_ERROR(be.ApplyRope(&k, step.positions, head_dim, c.rotary_dim(), c.rope_base()));
     RETURN_IF_ERROR(be.WriteKvCache(k, v, step.slots, l, cache));
-    RETURN_IF_ERROR(be.PagedAttention(q, *cache, l, step.attention, num_heads, scale, &attn));
+    if (share_.size > 1) {
+      RETURN_IF_ERROR(ContextParallelAttention({backend_, tp_.comm, share_, num_heads, scale}, q,
+                                               *cache, l, step.attention, &attn));
+    } else {
+      RETURN_IF_ERROR(
+          be.PagedAttention(q, *cache, l, step.attention, num_heads, scale, &attn));
+    }
     RETURN_IF_ERROR(residual(attn, w.dense_weight, w.dense_bias));
     // MLP block: silu(a) * b over the two halves of dense_h_to_4h.
     RETURN_IF_ERROR(be.RmsNorm(x, w.post_norm, eps, &h));

@@ -101,6 +101,10 @@ class Decoder {
   const ModelConfig& config() const { return config_; }
   Backend* backend() const { return backend_; }
   const TensorParallelShard& shard() const { return weights_.shard; }
+  // The share of each sequence's tokens this rank's KV cache holds (decode context
+  // parallelism; {1, 0}: all of them). A block table entry then covers block_size * size
+  // tokens of the sequence.
+  const ContextShare& context_share() const { return share_; }
   const DecoderWeights& weights() const { return weights_; }
 
  private:
@@ -114,6 +118,7 @@ class Decoder {
   DecoderWeights weights_;
   Backend* backend_;
   TensorParallelContext tp_;
+  ContextShare share_;
 };
 
 }  // namespace glm4v

@@ -44,4 +44,22 @@ absl::StatusOr<TensorParallelShard> PlanShard(const ModelConfig& config, int ran
   return s;
 }
 
+absl::Status CheckDecodeContextParallel(const ModelConfig& config, int size, int dcp) {
+  if (dcp == 1) return absl::OkStatus();
+  const int groups = config.multi_query_group_num;
+  if (dcp < 1) return absl::InvalidArgumentError("decode_context_parallel must be >= 1");
+  if (groups <= 0 || size <= groups || size % groups != 0 || (size / groups) % dcp != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decode_context_parallel ", dcp, " needs more tensor-parallel ranks than KV groups and "
+        "must divide the ranks per group: tp_size ", size, ", ", groups, " KV groups"));
+  }
+  return absl::OkStatus();
+}
+
+int DefaultDecodeContextParallel(const ModelConfig& config, int size) {
+  const int groups = config.multi_query_group_num;
+  if (groups <= 0 || size <= groups || size % groups != 0) return 1;
+  return size / groups;
+}
+
 }  // namespace glm4v

@@ -26,6 +26,10 @@ struct TensorParallelContext {
   int rank = 0;
   int size = 1;
   comm::Communicator* comm = nullptr;
+  // Decode context parallelism: ranks that hold the same KV group (size > KV groups) split its
+  // tokens `decode_context_parallel` ways (model/context_parallel_attention.h). 1: each keeps
+  // all of them (replicated KV).
+  int decode_context_parallel = 1;
 };
 
 // The part of the decoder one rank holds (ranges in units of heads / rows).
@@ -46,5 +50,13 @@ struct TensorParallelShard {
 // heads % size == 0, groups % size == 0 or size % groups == 0, ffn % size == 0 and
 // padded_vocab % size == 0 (INVALID_ARGUMENT naming the offending figure otherwise).
 absl::StatusOr<TensorParallelShard> PlanShard(const ModelConfig& config, int rank, int size);
+
+// Checks a decode context parallel size for a group of `size` ranks: 1 always; > 1 only when
+// the ranks outnumber the KV groups and it divides the ranks per group (tp_size / kv_groups),
+// so that the ranks sharing one KV group split its tokens evenly.
+absl::Status CheckDecodeContextParallel(const ModelConfig& config, int size, int dcp);
+// tp_size / kv_groups when the ranks outnumber the KV groups (every replica of a group then
+// holds a different share of its tokens), else 1.
+int DefaultDecodeContextParallel(const ModelConfig& config, int size);
 
 }  // namespace glm4v

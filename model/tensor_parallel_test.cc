@@ -73,6 +73,22 @@ std::vector<float> Rows(const Tensor& t, int64_t begin, int64_t end) {
   return std::vector<float>(f.data<float>() + begin * w, f.data<float>() + end * w);
 }
 
+// GLM-4's 2 KV groups: DCP splits a group's tokens among the ranks that replicate it.
+TEST(DecodeContextParallelTest, DefaultsAndLimits) {
+  const ModelConfig c = Glm4vLike(32, 2);
+  EXPECT_EQ(DefaultDecodeContextParallel(c, 1), 1);
+  EXPECT_EQ(DefaultDecodeContextParallel(c, 2), 1);
+  EXPECT_EQ(DefaultDecodeContextParallel(c, 4), 2);
+  EXPECT_EQ(DefaultDecodeContextParallel(c, 8), 4);
+  for (auto [tp, dcp] : {std::pair{1, 1}, {2, 1}, {4, 2}, {8, 2}, {8, 4}, {8, 1}}) {
+    EXPECT_TRUE(CheckDecodeContextParallel(c, tp, dcp).ok()) << tp << " " << dcp;
+  }
+  for (auto [tp, dcp] : {std::pair{2, 2}, {1, 2}, {4, 4}, {8, 3}, {4, 0}}) {
+    const absl::Status s = CheckDecodeContextParallel(c, tp, dcp);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << tp << " " << dcp;
+  }
+}
+
 TEST(ShardedWeightsTest, EachRankLoadsOnlyItsSlices) {
   auto config = LoadModelConfig(kModelDir);
   ASSERT_TRUE(config.ok()) << config.status();

@@ -66,13 +66,16 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& confi
 
   // Unset: the model's own context (seq_length; 1,048,576 for GLM-4-9B-chat-1M), capped by
   // what this worker's KV cache holds, so the limit it reports is one a prompt can reach.
-  const int64_t kv_tokens = static_cast<int64_t>(shape.num_blocks) * config.block_size;
+  // The engine's blocks count tokens of a sequence: with decode context parallelism a physical
+  // block of every rank of a KV group holds block_size of its tokens, block_size * dcp in all.
+  const int block_tokens = config.block_size * std::max(1, runner->context_parallel_size());
+  const int64_t kv_tokens = static_cast<int64_t>(shape.num_blocks) * block_tokens;
   const int max_model_len =
       config.max_model_len > 0
           ? config.max_model_len
           : static_cast<int>(std::min<int64_t>(runner->config().seq_length, kv_tokens));
   std::unique_ptr<Engine> engine(
-      new Engine(config, std::move(runner), shape.num_blocks, max_model_len));
+      new Engine(config, std::move(runner), shape.num_blocks, block_tokens, max_model_len));
   if (config.metrics_registry != nullptr) {
     ASSIGN_OR_RETURN(engine->metrics_, EngineMetrics::Register(config.metrics_registry));
   }
@@ -82,13 +85,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& confi
 }
 
 Engine::Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner, int num_blocks,
-               int max_model_len)
+               int block_tokens, int max_model_len)
     : config_(config),
       runner_(std::move(runner)),
       max_model_len_(max_model_len),
       max_total_tokens_(std::min<int64_t>(max_model_len,
-                                          static_cast<int64_t>(num_blocks) * config.block_size)),
-      block_manager_(num_blocks, config.block_size, config.enable_prefix_caching),
+                                          static_cast<int64_t>(num_blocks) * block_tokens)),
+      block_manager_(num_blocks, block_tokens, config.enable_prefix_caching),
       scheduler_({config.max_num_seqs, config.max_num_batched_tokens}, &block_manager_),
       executor_([this] { executor_bound_ = runner_->BindCallingThread(); }) {}
 

@@ -89,8 +89,10 @@ class Engine {
     bool prompt_counted = false;
   };
 
+  // `block_tokens`: tokens of a sequence per block (block_size x the runner's context parallel
+  // size).
   Engine(const EngineConfig& config, std::unique_ptr<ModelRunner> runner, int num_blocks,
-         int max_model_len);
+         int block_tokens, int max_model_len);
 
   // A model step from launch to completion; the executor thread runs it (ExecuteLaunched)
   // while the loop thread schedules the next one.

@@ -23,6 +23,10 @@ class ModelRunner {
   // KV geometry of this runner (layers, KV heads held by this rank, head dim) for blocks of
   // `block_size` tokens; num_blocks is left 0.
   virtual KvCacheShape KvBlockShape(int block_size) const = 0;
+  // Decode context parallelism: each rank's cache holds 1/size of every sequence's tokens, so
+  // one physical block of `block_size` slots holds block_size * size tokens of a sequence (the
+  // engine's blocks are that large). 1 without it.
+  virtual int context_parallel_size() const { return 1; }
   // Bytes per stored KV element (4 for the f32 CPU cache, 2 for bf16 on GPUs).
   virtual size_t kv_element_size() const = 0;
   // Memory a fraction-based KV budget is taken from (free device memory after the weights);

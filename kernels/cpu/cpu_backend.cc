@@ -61,7 +61,7 @@ absl::Status CheckPagedBatchContents(const PagedBatch& batch, int64_t q_rows,
           "cpu ", kOp, ": sequence ", s, " (query_begin ", begin, ", num_queries ", num_queries,
           ", kv_len ", kv_len, ") does not fit ", q_rows, " query rows"));
     }
-    const int64_t blocks = (kv_len + cs.block_size - 1) / cs.block_size;
+    const int64_t blocks = (batch.share.LocalTokens(kv_len) + cs.block_size - 1) / cs.block_size;
     if (table_begin < 0 || table_begin + blocks > entries) {
       return IndexOutOfRange(kOp, "block table end", table_begin + blocks, entries + 1);
     }
@@ -259,13 +259,14 @@ absl::Status CpuBackend::DoWriteKvCache(const Tensor& k, const Tensor& v, const 
 
 absl::Status CpuBackend::DoPagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                                           const PagedBatch& batch, int num_heads, float scale,
-                                          Tensor* out) {
+                                          Tensor* out, Tensor* lse) {
   RETURN_IF_ERROR(F32Activations("PagedAttention", q));
   RETURN_IF_ERROR(CheckCacheStorage("PagedAttention", cache, layer));
   RETURN_IF_ERROR(CheckPagedBatchContents(batch, q.dim(0), cache.shape()));
   cpu::PagedAttention(q.data<float>(), cache, layer, batch.sequences.data<int32_t>(),
                       batch.sequences.dim(0), batch.block_tables.data<int32_t>(), num_heads,
-                      scale, out->data<float>());
+                      scale, out->data<float>(), lse != nullptr ? lse->data<float>() : nullptr,
+                      batch.share);
   return absl::OkStatus();
 }
 

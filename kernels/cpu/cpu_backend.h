@@ -50,7 +50,7 @@ class CpuBackend : public Backend {
                               PagedKvCache* cache) override;
   absl::Status DoPagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                                 const PagedBatch& batch, int num_heads, float scale,
-                                Tensor* out) override;
+                                Tensor* out, Tensor* lse) override;
   absl::Status DoArgmax(const Tensor& x, std::vector<int32_t>* out) override;
 };
 

@@ -61,10 +61,12 @@ void Attention(const float* q, const float* k, const float* v, int64_t batch, in
 void WriteKvCache(const float* k, const float* v, const int32_t* slots, int64_t n, int layer,
                   PagedKvCache* cache);
 // Backend::PagedAttention over a host cache (f32 or bf16); `sequences` is PagedBatch's
-// [num_seqs, 4] table, `block_tables` its concatenated block tables (both valid).
+// [num_seqs, 4] table, `block_tables` its concatenated block tables (both valid); `lse`
+// [rows, num_heads] or null; the cache holds `share` of the tokens.
 void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
                     const int32_t* sequences, int64_t num_seqs, const int32_t* block_tables,
-                    int num_heads, float scale, float* out);
+                    int num_heads, float scale, float* out, float* lse = nullptr,
+                    ContextShare share = {});
 
 void Argmax(const float* x, int64_t rows, int64_t cols, int32_t* out);
 

@@ -38,7 +38,7 @@ void WriteKvCache(const float* k, const float* v, const int32_t* slots, int64_t 
 
 void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
                     const int32_t* sequences, int64_t num_seqs, const int32_t* block_tables,
-                    int num_heads, float scale, float* out) {
+                    int num_heads, float scale, float* out, float* lse, ContextShare share) {
   const KvCacheShape& cs = cache.shape();
   const int head_dim = cs.head_dim;
   const int64_t kv_row = static_cast<int64_t>(cs.num_kv_heads) * head_dim;
@@ -59,7 +59,7 @@ void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
   for (int64_t s = 0; s < num_seqs; ++s) {
     const int64_t num_queries = sequences[s * 4 + 1], kv_len = sequences[s * 4 + 2];
     if (num_queries <= 0) continue;
-    total_cost += num_queries * num_heads * kv_len * head_dim * 4;
+    total_cost += num_queries * num_heads * share.LocalTokens(kv_len) * head_dim * 4;
     for (int g = 0; g < cs.num_kv_heads; ++g) {
       for (int h = 0; h < heads_per_group; h += heads_per_block) {
         for (int64_t i = 0; i < num_queries; i += queries_per_block) {
@@ -80,12 +80,23 @@ void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
     const int64_t end = std::min(num_queries, item.first_query + queries_per_block);
     const int heads = std::min(heads_per_block, heads_per_group - item.first_head);
     FlashQueryBlock block;
-    // Causal: a query sees the cached keys, the chunk's keys before it and its own.
+    // Causal: a query sees the cached keys, the chunk's keys before it and its own (of those,
+    // the ones in this rank's share).
     block.AddQueries(q, out, q_row, head_dim, query_begin + item.first_query,
                      end - item.first_query, g * heads_per_group + item.first_head, heads,
-                     [&](int64_t i) { return num_cached + item.first_query + i + 1; });
-    // Token j of the sequence: block table[j / block_size], slot j % block_size; its KV group g
-    // starts at this element offset of the layer's storage.
+                     [&](int64_t i) {
+                       return share.LocalTokens(num_cached + item.first_query + i + 1);
+                     });
+    if (lse != nullptr) {
+      block.has_lse = true;
+      const int64_t first_head = g * heads_per_group + item.first_head;
+      for (int64_t r = 0; r < block.rows; ++r) {
+        const int64_t row = query_begin + item.first_query + r / heads;
+        block.lse[r] = lse + row * num_heads + first_head + r % heads;
+      }
+    }
+    // Local token j of the sequence: block table[j / block_size], slot j % block_size; its KV
+    // group g starts at this element offset of the layer's storage.
     auto offset = [&](int64_t j) {
       return (static_cast<int64_t>(table[j / cs.block_size]) * cs.block_size +
               j % cs.block_size) * kv_row + g * head_dim;

@@ -41,6 +41,14 @@ __device__ __forceinline__ uint32_t LoadU32(const bf16* p) {
   return *reinterpret_cast<const uint32_t*>(p);
 }
 
+// Keys among the first `n` global tokens of a sequence that this rank's share holds.
+__device__ __forceinline__ int SharedKeys(const AttnParams& p, int n) {
+  if (p.cp_size == 1) return n;
+  return n > p.cp_rank ? (n - p.cp_rank - 1) / p.cp_size + 1 : 0;
+}
+
+constexpr float kLn2 = 0.6931471805599453f;
+
 // Grid: x = row tiles, y = sequence, z = kv_head * num_splits + split.
 template <int D>
 __global__ void __launch_bounds__(kThreads)
@@ -62,6 +70,7 @@ __global__ void __launch_bounds__(kThreads)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
   const int causal_shift = seq.kv_len - seq.num_q;
+  const int kv_len = SharedKeys(p, seq.kv_len);  // keys held here
 
   // This thread's two rows (g and g + 8 of its warp's 16).
   int row_token[2], row_head[2], row_limit[2];
@@ -73,18 +82,20 @@ __global__ void __launch_bounds__(kThreads)
     row_token[r] = row_valid[r] ? row / group : 0;
     row_head[r] = kv_head * group + (row_valid[r] ? row % group : 0);
     // Last key index the row may see (-1: none).
-    row_limit[r] = !row_valid[r] ? -1 : (p.causal ? row_token[r] + causal_shift : seq.kv_len - 1);
+    row_limit[r] = !row_valid[r] ? -1
+                                 : (p.causal ? SharedKeys(p, row_token[r] + causal_shift + 1) - 1
+                                             : kv_len - 1);
   }
   const bool warp_active = cta_row0 + warp * 16 < rows_total;
 
   // Key range of this split, trimmed to what the CTA's last row can see.
-  const int tiles_total = (seq.kv_len + kKeysPerTile - 1) / kKeysPerTile;
+  const int tiles_total = (kv_len + kKeysPerTile - 1) / kKeysPerTile;
   const int tiles_per_split = (tiles_total + p.num_splits - 1) / p.num_splits;
   const int key_begin = split * tiles_per_split * kKeysPerTile;
-  int key_end = min(seq.kv_len, key_begin + tiles_per_split * kKeysPerTile);
+  int key_end = min(kv_len, key_begin + tiles_per_split * kKeysPerTile);
   if (p.causal) {
     const int last_row = min(rows_total, cta_row0 + kRowsPerCta) - 1;
-    key_end = min(key_end, last_row / group + causal_shift + 1);
+    key_end = min(key_end, SharedKeys(p, last_row / group + causal_shift + 1));
   }
 
   // Q fragments straight from global memory into registers (A operand, rows g / g+8).
@@ -236,6 +247,10 @@ __global__ void __launch_bounds__(kThreads)
         *reinterpret_cast<__nv_bfloat162*>(out + nd * 8 + 2 * t) =
             __floats2bfloat162_rn(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
       }
+      if (p.lse != nullptr && t == 0) {
+        p.lse[(static_cast<int64_t>(seq.q_begin) + row_token[r]) * p.num_heads + row_head[r]] =
+            l[r] > 0.f ? m[r] * kLn2 + logf(l[r]) : -INFINITY;
+      }
     }
     return;
   }
@@ -293,6 +308,9 @@ __global__ void CombineSplitsKernel(const AttnParams p) {
       total += w * ml[index(s) * 2 + 1];
     }
     inv_total_s = total > 0.f ? 1.f / total : 0.f;
+    if (p.lse != nullptr) {
+      p.lse[row * p.num_heads + head] = total > 0.f ? (m_max + log2f(total)) * kLn2 : -INFINITY;
+    }
   }
   __syncthreads();
   bf16* out = p.out + row * p.out_stride + static_cast<int64_t>(head) * D;
@@ -366,7 +384,10 @@ bool FlashAttentionSupports(const AttnParams& p) {
   return AttentionHeadDimSupported(p.head_dim) && p.num_kv_heads > 0 && p.num_heads > 0 &&
          p.num_heads % p.num_kv_heads == 0 && p.num_splits >= 1 && p.num_splits <= kMaxSplits &&
          (p.num_splits == 1 || p.workspace != nullptr) &&
-         (p.block_tables == nullptr || p.block_size > 0) && IsAligned16(p.q) &&
+         (p.block_tables == nullptr || p.block_size > 0) &&
+         (p.cp_size == 1 || (p.block_tables != nullptr && p.cp_size > 1 && p.cp_rank >= 0 &&
+                             p.cp_rank < p.cp_size)) &&
+         IsAligned16(p.q) &&
          IsAligned16(p.k) && IsAligned16(p.v) && IsAligned16(p.out) && p.q_stride % 8 == 0 &&
          p.kv_stride % 8 == 0 && p.out_stride % 8 == 0;
 }

@@ -65,6 +65,15 @@ struct AttnParams {
   // AttentionWorkspaceBytes) and a combine kernel writes `out`.
   int num_splits = 1;
   float* workspace = nullptr;
+
+  // Decode context parallelism (kernels/ops.h ContextShare): kv_len counts the sequence's
+  // global tokens, the cache (paged) holds those with index % cp_size == cp_rank, and a query
+  // sees the held keys at or before its own global position.
+  int cp_size = 1;
+  int cp_rank = 0;
+  // Optional f32 [total_q_rows, num_heads]: each row's natural log-sum-exp of its scaled
+  // scores (-inf where it sees no key).
+  float* lse = nullptr;
 };
 
 bool AttentionHeadDimSupported(int head_dim);

@@ -623,6 +623,9 @@ absl::Status CudaBackend::RunAttention(const Tensor& q, const AttnInputs& in, in
     p.head_dim = head_dim;
     p.causal = in.causal;
     p.scale = scale;
+    p.cp_size = in.share.size;
+    p.cp_rank = in.share.rank;
+    p.lse = in.lse;
     p.num_splits = SuggestAttentionSplits(p, num_sms_);
     Tensor workspace;
     if (p.num_splits > 1) {
@@ -643,6 +646,12 @@ absl::Status CudaBackend::RunAttention(const Tensor& q, const AttnInputs& in, in
     }
   }
 
+  if (in.share.size > 1 || in.lse != nullptr) {
+    return absl::UnimplementedError(absl::StrCat(
+        "CUDA attention over a context share or with log-sum-exp runs on the tensor-core kernel "
+        "only (bf16 KV cache, head_dim 64/80/96/112/128); got ",
+        std::string(DTypeName(in.kv_dtype)), " KV, head_dim ", head_dim));
+  }
   if (head_dim > kGenericAttentionMaxHeadDim) {
     return absl::UnimplementedError(absl::StrCat("CUDA attention: head_dim ", head_dim,
                                                  " > ", kGenericAttentionMaxHeadDim));
@@ -720,7 +729,7 @@ absl::Status CudaBackend::DoWriteKvCache(const Tensor& k, const Tensor& v, const
 
 absl::Status CudaBackend::DoPagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                                            const PagedBatch& batch, int num_heads, float scale,
-                                           Tensor* out) {
+                                           Tensor* out, Tensor* lse) {
   StreamUse use(this);
   const KvCacheShape& cs = cache.shape();
   if (batch.sequences.dim(0) > 65535) {
@@ -740,6 +749,8 @@ absl::Status CudaBackend::DoPagedAttention(const Tensor& q, const PagedKvCache& 
   in.max_kv_len = batch.max_kv_len;
   in.num_kv_heads = cs.num_kv_heads;
   in.causal = true;
+  in.share = batch.share;
+  in.lse = lse != nullptr ? lse->data<float>() : nullptr;
   return RunAttention(q, in, num_heads, scale, out);
 }
 

@@ -149,7 +149,7 @@ class CudaBackend : public Backend {
                               PagedKvCache* cache) override;
   absl::Status DoPagedAttention(const Tensor& q, const PagedKvCache& cache, int layer,
                                 const PagedBatch& batch, int num_heads, float scale,
-                                Tensor* out) override;
+                                Tensor* out, Tensor* lse) override;
   absl::Status DoArgmax(const Tensor& x, std::vector<int32_t>* out) override;
   // cuda_backend_sampling.cc
   absl::StatusOr<SampledRows> DoSampleRows(Tensor* logits,
@@ -175,6 +175,8 @@ class CudaBackend : public Backend {
     int max_kv_len = 0;
     int num_kv_heads = 0;
     bool causal = false;
+    ContextShare share;     // paged only
+    float* lse = nullptr;   // f32 [rows, num_heads] or null
   };
   class StreamUse;
 

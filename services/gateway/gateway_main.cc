@@ -35,7 +35,8 @@ ABSL_FLAG(int, http_port, -1,
 ABSL_FLAG(std::string, served_model_name, "glm-4v-9b",
           "Model name reported by the OpenAI-style API; requests naming another get 404.");
 ABSL_FLAG(int, metrics_port, 9090, "HTTP port of /metrics and /healthz; -1 disables.");
-ABSL_FLAG(std::string, vision_address, "127.0.0.1:50061", "Vision service host:port.");
+ABSL_FLAG(std::string, vision_address, "127.0.0.1:50061",
+          "Vision service host:port (unused for a text-only model).");
 ABSL_FLAG(std::vector<std::string>, worker_addresses, {"127.0.0.1:50071"},
           "Decoder workers (data-parallel replicas), host:port[,host:port...].");
 ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json: special ids, sizes).");
@@ -44,7 +45,9 @@ ABSL_FLAG(std::string, tokenizer_path, "",
           "Default: <model_dir>/tokenizer.model.");
 ABSL_FLAG(int, max_queue, 256, "Requests waiting for admission; beyond it RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_inflight, 64, "Requests processed at once (past admission).");
-ABSL_FLAG(int, max_prompt_tokens, 8192, "Longest prompt after the image splice.");
+ABSL_FLAG(int, max_prompt_tokens, 0,
+          "Longest prompt after the image splice; 0: the model's seq_length - 1. The decoder "
+          "workers' context length (their KV capacity) caps it further.");
 ABSL_FLAG(int, max_images_per_request, 1, "Most images per request.");
 ABSL_FLAG(int64_t, max_image_bytes, 16 << 20, "Largest encoded image.");
 ABSL_FLAG(int, default_max_tokens, 512, "max_tokens when a request does not set it.");
@@ -73,22 +76,18 @@ absl::Status Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
   if (model_dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
-  if (!config.has_vision) {
-    return absl::UnimplementedError(absl::StrCat(
-        model_dir, " is a text-only model (no vision_config): the gateway serves GLM-4V "
-        "checkpoints only so far (text-only serving is issue #17's first item); the worker and "
-        "tools/generate load it"));
-  }
   std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer_path);
   if (tokenizer_path.empty()) tokenizer_path = model_dir + "/tokenizer.model";
   ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(tokenizer_path));
   ASSIGN_OR_RETURN(tokenizer::ChatTemplate chat, tokenizer::ChatTemplate::Create(tok.get()));
-  ASSIGN_OR_RETURN(tokenizer::TokenId boi, tok->SpecialId("<|begin_of_image|>"));
-  ASSIGN_OR_RETURN(tokenizer::TokenId eoi, tok->SpecialId("<|end_of_image|>"));
-  if (boi != config.boi_token_id || eoi != config.eoi_token_id) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "tokenizer ", tokenizer_path, " has image ids ", boi, "/", eoi, " but ", model_dir,
-        "/config.json says ", config.boi_token_id, "/", config.eoi_token_id));
+  if (config.has_vision) {
+    ASSIGN_OR_RETURN(tokenizer::TokenId boi, tok->SpecialId("<|begin_of_image|>"));
+    ASSIGN_OR_RETURN(tokenizer::TokenId eoi, tok->SpecialId("<|end_of_image|>"));
+    if (boi != config.boi_token_id || eoi != config.eoi_token_id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tokenizer ", tokenizer_path, " has image ids ", boi, "/", eoi, " but ", model_dir,
+          "/config.json says ", config.boi_token_id, "/", config.eoi_token_id));
+    }
   }
   internal::FeatureDType feature_dtype;
   if (absl::GetFlag(FLAGS_vision_feature_dtype) == "float32") {
@@ -106,9 +105,18 @@ absl::Status Run() {
   if (worker_addresses.empty()) return absl::InvalidArgumentError("--worker_addresses is empty");
 
   GatewayOptions options;
+  options.model_name = absl::GetFlag(FLAGS_served_model_name);
+  options.accepts_images = config.has_vision;
   options.max_queue = std::max(0, absl::GetFlag(FLAGS_max_queue));
   options.max_inflight = std::max(1, absl::GetFlag(FLAGS_max_inflight));
-  options.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
+  // Default: the checkpoint's own context (8K for GLM-4V-9B, 128K / 1M for the chat models);
+  // the workers' KV capacity caps it further per request (PromptBuilder).
+  options.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens) > 0
+                                  ? absl::GetFlag(FLAGS_max_prompt_tokens)
+                                  : std::max(1, config.seq_length - 1);
+  // Room for a long prompt's text (~4 bytes per token) and ids (<= 5 bytes each on the wire).
+  options.max_text_bytes =
+      std::max<int64_t>(options.max_text_bytes, int64_t{8} * options.max_prompt_tokens);
   options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   options.max_image_bytes = absl::GetFlag(FLAGS_max_image_bytes);
   options.default_max_tokens = std::max(1, absl::GetFlag(FLAGS_default_max_tokens));
@@ -118,12 +126,18 @@ absl::Status Run() {
 
   metrics::Registry& registry = metrics::DefaultRegistry();
   ASSIGN_OR_RETURN(GatewayMetrics gateway_metrics, GatewayMetrics::Register(&registry));
-  VisionClient vision(absl::GetFlag(FLAGS_vision_address), feature_dtype, &gateway_metrics);
+  // A text-only model has no vision service: requests with images are refused up front.
+  std::unique_ptr<VisionClient> vision;
+  if (config.has_vision) {
+    vision = std::make_unique<VisionClient>(absl::GetFlag(FLAGS_vision_address), feature_dtype,
+                                            &gateway_metrics);
+  }
   WorkerPool workers(worker_addresses, &gateway_metrics);
   AdmissionController admission(options.max_inflight, options.max_queue);
   PromptBuilder prompts(tok.get(), &chat, &config, options.max_prompt_tokens);
   GenerationRunner runner(
-      {&options, &config, tok.get(), &prompts, &vision, &workers, &admission, &gateway_metrics});
+      {&options, &config, tok.get(), &prompts, vision.get(), &workers, &admission,
+       &gateway_metrics});
 
   ServiceHost::Options host_options;
   host_options.component = "gateway";
@@ -133,7 +147,8 @@ absl::Status Run() {
   host_options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   host_options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_grace_seconds));
   host_options.max_receive_message_bytes = static_cast<int>(std::min<int64_t>(
-      options.max_image_bytes * options.max_images_per_request + options.max_text_bytes + (4 << 20),
+      options.max_image_bytes * options.max_images_per_request + 2 * options.max_text_bytes +
+          (4 << 20),
       1 << 30));
   host_options.registry = &registry;
   ServiceHost host(host_options);
@@ -155,7 +170,8 @@ absl::Status Run() {
     LOG_INFO("openai http ready").With("port", http->port());
   }
   LOG_INFO("gateway ready")
-      .With("vision", vision.address())
+      .With("vision", vision != nullptr ? vision->address() : std::string("none (text-only model)"))
+      .With("max_prompt_tokens", options.max_prompt_tokens)
       .With("workers", static_cast<int>(worker_addresses.size()))
       .With("vocab", static_cast<int>(tok->vocab_size()));
   host.ServeUntilShutdown();

@@ -2,12 +2,17 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "absl/time/time.h"
 
 namespace glm4v {
 
 struct GatewayOptions {
+  // --- The served model ---
+  std::string model_name = "glm-4v-9b";
+  bool accepts_images = true;  // false for text-only checkpoints (no vision_config)
+
   // --- Admission ---
   int max_inflight = 64;  // requests past admission at once
   int max_queue = 256;    // requests waiting for an in-flight slot; beyond it RESOURCE_EXHAUSTED
@@ -15,7 +20,8 @@ struct GatewayOptions {
 
   // --- Request limits ---
   int max_messages = 256;
-  int max_prompt_tokens = 8192;  // after the image splice (image rows count)
+  int max_prompt_tokens = 8192;  // after the image splice (image rows count); the gateway's
+                                 // default is the model's seq_length - 1
   int max_images_per_request = 1;
   int64_t max_image_bytes = 16 << 20;
   int64_t max_text_bytes = 1 << 20;  // all message text together

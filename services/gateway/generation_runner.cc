@@ -85,6 +85,27 @@ uint64_t AffinityKey(const BuiltPrompt& prompt, const internal::EncodeResponse& 
 
 }  // namespace
 
+v1::ModelInfo GenerationRunner::ModelInfo() const {
+  const GatewayOptions& options = *deps_.options;
+  const ModelConfig& config = *deps_.model_config;
+  v1::ModelInfo info;
+  info.set_model(options.model_name);
+  int context = config.seq_length;
+  const int workers = deps_.workers->MaxModelLen();
+  if (workers > 0 && (context <= 0 || workers < context)) context = workers;
+  info.set_context_length(static_cast<uint32_t>(std::max(context, 0)));
+  info.set_max_prompt_tokens(static_cast<uint32_t>(
+      std::max(0, context > 0 ? std::min(options.max_prompt_tokens, context - 1)
+                              : options.max_prompt_tokens)));
+  info.set_accepts_images(options.accepts_images);
+  info.set_image_tokens(options.accepts_images ? config.vision.feature_rows() : 0);
+  info.set_max_images_per_request(
+      options.accepts_images ? static_cast<uint32_t>(options.max_images_per_request) : 0);
+  info.set_seq_length(static_cast<uint32_t>(std::max(config.seq_length, 0)));
+  info.set_max_tokens_limit(options.max_max_tokens);
+  return info;
+}
+
 absl::Time RequestDeadline(const grpc::ServerContext& context, absl::Duration request_timeout) {
   return std::min(absl::FromChrono(context.deadline()), absl::Now() + request_timeout);
 }
@@ -105,13 +126,16 @@ grpc::Status GenerationRunner::Run(grpc::ServerContext* context, const v1::Gener
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   const absl::Duration admission_wait = absl::Now() - arrival;
 
-  absl::StatusOr<BuiltPrompt> prompt = deps_.prompts->Build(request);
+  absl::StatusOr<BuiltPrompt> prompt = deps_.prompts->Build(request, deps_.workers->MaxModelLen());
   if (!prompt.ok()) return ToGrpcStatus(prompt.status());
 
   // --- Images -> features ---
   internal::EncodeResponse vision;
   double vision_ms = 0;
   if (!prompt->images.empty()) {
+    if (deps_.vision == nullptr) {  // the validator refuses images for text-only models
+      return Error(absl::StatusCode::kInvalidArgument, "this model takes no images");
+    }
     const absl::Time start = absl::Now();
     absl::StatusOr<internal::EncodeResponse> encoded = deps_.vision->Encode(
         prompt->images, request_id, std::min(deadline, start + options.vision_timeout));
@@ -259,8 +283,8 @@ grpc::Status GenerationRunner::Run(grpc::ServerContext* context, const v1::Gener
         v1::Usage* usage = chunk.mutable_usage();
         usage->set_prompt_tokens(prompt_tokens);
         usage->set_completion_tokens(completion_tokens);
-        usage->set_image_tokens(static_cast<uint32_t>(prompt->images.size()) *
-                                deps_.model_config->vision.feature_rows());
+        usage->set_image_tokens(prompt->spliced_length - static_cast<int>(prompt->ids.size()) +
+                                3 * static_cast<int>(prompt->images.size()));
         usage->set_cached_prompt_tokens(cached_tokens);
         v1::Timings* timings = chunk.mutable_timings();
         timings->set_queue_ms(absl::ToDoubleMilliseconds(admission_wait) + worker_queue_ms);

@@ -28,7 +28,7 @@ class GenerationRunner {
     const ModelConfig* model_config;
     const tokenizer::Tokenizer* tokenizer;
     const PromptBuilder* prompts;
-    VisionClient* vision;
+    VisionClient* vision;  // null for a text-only model
     WorkerPool* workers;
     AdmissionController* admission;
     const GatewayMetrics* metrics;
@@ -42,6 +42,10 @@ class GenerationRunner {
 
   grpc::Status Run(grpc::ServerContext* context, const v1::GenerateRequest& request,
                    const std::string& request_id, const Sink& sink) const;
+
+  // The served model's limits (GetModelInfo, /v1/models), with the workers' context length as
+  // last reported.
+  v1::ModelInfo ModelInfo() const;
 
  private:
   Deps deps_;

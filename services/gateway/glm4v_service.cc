@@ -50,6 +50,12 @@ grpc::Status Glm4vServiceImpl::Instrumented(const char* method, const v1::Genera
   return status;
 }
 
+grpc::Status Glm4vServiceImpl::GetModelInfo(grpc::ServerContext*, const v1::GetModelInfoRequest*,
+                                            v1::ModelInfo* response) {
+  *response = runner_->ModelInfo();
+  return grpc::Status::OK;
+}
+
 grpc::Status Glm4vServiceImpl::Generate(grpc::ServerContext* context,
                                         const v1::GenerateRequest* request,
                                         v1::GenerateResponse* response) {

@@ -1,4 +1,4 @@
-// glm4v.v1.Glm4vService, the public API: Generate (unary) and GenerateStream.
+// glm4v.v1.Glm4vService, the public API: Generate (unary), GenerateStream and GetModelInfo.
 #pragma once
 
 #include "protos/glm4v/v1/glm4v.grpc.pb.h"
@@ -18,6 +18,8 @@ class Glm4vServiceImpl final : public v1::Glm4vService::Service {
                         v1::GenerateResponse* response) override;
   grpc::Status GenerateStream(grpc::ServerContext* context, const v1::GenerateRequest* request,
                               grpc::ServerWriter<v1::GenerateStreamResponse>* writer) override;
+  grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
+                            v1::ModelInfo* response) override;
 
  private:
   // Gate, in-flight gauge, request metrics and the per-request log line around `body`.

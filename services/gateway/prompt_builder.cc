@@ -23,20 +23,27 @@ tokenizer::Role ToTemplateRole(v1::Role role) {
 
 }  // namespace
 
-absl::StatusOr<BuiltPrompt> PromptBuilder::Build(const v1::GenerateRequest& request) const {
+absl::StatusOr<BuiltPrompt> PromptBuilder::Build(const v1::GenerateRequest& request,
+                                                 int context_length) const {
   BuiltPrompt out;
   if (request.prompt_token_ids_size() > 0) {
     RETURN_IF_ERROR(FromIds(request, &out));
   } else {
     RETURN_IF_ERROR(FromMessages(request, &out));
   }
-  const int64_t rows_per_image = config_->vision.feature_rows();
+  const int64_t rows_per_image = config_->has_vision ? config_->vision.feature_rows() : 0;
   const int64_t spliced = static_cast<int64_t>(out.ids.size()) +
                           static_cast<int64_t>(out.images.size()) * (rows_per_image - 3);
   if (spliced > max_prompt_tokens_) {
     return absl::InvalidArgumentError(absl::StrCat("prompt is ", spliced, " tokens (",
                                                    out.images.size(), " images of ", rows_per_image,
                                                    " rows); the limit is ", max_prompt_tokens_));
+  }
+  if (context_length > 0 && spliced >= context_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt is ", spliced, " tokens; the served context length is ", context_length,
+        " tokens (the model's seq_length capped by the decoder workers' KV capacity), so a "
+        "prompt may have at most ", context_length - 1));
   }
   out.spliced_length = static_cast<int>(spliced);
   return out;

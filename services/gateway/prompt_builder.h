@@ -32,8 +32,10 @@ class PromptBuilder {
         max_prompt_tokens_(max_prompt_tokens) {}
 
   // INVALID_ARGUMENT: ids outside the vocabulary, placeholders that do not match the images,
-  // or a prompt longer than max_prompt_tokens after the splice.
-  absl::StatusOr<BuiltPrompt> Build(const v1::GenerateRequest& request) const;
+  // or a prompt longer than max_prompt_tokens after the splice, or one that leaves no room for
+  // a generated token in `context_length` (the workers' max_model_len; 0: unknown, unchecked).
+  absl::StatusOr<BuiltPrompt> Build(const v1::GenerateRequest& request,
+                                    int context_length = 0) const;
 
  private:
   absl::Status FromMessages(const v1::GenerateRequest& request, BuiltPrompt* out) const;

@@ -93,5 +93,17 @@ TEST_F(PromptBuilderTest, RejectsPromptsBeyondTheLimit) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// The workers' context length bounds the prompt too: it must leave room for one new token.
+TEST_F(PromptBuilderTest, RejectsPromptsThatLeaveNoRoomInTheWorkersContext) {
+  v1::GenerateRequest request;
+  for (uint32_t id : {1u, 2u, 3u, 4u, 5u}) request.add_prompt_token_ids(id);
+  EXPECT_TRUE(Builder().Build(request, /*context_length=*/6).ok());
+  const absl::StatusOr<BuiltPrompt> full = Builder().Build(request, /*context_length=*/5);
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(full.status().message().find("context length is 5"), std::string::npos)
+      << full.status();
+  EXPECT_TRUE(Builder().Build(request, /*context_length=*/0).ok());  // not known yet
+}
+
 }  // namespace
 }  // namespace glm4v

@@ -137,6 +137,12 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& request,
     }
     images = request.images_size();
   }
+  if (images > 0 && !options.accepts_images) {
+    return Invalid("images", absl::StrCat("model '", options.model_name,
+                                          "' is text-only (its checkpoint has no vision tower) "
+                                          "and takes no images; ",
+                                          images, " were sent"));
+  }
   if (images > options.max_images_per_request) {
     return Invalid("images", absl::StrCat(images, " images; the limit is ",
                                           options.max_images_per_request, " per request"));

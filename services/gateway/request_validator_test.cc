@@ -90,5 +90,22 @@ TEST(RequestValidatorTest, EnforcesImageLimits) {
   EXPECT_EQ(Code(ids, options), absl::StatusCode::kInvalidArgument);  // empty image
 }
 
+TEST(RequestValidatorTest, TextOnlyModelsRefuseImagesNamingTheReason) {
+  GatewayOptions options;
+  options.model_name = "glm-4-9b-chat";
+  options.accepts_images = false;
+  EXPECT_EQ(Code(TextRequest(), options), absl::StatusCode::kOk);
+  v1::GenerateRequest chat = TextRequest();
+  chat.mutable_messages(0)->add_content()->mutable_image()->set_data("png bytes");
+  const absl::Status status = ValidateGenerateRequest(chat, options);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("'glm-4-9b-chat' is text-only"), std::string::npos) << status;
+
+  v1::GenerateRequest ids;
+  ids.add_prompt_token_ids(1);
+  ids.add_images()->set_data("png bytes");
+  EXPECT_EQ(Code(ids, options), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace glm4v

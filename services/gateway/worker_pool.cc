@@ -45,7 +45,10 @@ void WorkerPool::Probe(Worker* worker) {
   internal::WorkerStats stats;
   grpc::Status status = worker->stub->GetStats(&context, request, &stats);
   const bool up = status.ok() && stats.healthy();
-  if (status.ok()) worker->reported_load = static_cast<int>(stats.running() + stats.waiting());
+  if (status.ok()) {
+    worker->reported_load = static_cast<int>(stats.running() + stats.waiting());
+    worker->max_model_len = static_cast<int>(stats.max_model_len());
+  }
   const bool was_up = worker->up.exchange(up);
   if (was_up != up) {
     if (up) {
@@ -58,6 +61,15 @@ void WorkerPool::Probe(Worker* worker) {
     }
   }
   if (worker->up_gauge != nullptr) worker->up_gauge->Set(up ? 1 : 0);
+}
+
+int WorkerPool::MaxModelLen() const {
+  int smallest = 0;
+  for (const auto& worker : workers_) {
+    const int len = worker->max_model_len.load();
+    if (len > 0 && (smallest == 0 || len < smallest)) smallest = len;
+  }
+  return smallest;
 }
 
 absl::StatusOr<WorkerPool::Worker*> WorkerPool::Pick(uint64_t affinity, const Worker* exclude) {

@@ -36,6 +36,7 @@ class WorkerPool {
     std::unique_ptr<internal::DecoderWorker::Stub> stub;
     std::atomic<bool> up{true};  // optimistic until the first probe says otherwise
     std::atomic<int> reported_load{0};
+    std::atomic<int> max_model_len{0};  // from GetStats; 0 until the worker answered once
     std::atomic<int> open_streams{0};
     metrics::Gauge* up_gauge = nullptr;
 
@@ -51,6 +52,10 @@ class WorkerPool {
   absl::StatusOr<Worker*> Pick(uint64_t affinity, const Worker* exclude = nullptr);
   // A call failed with UNAVAILABLE: skip the worker until the poller sees it again.
   void MarkDown(Worker* worker);
+
+  // The smallest max_model_len the workers reported (their KV capacity capped by the model's
+  // seq_length): the longest sequence every replica can hold. 0 until one answered.
+  int MaxModelLen() const;
 
   size_t size() const { return workers_.size(); }
   const Worker& worker(size_t i) const { return *workers_[i]; }

@@ -120,7 +120,8 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
 
   // Launch everything at once (the gateway reports NOT_SERVING until its backends answer), then
   // wait for each.
-  std::vector<std::pair<Service, int>> all = {{kVision, 0}};
+  std::vector<std::pair<Service, int>> all;
+  if (stack->options_.vision) all.push_back({kVision, 0});
   for (int w = 0; w < stack->options_.num_workers; ++w) all.push_back({kWorker, w});
   all.push_back({kGateway, 0});
   for (const auto& [s, w] : all) {
@@ -195,7 +196,7 @@ std::vector<std::string> Stack::Argv(Service s, int worker) const {
       std::vector<std::string> workers;
       for (int w = 0; w < o.num_workers; ++w) workers.push_back(worker_address(w));
       argv.push_back("--tokenizer_path=" + RunfilePath(o.tokenizer_path));
-      argv.push_back("--vision_address=" + vision_address());
+      if (o.vision) argv.push_back("--vision_address=" + vision_address());
       argv.push_back("--worker_addresses=" + absl::StrJoin(workers, ","));
       if (o.http) argv.push_back(absl::StrCat("--http_port=", http_port_));
       argv.insert(argv.end(), o.gateway_flags.begin(), o.gateway_flags.end());
@@ -284,7 +285,7 @@ absl::Status Stack::WaitServing(Service s, absl::Duration timeout, int worker) {
 
 absl::Status Stack::WaitBackendsUp(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  const int backends = 1 + options_.num_workers;
+  const int backends = (options_.vision ? 1 : 0) + options_.num_workers;
   std::string last = "no scrape yet";
   while (absl::Now() < deadline) {
     absl::StatusOr<std::string> text = ScrapeMetrics(kGateway);

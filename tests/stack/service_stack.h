@@ -33,6 +33,7 @@ struct StackOptions {
   std::string model_dir = "tests/data/tiny-glm4v/model";  // or an absolute path
   std::string tokenizer_path = "tests/data/tiny-glm4v/tokenizer/tokenizer.model";
   bool http = true;                 // give the gateway an --http_port
+  bool vision = true;               // false for a text-only model: no vision process
   int drain_grace_seconds = 10;     // every process
   int64_t worker_kv_cache_bytes = 32 << 20;  // --kv_cache_bytes of every rank (0: default)
   // Extra --flag=value per service (worker_flags go to every rank).

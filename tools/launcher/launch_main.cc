@@ -5,7 +5,8 @@
 // With --tp_size=N > 1 each worker is a tensor-parallel group: follower ranks 1..N-1 (the same
 // worker binary with --tp_rank, no ports) start first, then rank 0, which serves gRPC once the
 // group has met at a free loopback rendezvous port; the ranks of a group stop together (rank 0
-// drains and then ends the group).
+// drains and then ends the group). A text-only checkpoint (no vision_config, e.g. GLM-4-9B-chat)
+// runs without a vision service.
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/model_config.h"
 #include "common/status_macros.h"
 #include "services/common/child_process.h"
 #include "services/common/free_port.h"
@@ -149,8 +151,12 @@ absl::Status Run(std::vector<Child>& children) {
   const std::string backend = absl::StrCat("--backend=", absl::GetFlag(FLAGS_backend));
   const std::string bind = absl::StrCat("--host=", host);
 
+  ASSIGN_OR_RETURN(const ModelConfig config, LoadModelConfig(absl::GetFlag(FLAGS_model_dir)));
+  std::string vision_address;
   // Backends first (they load weights in parallel), then the gateway.
-  {
+  if (!config.has_vision) {
+    LOG_INFO("text-only model: no vision service").With("model_dir", absl::GetFlag(FLAGS_model_dir));
+  } else {
     const int port = absl::GetFlag(FLAGS_vision_port);
     std::vector<std::string> argv = {
         bin + "/services/vision/vision_server",
@@ -162,7 +168,8 @@ absl::Status Run(std::vector<Child>& children) {
         grace};
     for (std::string& f : SplitFlags(absl::GetFlag(FLAGS_vision_flags))) argv.push_back(f);
     ASSIGN_OR_RETURN(auto process, Spawn("vision", argv));
-    children.push_back({"vision", absl::StrCat(host, ":", port), "glm4v.internal.VisionEncoder",
+    vision_address = absl::StrCat(host, ":", port);
+    children.push_back({"vision", vision_address, "glm4v.internal.VisionEncoder",
                         std::move(process)});
   }
   std::string worker_addresses;
@@ -220,9 +227,9 @@ absl::Status Run(std::vector<Child>& children) {
         absl::StrCat("--tokenizer_path=", absl::GetFlag(FLAGS_tokenizer_path)),
         absl::StrCat("--grpc_port=", port),
         absl::StrCat("--metrics_port=", absl::GetFlag(FLAGS_gateway_metrics_port)),
-        absl::StrCat("--vision_address=", children[0].address),
         absl::StrCat("--worker_addresses=", worker_addresses),
         grace};
+    if (!vision_address.empty()) argv.push_back("--vision_address=" + vision_address);
     for (std::string& f : SplitFlags(absl::GetFlag(FLAGS_gateway_flags))) argv.push_back(f);
     ASSIGN_OR_RETURN(auto process, Spawn("gateway", argv));
     // The gateway goes first when stopping: it drains while its backends are still up.

@@ -49,6 +49,10 @@ ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json + safet
 ABSL_FLAG(std::string, backend, "cpu", "Kernel backend: cpu or cuda.");
 ABSL_FLAG(int, tp_size, 1, "Tensor-parallel group size (one process per rank).");
 ABSL_FLAG(int, tp_rank, 0, "This process's rank in the group (0 serves gRPC, > 0 follow).");
+ABSL_FLAG(int, decode_context_parallel, 0,
+          "Decode context parallelism: when --tp_size exceeds the model's KV groups, the ranks "
+          "holding one group split its tokens this many ways (each holds 1/N of the context). "
+          "0 = tp_size / kv_groups when that is > 1, else 1; 1 = replicate the KV.");
 ABSL_FLAG(std::string, tp_rendezvous, "",
           "host:port where rank 0 listens for the other ranks (same value on every rank); "
           "required when --tp_size > 1.");
@@ -103,6 +107,7 @@ tp::TensorParallelOptions GroupOptions(const std::string& model_dir) {
   options.backend = absl::GetFlag(FLAGS_backend);
   options.tp_rank = absl::GetFlag(FLAGS_tp_rank);
   options.tp_size = absl::GetFlag(FLAGS_tp_size);
+  options.decode_context_parallel = absl::GetFlag(FLAGS_decode_context_parallel);
   options.rendezvous = absl::GetFlag(FLAGS_tp_rendezvous);
   options.timeout = absl::Milliseconds(absl::GetFlag(FLAGS_tp_timeout_ms));
   options.connect_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_tp_connect_timeout_ms));
@@ -133,6 +138,12 @@ absl::Status ValidateGroupFlags() {
   }
   if (size > 1 && absl::GetFlag(FLAGS_tp_rendezvous).empty()) {
     return absl::InvalidArgumentError("--tp_size > 1 needs --tp_rendezvous=host:port (rank 0's)");
+  }
+  const int dcp = absl::GetFlag(FLAGS_decode_context_parallel);
+  if (dcp < 0 || (size == 1 && dcp > 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--decode_context_parallel=", dcp, " needs --tp_size larger than the model's KV groups "
+        "(it splits the tokens of a KV group among the ranks that share it); 0 = automatic"));
   }
   const std::string collectives = absl::GetFlag(FLAGS_tp_collectives);
   if (!tp::IsCollectivesMode(collectives)) {
@@ -286,6 +297,7 @@ absl::Status Run() {
     group = tp_runner.get();
     LOG_INFO("tensor-parallel group ready")
         .With("tp_size", tp_size)
+        .With("decode_context_parallel", group->context_parallel_size())
         .With("collectives", std::string(group->collectives_backend()));
     runner = std::move(tp_runner);
   } else {

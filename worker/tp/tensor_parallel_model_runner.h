@@ -48,6 +48,7 @@ class TensorParallelModelRunner : public ModelRunner {
     return rank_.decoder->backend()->BindCallingThread();
   }
   KvCacheShape KvBlockShape(int block_size) const override;
+  int context_parallel_size() const override { return rank_.decoder->context_share().size; }
   size_t kv_element_size() const override { return DTypeSize(kv_dtype_); }
   int64_t kv_memory_capacity_bytes() const override;
   // Allocates rank 0's cache and has every follower allocate the same number of blocks.

@@ -19,7 +19,8 @@ namespace {
 
 using testing::GoldenCase;
 
-class TpDecoderTest : public ::testing::TestWithParam<int> {
+// Parameter: (tp_size, decode_context_parallel).
+class TpDecoderTest : public ::testing::TestWithParam<std::pair<int, int>> {
  protected:
   static void SetUpTestSuite() {
     auto cases = testing::LoadGoldenCases();
@@ -44,7 +45,7 @@ absl::StatusOr<GreedyResult> Generate(const GoldenCase& c, const TensorParallelC
 }
 
 TEST_P(TpDecoderTest, GoldenLogitsAndGreedyIds) {
-  const int tp = GetParam();
+  const auto [tp, dcp] = GetParam();
   for (const GoldenCase& c : *cases_) {
     SCOPED_TRACE(c.kind);
     std::vector<absl::StatusOr<GreedyResult>> results(tp, absl::UnknownError("not run"));
@@ -55,7 +56,7 @@ TEST_P(TpDecoderTest, GoldenLogitsAndGreedyIds) {
       ASSERT_TRUE(group.ok()) << group.status();
       std::vector<absl::Status> statuses = comm::testing::RunThreadedRanks(
           std::move(*group), [&](comm::SocketCommunicator& comm) {
-            results[comm.rank()] = Generate(c, {comm.rank(), tp, &comm});
+            results[comm.rank()] = Generate(c, {comm.rank(), tp, &comm, dcp});
             return results[comm.rank()].status();
           });
       for (const absl::Status& s : statuses) ASSERT_TRUE(s.ok()) << s;
@@ -75,7 +76,15 @@ TEST_P(TpDecoderTest, GoldenLogitsAndGreedyIds) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(TensorParallel, TpDecoderTest, ::testing::Values(1, 2, 4));
+// TP = 4 with 2 KV groups: replicated KV (dcp 1) and each group's tokens split over its two
+// ranks (dcp 2, the default the worker picks).
+INSTANTIATE_TEST_SUITE_P(TensorParallel, TpDecoderTest,
+                         ::testing::Values(std::make_pair(1, 1), std::make_pair(2, 1),
+                                           std::make_pair(4, 1), std::make_pair(4, 2)),
+                         [](const ::testing::TestParamInfo<std::pair<int, int>>& info) {
+                           return "tp" + std::to_string(info.param.first) + "_dcp" +
+                                  std::to_string(info.param.second);
+                         });
 
 TEST(TpDecoderErrors, UnsplittableGroupIsAClearError) {
   auto config = LoadModelConfig(testing::kModelDir).value();

@@ -18,9 +18,9 @@ namespace glm4v::worker::tp {
 namespace {
 
 // FNV-1a over the figures every rank must agree on (same model, same group).
-uint64_t Fingerprint(const ModelConfig& c, int tp_size) {
+uint64_t Fingerprint(const ModelConfig& c, int tp_size, int dcp) {
   uint64_t h = 1469598103934665603ull;
-  for (int64_t v : {int64_t{tp_size}, int64_t{c.num_layers}, int64_t{c.hidden_size},
+  for (int64_t v : {int64_t{tp_size}, int64_t{dcp}, int64_t{c.num_layers}, int64_t{c.hidden_size},
                     int64_t{c.num_attention_heads}, int64_t{c.multi_query_group_num},
                     int64_t{c.kv_channels}, int64_t{c.ffn_hidden_size},
                     int64_t{c.padded_vocab_size}}) {
@@ -44,6 +44,10 @@ absl::StatusOr<RankResources> JoinGroup(const TensorParallelOptions& options) {
                                                           options.tp_size, options.timeout));
   }
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(options.model_dir));
+  const int dcp = options.decode_context_parallel > 0
+                      ? options.decode_context_parallel
+                      : DefaultDecodeContextParallel(config, options.tp_size);
+  RETURN_IF_ERROR(CheckDecodeContextParallel(config, options.tp_size, dcp));
   // Weights first (the slow part, no communicator needed); connect_timeout absorbs the skew.
   ASSIGN_OR_RETURN(TensorParallelShard shard,
                    PlanShard(config, options.tp_rank, options.tp_size));
@@ -57,7 +61,7 @@ absl::StatusOr<RankResources> JoinGroup(const TensorParallelOptions& options) {
                                                    : weights.layers[0].qkv_weight.StorageName());
 
   RankResources rank;
-  TensorParallelContext tp{options.tp_rank, options.tp_size, nullptr};
+  TensorParallelContext tp{options.tp_rank, options.tp_size, nullptr, dcp};
   if (options.tp_size > 1) {
     comm::SocketCommunicatorOptions so;
     so.rank = options.tp_rank;
@@ -72,13 +76,14 @@ absl::StatusOr<RankResources> JoinGroup(const TensorParallelOptions& options) {
       ASSIGN_OR_RETURN(rank.control, comm::SocketCommunicator::Create(so));
     }
     // Catch ranks started on a different model or group size before the first step.
-    const uint64_t mine = Fingerprint(config, options.tp_size);
+    const uint64_t mine = Fingerprint(config, options.tp_size, dcp);
     std::vector<uint64_t> all(options.tp_size);
     RETURN_IF_ERROR(rank.control->AllGather(&mine, all.data(), sizeof(mine)));
     for (int r = 0; r < options.tp_size; ++r) {
       if (all[r] != mine) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "tensor-parallel rank ", r, " runs a different model or group size than rank ",
+            "tensor-parallel rank ", r,
+            " runs a different model, group size or decode context parallel size than rank ",
             options.tp_rank));
       }
     }

@@ -29,6 +29,10 @@ struct TensorParallelOptions {
   std::string backend = "cpu";
   int tp_rank = 0;
   int tp_size = 1;
+  // Decode context parallelism (model/context_parallel_attention.h): 0 = the default
+  // (DefaultDecodeContextParallel: tp_size / kv_groups when the ranks outnumber the groups).
+  // The same value on every rank.
+  int decode_context_parallel = 0;
   // "host:port" where rank 0's communicator listens; the same string on every rank.
   std::string rendezvous;
   // A rank that dies or stalls fails the group's next step (or the idle heartbeat) within this.

@@ -82,11 +82,22 @@ struct OpenAiHttpServer::Impl {
                    httplib::Response& res);
   void HandleStream(const ChatCompletionRequest& request, CompletionContext ctx,
                     httplib::Response& res);
+  // With the limits of GetModelInfo when the gateway answers (vLLM's `max_model_len` field is
+  // what OpenAI-compatible clients read for the context length).
   json ModelObject() const {
-    return {{"id", options.model_name},
-            {"object", "model"},
-            {"created", created},
-            {"owned_by", "glm4v-serving"}};
+    json model = {{"id", options.model_name},
+                  {"object", "model"},
+                  {"created", created},
+                  {"owned_by", "glm4v-serving"}};
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    glm4v::v1::ModelInfo info;
+    if (stub->GetModelInfo(&context, glm4v::v1::GetModelInfoRequest(), &info).ok()) {
+      model["max_model_len"] = info.context_length();
+      model["max_prompt_tokens"] = info.max_prompt_tokens();
+      model["accepts_images"] = info.accepts_images();
+    }
+    return model;
   }
 };
 
