@@ -540,12 +540,16 @@ TEST_P(OpsTest, RopeRotatesFirstHalfInterleaved) {
     int heads, head_dim, rotary;
     std::vector<int32_t> positions;
   };
-  // rotary 6 of 14: a pass-through tail; GLM's 64 of 128 with positions near the 32k limit.
-  const std::vector<Case> cases = {{3, 14, 6, {0, 1, 5, 5, 1000, 32767}},
-                                   {3, 128, 64, {0, 1, 2, 3, 3, 3, 4, 1000, 31999}}};
+  // rotary 6 of 14: a pass-through tail; GLM's 64 of 128 with positions near the 32k limit,
+  // and near GLM-4-9B-chat-1M's 1,048,576 (where fp32 angles would be off by ~0.06 rad).
+  const std::vector<Case> cases = {
+      {3, 14, 6, {0, 1, 5, 5, 1000, 32767}},
+      {3, 128, 64, {0, 1, 2, 3, 3, 3, 4, 1000, 31999}},
+      {2, 128, 64, {131071, 524287, 999983, 1048574, 1048575}}};
   for (const Case& c : cases) {
     const int64_t rows = static_cast<int64_t>(c.positions.size());
-    for (double base : {10000.0, 25000.0}) {
+    // GLM-4's base 10000, and 10000 x rope_ratio 500 (the -1M model).
+    for (double base : {10000.0, 25000.0, 5000000.0}) {
       Tensor x = Random({rows, c.heads * c.head_dim}, 17);
       Vec want = ref::Rope(Read(x), rows, c.heads, c.head_dim, c.rotary, c.positions, base);
       ASSERT_TRUE(backend_->ApplyRope(&x, c.positions, c.head_dim, c.rotary, base).ok());

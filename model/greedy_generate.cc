@@ -1,6 +1,7 @@
 #include "model/greedy_generate.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <numeric>
 
@@ -42,6 +43,7 @@ absl::StatusOr<GreedyResult> GenerateGreedy(const Decoder& decoder, const Splice
   std::vector<float> last_logits(vocab);
 
   // Prefill, whole or in chunks.
+  const auto prefill_start = std::chrono::steady_clock::now();
   const int64_t chunk = options.prefill_chunk == 0 ? n : options.prefill_chunk;
   for (int64_t begin = 0; begin < n; begin += chunk) {
     const int64_t end = std::min(n, begin + chunk);
@@ -72,6 +74,10 @@ absl::StatusOr<GreedyResult> GenerateGreedy(const Decoder& decoder, const Splice
     }
   }
 
+  const auto decode_start = std::chrono::steady_clock::now();
+  using Ms = std::chrono::duration<double, std::milli>;
+  result.prefill_ms = Ms(decode_start - prefill_start).count();
+
   // Decode: the argmax of the latest logits is the next token; feed it back.
   std::vector<float> steps;
   int32_t position = prompt.next_position;
@@ -96,6 +102,7 @@ absl::StatusOr<GreedyResult> GenerateGreedy(const Decoder& decoder, const Splice
     ASSIGN_OR_RETURN(Tensor logits, backend->Download(out.logits));
     std::memcpy(last_logits.data(), logits.data<float>(), vocab * sizeof(float));
   }
+  result.decode_ms = Ms(std::chrono::steady_clock::now() - decode_start).count();
   result.step_logits = Tensor::FromF32({static_cast<int64_t>(result.ids.size()), vocab}, steps);
   return result;
 }

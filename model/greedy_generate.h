@@ -29,6 +29,8 @@ struct GreedyResult {
   std::vector<int32_t> ids;  // generated tokens
   Tensor step_logits;        // host f32 [ids.size(), vocab]: row i is what chose ids[i]
   Tensor prompt_logits;      // host f32 [prompt rows, vocab] if requested
+  double prefill_ms = 0;     // wall time of the prompt's steps (the first token's)
+  double decode_ms = 0;      // wall time of the decode steps (ids.size() - 1 of them)
 };
 
 // `prompt` is a spliced prompt (SpliceImages, or plain text with embedding_rows all -1) and

@@ -125,11 +125,22 @@ absl::StatusOr<GpuPlan> PlanGpu(const ModelConfig& config, const GpuPlanRequest&
   }
   ASSIGN_OR_RETURN(plan.kv_bytes_per_token, KvBytesPerTokenPerRank(config, r.tp_size,
                                                                    r.kv_dtype));
+  const int dcp = r.decode_context_parallel;
+  RETURN_IF_ERROR(CheckDecodeContextParallel(config, r.tp_size, dcp));
+  if (dcp > 1) {
+    // The group's queries, their partial outputs (activation dtype) and log-sum-exps (f32)
+    // for every row of a step, plus the all-gathered copies of both on the host side.
+    ASSIGN_OR_RETURN(const TensorParallelShard shard, PlanShard(config, 0, r.tp_size));
+    const int64_t group_heads = int64_t{dcp} * shard.num_heads;
+    plan.activations += Bytes(2 * r.max_batched_tokens * group_heads * config.kv_channels,
+                              r.decoder.activation) +
+                        Bytes(r.max_batched_tokens * group_heads, DType::kF32);
+  }
   const int64_t fixed = plan.decoder_weights + plan.vision_weights + plan.feature_cache +
                         plan.activations + plan.reserve;
   plan.kv_cache = r.kv_cache_bytes > 0 ? r.kv_cache_bytes : r.gpu_bytes - fixed;
   plan.headroom = r.gpu_bytes - fixed - plan.kv_cache;
-  plan.kv_tokens = plan.kv_cache > 0 ? plan.kv_cache / plan.kv_bytes_per_token : 0;
+  plan.kv_tokens = plan.kv_cache > 0 ? plan.kv_cache / plan.kv_bytes_per_token * dcp : 0;
   return plan;
 }
 

@@ -71,7 +71,9 @@ struct GpuPlan {
   int64_t reserve = kGpuRuntimeReserveBytes;
   int64_t kv_cache = 0;             // the KV budget: the fixed one, or all that is left
   int64_t kv_bytes_per_token = 0;   // per rank
-  int64_t kv_tokens = 0;            // kv_cache / kv_bytes_per_token (0 when negative)
+  // Tokens of context the group holds: kv_cache / kv_bytes_per_token (0 when negative), times
+  // the decode context parallel size (each rank of a KV group holds 1/dcp of the tokens).
+  int64_t kv_tokens = 0;
   int64_t headroom = 0;             // gpu_bytes minus everything above (negative: over)
   bool fits() const { return kv_cache > 0 && headroom >= 0; }
 };
@@ -92,6 +94,8 @@ struct GpuPlanRequest {
   // 0: everything left after the rest goes to KV (as --kv_cache_fraction=1 would); else the
   // fixed KV budget (--kv_cache_bytes), and kv_cache reports what is left beyond it.
   int64_t kv_cache_bytes = 0;
+  // Decode context parallelism (model/tensor_parallel.h CheckDecodeContextParallel).
+  int decode_context_parallel = 1;
 };
 
 absl::StatusOr<GpuPlan> PlanGpu(const ModelConfig& config, const GpuPlanRequest& request);

@@ -124,5 +124,30 @@ TEST(MemorySizingTest, Glm4v9bFigures) {
   EXPECT_FALSE(plan->fits());
 }
 
+// GLM-4-9B-chat-1M (the same decoder): 40 KiB of bf16 KV per token, so a 1M-token sequence
+// needs 40 GiB of KV. TP 2 holds one KV group per rank; TP 4/8 replicate the groups unless
+// decode context parallelism splits their tokens, which multiplies the context by dcp.
+TEST(MemorySizingTest, DecodeContextParallelismMultipliesTheContextPerGroup) {
+  auto config = ParseModelConfig(testing::Glm4v9bConfigJson(), "glm-4v-9b");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(*KvBytesPerTokenPerRank(*config, 1, DType::kBF16), 40 * 1024);
+  EXPECT_EQ(*KvBytesPerTokenPerRank(*config, 4, DType::kBF16), 20 * 1024);
+  GpuPlanRequest r;
+  r.gpu_bytes = int64_t{80} * 1000 * 1000 * 1000;
+  r.tp_size = 8;
+  auto replicated = PlanGpu(*config, r);
+  ASSERT_TRUE(replicated.ok());
+  r.decode_context_parallel = 4;
+  auto split = PlanGpu(*config, r);
+  ASSERT_TRUE(split.ok()) << split.status();
+  EXPECT_TRUE(split->fits());
+  // Slightly more activation scratch, four times the tokens.
+  EXPECT_GT(split->activations, replicated->activations);
+  EXPECT_NEAR(static_cast<double>(split->kv_tokens) / replicated->kv_tokens, 4.0, 0.01);
+  EXPECT_GT(split->kv_tokens, 1 << 20);  // a whole 1M-token sequence per TP-8 group
+  r.decode_context_parallel = 3;
+  EXPECT_EQ(PlanGpu(*config, r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace glm4v

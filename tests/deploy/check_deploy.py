@@ -285,6 +285,14 @@ def container_binary(c):
     return COMMANDS.get(os.path.basename(cmd[0]))
 
 
+def overlay_components(root, overlay):
+    """The Kustomize components an overlay lists."""
+    import yaml  # PyYAML is checked for in main()
+    path = os.path.join(root, "k8s", "overlays", overlay, "kustomization.yaml")
+    with open(path) as f:
+        return list((yaml.safe_load(f) or {}).get("components") or [])
+
+
 def check_overlay(rep, src, name, docs, ctx):
     """Invariants of one rendered overlay."""
     ws = workloads(docs)
@@ -294,9 +302,21 @@ def check_overlay(rep, src, name, docs, ctx):
         comp = pod_labels(w).get("app.kubernetes.io/component")
         comps[comp] = w
 
+    # A text-only model (components/text-only: GLM-4-9B-chat, -1M) has no vision tier at all;
+    # then nothing may point at one.
+    text_only = "vision" not in comps and any(
+        "components/text-only" in c for c in ctx.get("components", {}).get(name, []))
     rep.case("%s: three tiers present" % name)
     for comp in PROCESS_OF_COMPONENT:
+        if comp == "vision" and text_only:
+            continue
         rep.check(comp in comps, "no Deployment/StatefulSet with app.kubernetes.io/component=%s" % comp)
+    if text_only:
+        rep.check(not [s for s in services if "vision" in s["metadata"]["name"]] and
+                  not [h for h in by_kind(docs, "HorizontalPodAutoscaler") if "vision" in h["metadata"]["name"]] and
+                  not [m for m in by_kind(docs, "ServiceMonitor") if "vision" in m["metadata"]["name"]] and
+                  not [n for n in by_kind(docs, "NetworkPolicy") if "vision" in n["metadata"]["name"]],
+                  "text-only overlay still renders vision Services/HPAs/ServiceMonitors/NetworkPolicies")
     rep.check(comps.get("worker", {}).get("kind") == "StatefulSet", "the decoder worker must be a StatefulSet")
 
     effective = {}  # comp -> {flag: value} (explicit or default)
@@ -484,7 +504,7 @@ def check_overlay(rep, src, name, docs, ctx):
             if isinstance(tp, str) and tp in cports:
                 rep.check(p["port"] == cports[tp], "Service %s port %s=%d differs from containerPort %d" % (
                     s["metadata"]["name"], tp, p["port"], cports[tp]))
-    for comp in ("vision", "worker"):
+    for comp in ("worker",) if text_only else ("vision", "worker"):
         s = next((s for s in services if matches(s["spec"].get("selector"), pod_labels(comps.get(comp, {"spec": {"template": {}}})))), None)
         rep.check(s is not None and s["spec"].get("clusterIP") == "None", "%s needs a headless Service" % comp)
     sts = comps.get("worker")
@@ -495,7 +515,7 @@ def check_overlay(rep, src, name, docs, ctx):
 
     rep.case("%s: gateway addresses match vision Service and worker StatefulSet" % name)
     g = effective.get("gateway")
-    if g and sts and "worker" in effective and "vision" in effective:
+    if g and sts and "worker" in effective and ("vision" in effective or text_only):
         want = ["%s-%d.%s:%s" % (sts["metadata"]["name"], i, sts["spec"]["serviceName"],
                                  effective["worker"]["container"]["ports"][0]["containerPort"])
                 for i in range(sts["spec"].get("replicas", 1))]
@@ -504,11 +524,15 @@ def check_overlay(rep, src, name, docs, ctx):
                 for i in range(sts["spec"].get("replicas", 1))]
         got = (g["args"].get("worker_addresses") or "").split(",")
         rep.check(got == want, "--worker_addresses=%s but the StatefulSet has %s" % (",".join(got), ",".join(want)))
+        if text_only:
+            rep.check("vision_address" not in g["args"],
+                      "text-only overlay: the gateway's --vision_address points at no vision tier")
+    if g and sts and "worker" in effective and "vision" in effective:
         vport = {p["name"]: p["containerPort"] for p in effective["vision"]["container"]["ports"]}["grpc"]
         vs = [s["metadata"]["name"] for s in services if matches(s["spec"].get("selector"), pod_labels(effective["vision"]["workload"]))]
         va = g["args"].get("vision_address", "")
         rep.check(va in ["%s:%d" % (n, vport) for n in vs], "--vision_address=%s is not a vision Service:%d (%s)" % (va, vport, vs))
-    else:
+    elif not (g and sts and "worker" in effective and text_only):
         rep.fail("missing gateway/vision/worker containers")
 
     # PDBs.
@@ -524,7 +548,7 @@ def check_overlay(rep, src, name, docs, ctx):
     # HPAs.
     rep.case("%s: HorizontalPodAutoscalers" % name)
     hpas = by_kind(docs, "HorizontalPodAutoscaler")
-    for comp in ("gateway", "vision"):
+    for comp in ("gateway",) if text_only else ("gateway", "vision"):
         w = comps.get(comp)
         hs = [h for h in hpas if w and h["spec"]["scaleTargetRef"]["name"] == w["metadata"]["name"]
               and h["spec"]["scaleTargetRef"]["kind"] == w["kind"]]
@@ -633,7 +657,8 @@ def check_gpu_budget(rep, name, effective, sizing):
            "--kv_cache_dtype=" + ("bf16" if flag_value(w, "kv_cache_dtype", "auto") == "auto"
                                   else flag_value(w, "kv_cache_dtype", "bf16")),
            "--max_num_batched_tokens=" + flag_value(w, "max_num_batched_tokens", "2048"),
-           "--max_num_seqs=" + flag_value(w, "max_num_seqs", "64")]
+           "--max_num_seqs=" + flag_value(w, "max_num_seqs", "64"),
+           "--decode_context_parallel=" + flag_value(w, "decode_context_parallel", "0")]
     # A fraction of free memory adapts to what is left; a fixed budget must fit.
     if "kv_cache_fraction" not in w["args"]:
         cmd.append("--kv_cache_bytes=" + flag_value(w, "kv_cache_bytes", "0"))
@@ -913,7 +938,7 @@ def main():
         if docs is None:
             continue
         ctx = {"cpu_only": o.startswith("cpu"), "image_bins": image_bins, "metric_refs": metric_refs,
-               "adapter_metrics": adapter_metrics}
+               "adapter_metrics": adapter_metrics, "components": {o: overlay_components(root, o)}}
         eff = check_overlay(rep, src, o, docs, ctx)
         rep.case("%s: namespace set" % o)
         rep.check(all(d["metadata"].get("namespace") for d in docs), "every object needs a namespace")

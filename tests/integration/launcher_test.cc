@@ -1,6 +1,6 @@
 // The launcher starts the stack, serves requests, stops everything on SIGTERM with exit 0, and
 // exits non-zero when one of its children dies; with --tp_size=2 the worker is a group of two
-// rank processes that serve together and stop together.
+// rank processes that serve together and stop together; a text-only model runs without vision.
 #include <signal.h>
 
 #include <regex>
@@ -28,13 +28,14 @@ class LauncherTest : public ::testing::Test {
     // Workers take consecutive ports; the second one must be free too (best effort).
   }
 
-  absl::Status Launch(int num_workers, const std::string& log_name, int tp_size = 1) {
+  absl::Status Launch(int num_workers, const std::string& log_name, int tp_size = 1,
+                      const std::string& model_dir = "tests/data/tiny-glm4v/model") {
     log_path_ = absl::StrCat(dir_, "/", log_name);
     ChildProcess::Options options;
     options.log_path = log_path_;
     auto child = ChildProcess::Start(
         {RunfilePath("tools/launcher/launch"), absl::StrCat("--bin_dir=", RunfilePath("")),
-         absl::StrCat("--model_dir=", RunfilePath("tests/data/tiny-glm4v/model")),
+         absl::StrCat("--model_dir=", RunfilePath(model_dir)),
          absl::StrCat("--tokenizer_path=",
                       RunfilePath("tests/data/tiny-glm4v/tokenizer/tokenizer.model")),
          absl::StrCat("--gateway_port=", gateway_port_),
@@ -121,6 +122,23 @@ TEST_F(LauncherTest, TensorParallelGroupServesAndStopsTogether) {
   EXPECT_TRUE(launcher_->succeeded()) << launcher_->DescribeExit() << "\n" << Log();
   EXPECT_NE(kill(rank0, 0), 0) << "rank 0 outlived the launcher";
   EXPECT_NE(kill(rank1, 0), 0) << "rank 1 outlived the launcher";
+}
+
+// A text-only checkpoint: no vision process; text answers, an image is INVALID_ARGUMENT.
+TEST_F(LauncherTest, TextOnlyModelRunsWithoutAVisionService) {
+  ASSERT_TRUE(Launch(1, "launch_text.log", 1, "tests/data/long-glm4/model").ok()) << Log();
+  EXPECT_EQ(ChildPid("vision"), -1) << Log();
+  EXPECT_NE(Log().find("text-only model: no vision service"), std::string::npos) << Log();
+  auto stub =
+      v1::Glm4vService::NewStub(CreateBackendChannel(absl::StrCat("127.0.0.1:", gateway_port_)));
+  StreamResult text = RunStream(stub.get(), ChatRequest("Hello", "", 5));
+  ASSERT_TRUE(text.status.ok()) << text.status.error_message();
+  EXPECT_EQ(text.token_ids.size(), 5u);
+  StreamResult image = RunStream(stub.get(), ChatRequest("What is this?", Image0Png(), 5));
+  EXPECT_EQ(image.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  launcher_->Signal(SIGTERM);
+  ASSERT_TRUE(launcher_->WaitFor(absl::Seconds(30)));
+  EXPECT_TRUE(launcher_->succeeded()) << launcher_->DescribeExit() << "\n" << Log();
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 //     --prompt_ids=151331,151333,151336,198,151339,151329,151340,3838,151337 --max_new_tokens=32
 // With --image the prompt must hold <|begin_of_image|> <|endoftext|> <|end_of_image|> once.
 // Prints the generated ids (comma-separated, ending with the stop id if one was produced).
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -28,6 +31,10 @@
 ABSL_FLAG(std::string, model_dir, "", "GLM-4V checkpoint directory (config.json + safetensors)");
 ABSL_FLAG(std::string, image, "", "optional image file (PNG/JPEG)");
 ABSL_FLAG(std::string, prompt_ids, "", "comma-separated prompt token ids");
+ABSL_FLAG(int, synthetic_prompt_tokens, 0,
+          "instead of --prompt_ids: a deterministic prompt of this many ordinary token ids "
+          "(long-context benchmarks; a 128K-id list does not fit one command-line argument)");
+ABSL_FLAG(int, prefill_chunk, 0, "prefill in chunks of this many tokens (0: one step)");
 ABSL_FLAG(int, max_new_tokens, 32, "maximum number of generated tokens");
 ABSL_FLAG(std::string, backend, "cpu",
           "compute backend: cpu, or cuda (needs a CUDA device)");
@@ -68,7 +75,17 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 absl::Status Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
   if (model_dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(absl::GetFlag(FLAGS_prompt_ids)));
+  std::vector<int32_t> ids;
+  if (absl::GetFlag(FLAGS_synthetic_prompt_tokens) > 0) {
+    ASSIGN_OR_RETURN(const ModelConfig config, LoadModelConfig(model_dir));
+    // Ids below the special ones (GLM tokenizers put them at the end of the vocabulary).
+    const int ordinary = std::max(1, std::min(config.padded_vocab_size, 150000) * 9 / 10);
+    for (int i = 0; i < absl::GetFlag(FLAGS_synthetic_prompt_tokens); ++i) {
+      ids.push_back(static_cast<int32_t>((int64_t{i} * 7919 + 13) % ordinary));
+    }
+  } else {
+    ASSIGN_OR_RETURN(ids, ParseIds(absl::GetFlag(FLAGS_prompt_ids)));
+  }
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));
   const std::string image_path = absl::GetFlag(FLAGS_image);
   const bool with_image = !image_path.empty();
@@ -114,6 +131,7 @@ absl::Status Run() {
   ASSIGN_OR_RETURN(SplicedPrompt prompt, SpliceImages(ids, image_rows, model.config));
 
   options.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  options.prefill_chunk = std::max(0, absl::GetFlag(FLAGS_prefill_chunk));
   if (!absl::GetFlag(FLAGS_ignore_eos)) {
     options.stop_ids.assign(model.config.eos_token_ids.begin(), model.config.eos_token_ids.end());
   }
@@ -128,6 +146,14 @@ absl::Status Run() {
                "preprocessing + vision tower %.0f ms)\n",
                prompt.token_ids.size(), ids.size(), result.ids.size(), Ms(loaded - start).count(),
                Ms(done - loaded).count(), vision_ms);
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  std::fprintf(stderr,
+               "prefill %.0f ms (%.1f tokens/s), decode %.2f ms/token over %zu steps, peak RSS "
+               "%.1f MiB\n",
+               result.prefill_ms, prompt.token_ids.size() / (result.prefill_ms / 1000.0),
+               result.ids.size() > 1 ? result.decode_ms / (result.ids.size() - 1) : 0.0,
+               result.ids.size() > 1 ? result.ids.size() - 1 : 0, usage.ru_maxrss / 1024.0);
   return absl::OkStatus();
 }
 

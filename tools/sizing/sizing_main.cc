@@ -14,6 +14,7 @@
 #include "common/model_config.h"
 #include "common/status_macros.h"
 #include "model/memory_sizing.h"
+#include "model/tensor_parallel.h"
 #include "model/testing/glm4v_9b_config.h"
 #include "model/weight_options.h"
 
@@ -21,6 +22,9 @@ ABSL_FLAG(std::string, model_dir, "", "checkpoint directory (default: GLM-4V-9B'
 ABSL_FLAG(bool, tables, false, "print the sizing tables (markdown)");
 ABSL_FLAG(double, gpu_gib, 24, "GPU memory in GiB for the single-plan mode (24 GB cards: 22.5)");
 ABSL_FLAG(int, tp_size, 1, "tensor-parallel size");
+ABSL_FLAG(int, decode_context_parallel, 0,
+          "decode context parallel size (the worker's flag): 0 = the worker's default "
+          "(tp_size / kv_groups when the ranks outnumber the groups), 1 = replicated KV");
 ABSL_FLAG(std::string, weight_dtype, "bf16", "decoder weights: bf16, fp8, int8, int4");
 ABSL_FLAG(std::string, vision_weight_dtype, "",
           "vision weights when the vision service shares the GPU (empty: it does not)");
@@ -53,6 +57,49 @@ absl::StatusOr<DType> FloatDType(const std::string& name) {
 }
 
 std::string G(int64_t bytes) { return absl::StrFormat("%.2f", bytes / kGiB); }
+
+// GLM-4-9B-chat-1M: the GLM-4V-9B decoder without the vision tower, seq_length 1,048,576. Tokens
+// of context one TP group holds (bf16 weights and KV, its own GPUs), with and without decode
+// context parallelism.
+absl::Status PrintLongContextTable(const ModelConfig& glm4v) {
+  ModelConfig config = glm4v;
+  config.has_vision = false;
+  config.seq_length = 1 << 20;
+  std::printf("### GLM-4-9B-chat-1M: KV capacity per TP group (bf16 weights and KV cache)\n\n"
+              "Tokens of context one worker group holds (= the longest sequence it can serve, "
+              "up to the model's 1,048,576); in brackets how many 1M-token sequences fit at "
+              "once. DCP: --decode_context_parallel.\n\n"
+              "| TP | DCP | KV bytes per held token per rank | 80 GB (H100) | 141 GB (H200) |\n"
+              "|---|---|---|---|---|\n");
+  ASSIGN_OR_RETURN(const WeightStorage bf16, Storage("bf16"));
+  for (int tp : {1, 2, 4, 8}) {
+    std::vector<int> dcps = {1};
+    if (DefaultDecodeContextParallel(config, tp) > 1) {
+      for (int d = 2; d <= DefaultDecodeContextParallel(config, tp); d *= 2) dcps.push_back(d);
+    }
+    for (int dcp : dcps) {
+      ASSIGN_OR_RETURN(const int64_t per_token, KvBytesPerTokenPerRank(config, tp, DType::kBF16));
+      std::printf("| %d | %d | %lld |", tp, dcp, static_cast<long long>(per_token));
+      for (double gib : {79.65, 131.0}) {
+        GpuPlanRequest r;
+        r.gpu_bytes = static_cast<int64_t>(gib * kGiB);
+        r.tp_size = tp;
+        r.decoder = bf16;
+        r.decode_context_parallel = dcp;
+        ASSIGN_OR_RETURN(const GpuPlan p, PlanGpu(config, r));
+        if (!p.fits()) {
+          std::printf(" - |");
+          continue;
+        }
+        std::printf(" %lld (%.2f) |", static_cast<long long>(p.kv_tokens),
+                    static_cast<double>(p.kv_tokens) / config.seq_length);
+      }
+      std::printf("\n");
+    }
+  }
+  std::printf("\n");
+  return absl::OkStatus();
+}
 
 absl::Status PrintTables(const ModelConfig& config) {
   const std::vector<std::string> dtypes = {"bf16", "fp8", "int8", "int4"};
@@ -122,13 +169,16 @@ absl::Status PrintTables(const ModelConfig& config) {
     }
     std::printf("\n");
   }
-  return absl::OkStatus();
+  return PrintLongContextTable(config);
 }
 
 absl::StatusOr<bool> CheckOnePlan(const ModelConfig& config) {
   GpuPlanRequest r;
   r.gpu_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_gpu_gib) * kGiB);
   r.tp_size = absl::GetFlag(FLAGS_tp_size);
+  r.decode_context_parallel = absl::GetFlag(FLAGS_decode_context_parallel) > 0
+                                  ? absl::GetFlag(FLAGS_decode_context_parallel)
+                                  : DefaultDecodeContextParallel(config, r.tp_size);
   ASSIGN_OR_RETURN(r.decoder, Storage(absl::GetFlag(FLAGS_weight_dtype)));
   ASSIGN_OR_RETURN(r.kv_dtype, FloatDType(absl::GetFlag(FLAGS_kv_cache_dtype)));
   r.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
@@ -144,12 +194,13 @@ absl::StatusOr<bool> CheckOnePlan(const ModelConfig& config) {
   }
   ASSIGN_OR_RETURN(const GpuPlan p, PlanGpu(config, r));
   std::printf("gpu %s GiB: decoder weights %s, vision weights %s, feature cache %s, "
-              "activations %s, runtime reserve %s, KV cache %s (%lld tokens at %lld B/token), "
-              "headroom %s GiB: %s\n",
+              "activations %s, runtime reserve %s, KV cache %s (%lld tokens at %lld B/token "
+              "per rank, decode context parallel %d), headroom %s GiB: %s\n",
               G(p.gpu_bytes).c_str(), G(p.decoder_weights).c_str(), G(p.vision_weights).c_str(),
               G(p.feature_cache).c_str(), G(p.activations).c_str(), G(p.reserve).c_str(),
               G(p.kv_cache).c_str(), static_cast<long long>(p.kv_tokens),
-              static_cast<long long>(p.kv_bytes_per_token), G(p.headroom).c_str(),
+              static_cast<long long>(p.kv_bytes_per_token), r.decode_context_parallel,
+              G(p.headroom).c_str(),
               p.fits() ? "fits" : "DOES NOT FIT");
   return p.fits();
 }
