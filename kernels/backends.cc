@@ -66,4 +66,13 @@ std::vector<std::string> AvailableBackends() {
   return names;
 }
 
+absl::StatusOr<Backend*> GetServingBackend(absl::string_view name) {
+  absl::StatusOr<Backend*> backend = GetBackend(name);
+  if (backend.status().code() == absl::StatusCode::kUnavailable) {
+    return absl::FailedPreconditionError(absl::StrCat("--backend=", name, ": no usable ", name,
+                                                      " device: ", backend.status().message()));
+  }
+  return backend;
+}
+
 }  // namespace glm4v

@@ -23,6 +23,11 @@ using BackendFactory = absl::StatusOr<Backend*> (*)();
 // stateless apart from device handles, so one instance serves every caller.
 absl::StatusOr<Backend*> GetBackend(absl::string_view name);
 
+// GetBackend for a serving process: a registered backend whose device is missing is
+// FAILED_PRECONDITION naming the backend and the device ("--backend=cuda: no usable device:
+// ..."), the error a pod scheduled without its GPU should die with; other errors as GetBackend.
+absl::StatusOr<Backend*> GetServingBackend(absl::string_view name);
+
 // Names of the backends linked into this binary ("cpu" first), whether or not a device is
 // present right now.
 std::vector<std::string> AvailableBackends();

@@ -11,7 +11,8 @@ absl::StatusOr<std::unique_ptr<EngineMetrics>> EngineMetrics::Register(
                    registry->AddGauge("glm4v_worker_kv_blocks_used",
                                       "KV cache blocks referenced by live sequences."));
   ASSIGN_OR_RETURN(m->kv_blocks_total_,
-                   registry->AddGauge("glm4v_worker_kv_blocks_total", "KV cache blocks."));
+                   registry->AddGauge("glm4v_worker_kv_blocks_capacity",
+                                      "KV cache blocks this worker holds (used or free)."));
   ASSIGN_OR_RETURN(m->kv_usage_ratio_,
                    registry->AddGauge("glm4v_worker_kv_cache_usage_ratio",
                                       "Fraction of KV cache blocks in use (0..1)."));

@@ -724,7 +724,7 @@ TEST_F(EngineTest, ExportsMetrics) {
   ASSERT_TRUE(result.status.ok());
   ExpectNoLeaks(engine.get());
   const std::string text = registry.Render();
-  EXPECT_NE(text.find("glm4v_worker_kv_blocks_total 256"), std::string::npos) << text;
+  EXPECT_NE(text.find("glm4v_worker_kv_blocks_capacity 256"), std::string::npos) << text;
   EXPECT_NE(text.find("glm4v_worker_requests_total{outcome=\"length\"} 1"), std::string::npos);
   EXPECT_NE(text.find(absl::StrCat("glm4v_worker_generated_tokens_total ",
                                    text_case_->greedy_ids.size())),

@@ -34,7 +34,7 @@ ABSL_FLAG(int, http_port, -1,
           "-1 = off.");
 ABSL_FLAG(std::string, served_model_name, "glm-4v-9b",
           "Model name reported by the OpenAI-style API; requests naming another get 404.");
-ABSL_FLAG(int, metrics_port, 9090, "HTTP port of /metrics and /healthz; -1 disables.");
+ABSL_FLAG(int, metrics_port, 9480, "HTTP port of /metrics and /healthz; -1 disables.");
 ABSL_FLAG(std::string, vision_address, "127.0.0.1:50061",
           "Vision service host:port (unused for a text-only model).");
 ABSL_FLAG(std::vector<std::string>, worker_addresses, {"127.0.0.1:50071"},

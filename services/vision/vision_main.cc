@@ -24,7 +24,7 @@
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to bind the gRPC and metrics ports to.");
 ABSL_FLAG(int, grpc_port, 50061, "gRPC port (glm4v.internal.VisionEncoder).");
-ABSL_FLAG(int, metrics_port, 9091, "HTTP port of /metrics and /healthz; -1 disables.");
+ABSL_FLAG(int, metrics_port, 9481, "HTTP port of /metrics and /healthz; -1 disables.");
 ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json + safetensors).");
 ABSL_FLAG(std::string, backend, "cpu", "Kernel backend: cpu or cuda.");
 ABSL_FLAG(int, max_batch, 8, "Most images per vision-tower batch.");
@@ -54,7 +54,7 @@ absl::Status Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
   if (model_dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
-  ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));
+  ASSIGN_OR_RETURN(Backend * backend, GetServingBackend(absl::GetFlag(FLAGS_backend)));
   ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(model_dir));
   WeightLoadOptions weight_options;
   RETURN_IF_ERROR(ParseWeightDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype),

@@ -67,7 +67,7 @@ REQUIRED_ALERT_TOPICS = {
     "error rate": r"requests_total\{code=~",
     "TTFT p95": r"histogram_quantile\(0\.95,[^;]*?time_to_first_token_seconds_bucket",
     "queue growth": r"deriv\(sum\(glm4v_gateway_queue_depth\)",
-    "KV cache saturation": r"glm4v_worker_kv_blocks_used\s*/\s*glm4v_worker_kv_blocks_total",
+    "KV cache saturation": r"glm4v_worker_kv_blocks_used\s*/\s*glm4v_worker_kv_blocks_capacity",
     "service down": r"\bup\{job=~",
 }
 HIST_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -37,12 +37,12 @@ ABSL_FLAG(std::string, bin_dir, "",
           "binary in bazel-bin, or its runfiles).");
 ABSL_FLAG(std::string, host, "127.0.0.1", "Address every process binds to.");
 ABSL_FLAG(int, gateway_port, 50051, "Gateway gRPC port.");
-ABSL_FLAG(int, gateway_metrics_port, 9090, "Gateway metrics port.");
+ABSL_FLAG(int, gateway_metrics_port, 9480, "Gateway metrics port.");
 ABSL_FLAG(int, vision_port, 50061, "Vision gRPC port.");
-ABSL_FLAG(int, vision_metrics_port, 9091, "Vision metrics port.");
+ABSL_FLAG(int, vision_metrics_port, 9481, "Vision metrics port.");
 ABSL_FLAG(int, num_workers, 1, "Decoder workers (data-parallel replicas).");
 ABSL_FLAG(int, worker_port, 50071, "First worker's gRPC port (then +1 per worker).");
-ABSL_FLAG(int, worker_metrics_port, 9092, "First worker's metrics port (then +1 per worker).");
+ABSL_FLAG(int, worker_metrics_port, 9482, "First worker's metrics port (then +1 per worker).");
 ABSL_FLAG(int, tp_size, 1,
           "Tensor-parallel ranks per worker (processes; with --backend=cuda rank R uses GPU R).");
 ABSL_FLAG(std::string, backend, "cpu", "Kernel backend for vision and workers.");

@@ -43,7 +43,7 @@
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to bind the gRPC and metrics ports to.");
 ABSL_FLAG(int, grpc_port, 50071, "gRPC port (glm4v.internal.DecoderWorker); ignored on ranks > 0.");
-ABSL_FLAG(int, metrics_port, 9092,
+ABSL_FLAG(int, metrics_port, 9482,
           "HTTP port of /metrics and /healthz; -1 disables; ignored on ranks > 0.");
 ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json + safetensors).");
 ABSL_FLAG(std::string, backend, "cpu", "Kernel backend: cpu or cuda.");
@@ -301,7 +301,7 @@ absl::Status Run() {
         .With("collectives", std::string(group->collectives_backend()));
     runner = std::move(tp_runner);
   } else {
-    ASSIGN_OR_RETURN(Backend * backend, GetBackend(absl::GetFlag(FLAGS_backend)));
+    ASSIGN_OR_RETURN(Backend * backend, GetServingBackend(absl::GetFlag(FLAGS_backend)));
     DecoderRunnerOptions options;
     ASSIGN_OR_RETURN(options.kv_dtype,
                      ParseFloatDTypeFlag("kv_cache_dtype", absl::GetFlag(FLAGS_kv_cache_dtype)));

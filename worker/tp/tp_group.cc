@@ -37,7 +37,7 @@ absl::StatusOr<RankResources> JoinGroup(const TensorParallelOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat("tp_rank ", options.tp_rank,
                                                    " outside a group of ", options.tp_size));
   }
-  ASSIGN_OR_RETURN(Backend * backend, GetBackend(options.backend));
+  ASSIGN_OR_RETURN(Backend * backend, GetServingBackend(options.backend));
   CollectivesFactory make_collectives = options.make_collectives;
   if (!make_collectives) {
     ASSIGN_OR_RETURN(make_collectives, ResolveCollectives(options.collectives, backend,
