@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "worker/block_hash.h"
+#include "common/block_hash.h"
 
 namespace glm4v::worker {
 

@@ -10,7 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "common/tensor.h"
-#include "worker/block_hash.h"
+#include "common/block_hash.h"
 #include "worker/sampling_params.h"
 
 namespace glm4v::worker {

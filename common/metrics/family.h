@@ -61,13 +61,20 @@ class Family final : public FamilyBase {
     return *child;
   }
 
+  // Drops the child for these values (a backend that left the pool): it disappears from the
+  // exposition. References to it from WithLabels must not be used afterwards.
+  void Remove(const std::vector<std::string>& values) {
+    absl::MutexLock lock(&mu_);
+    children_.erase(values);
+  }
+
   size_t size() const {
     absl::MutexLock lock(&mu_);
     return children_.size();
   }
 
   void RenderSamples(std::string* out) const override {
-    absl::MutexLock lock(&mu_);  // children are never removed, only added
+    absl::MutexLock lock(&mu_);
     for (const auto& [values, child] : children_) {
       std::string labels;
       for (size_t i = 0; i < values.size(); ++i) {

@@ -1,5 +1,6 @@
 // The gateway process: public glm4v.v1.Glm4vService on --grpc_port, metrics on --metrics_port
 // (see docs/SERVICES.md).
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -25,6 +26,7 @@
 #include "services/gateway/tokenizer/chat_template.h"
 #include "services/gateway/tokenizer/tokenizer.h"
 #include "services/gateway/vision_client.h"
+#include "services/gateway/worker_discovery.h"
 #include "services/gateway/worker_pool.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to bind the gRPC and metrics ports to.");
@@ -38,7 +40,22 @@ ABSL_FLAG(int, metrics_port, 9480, "HTTP port of /metrics and /healthz; -1 disab
 ABSL_FLAG(std::string, vision_address, "127.0.0.1:50061",
           "Vision service host:port (unused for a text-only model).");
 ABSL_FLAG(std::vector<std::string>, worker_addresses, {"127.0.0.1:50071"},
-          "Decoder workers (data-parallel replicas), host:port[,host:port...].");
+          "Decoder workers (data-parallel replicas), host:port[,host:port...]; with "
+          "--worker_discovery only the initial members (may be empty).");
+ABSL_FLAG(std::string, worker_discovery, "",
+          "Also find workers at run time: dns:///NAME:PORT (every address NAME resolves to, "
+          "e.g. the worker StatefulSet's headless Service) or file:///PATH (host:port per line, "
+          "re-read on every poll). New ones join, vanished ones drain; an empty answer keeps "
+          "the current workers.");
+ABSL_FLAG(int, worker_poll_interval_ms, 250,
+          "How often the gateway asks every worker for its stats (health, load, KV usage) and "
+          "re-resolves --worker_discovery.");
+ABSL_FLAG(std::string, routing, "cache_aware",
+          "How a request picks a worker: cache_aware (expected prefix-cache hits against load "
+          "and KV usage) or affinity_hash (least loaded unless the worker a prompt hash names "
+          "is close).");
+ABSL_FLAG(double, routing_load_token_cost, 256,
+          "cache_aware: prompt rows one running or waiting sequence on a worker is worth.");
 ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json: special ids, sizes).");
 ABSL_FLAG(std::string, tokenizer_path, "",
           "tokenizer.model; a tokenizer_config.json next to it overrides special ids. "
@@ -101,8 +118,26 @@ absl::Status Run() {
     return absl::InvalidArgumentError(absl::StrCat("--vision_timeout_seconds must be positive, got ",
                                                    absl::GetFlag(FLAGS_vision_timeout_seconds)));
   }
-  const std::vector<std::string> worker_addresses = absl::GetFlag(FLAGS_worker_addresses);
-  if (worker_addresses.empty()) return absl::InvalidArgumentError("--worker_addresses is empty");
+  std::vector<std::string> worker_addresses = absl::GetFlag(FLAGS_worker_addresses);
+  worker_addresses.erase(std::remove(worker_addresses.begin(), worker_addresses.end(), ""),
+                         worker_addresses.end());
+  const std::string discovery = absl::GetFlag(FLAGS_worker_discovery);
+  if (!discovery.empty()) RETURN_IF_ERROR(ValidateDiscoverySpec(discovery));
+  if (worker_addresses.empty() && discovery.empty()) {
+    return absl::InvalidArgumentError("--worker_addresses is empty and no --worker_discovery");
+  }
+  WorkerPool::Options pool_options;
+  pool_options.addresses = worker_addresses;
+  pool_options.discovery = discovery;
+  if (absl::GetFlag(FLAGS_worker_poll_interval_ms) <= 0) {
+    return absl::InvalidArgumentError("--worker_poll_interval_ms must be positive");
+  }
+  pool_options.poll_interval = absl::Milliseconds(absl::GetFlag(FLAGS_worker_poll_interval_ms));
+  ASSIGN_OR_RETURN(pool_options.routing.policy, ParseRoutingPolicy(absl::GetFlag(FLAGS_routing)));
+  pool_options.routing.load_token_cost = absl::GetFlag(FLAGS_routing_load_token_cost);
+  if (!(pool_options.routing.load_token_cost >= 0)) {
+    return absl::InvalidArgumentError("--routing_load_token_cost must be >= 0");
+  }
 
   GatewayOptions options;
   options.model_name = absl::GetFlag(FLAGS_served_model_name);
@@ -132,7 +167,7 @@ absl::Status Run() {
     vision = std::make_unique<VisionClient>(absl::GetFlag(FLAGS_vision_address), feature_dtype,
                                             &gateway_metrics);
   }
-  WorkerPool workers(worker_addresses, &gateway_metrics);
+  WorkerPool workers(pool_options, &gateway_metrics);
   AdmissionController admission(options.max_inflight, options.max_queue);
   PromptBuilder prompts(tok.get(), &chat, &config, options.max_prompt_tokens);
   GenerationRunner runner(
@@ -172,7 +207,9 @@ absl::Status Run() {
   LOG_INFO("gateway ready")
       .With("vision", vision != nullptr ? vision->address() : std::string("none (text-only model)"))
       .With("max_prompt_tokens", options.max_prompt_tokens)
-      .With("workers", static_cast<int>(worker_addresses.size()))
+      .With("workers", static_cast<int>(workers.size()))
+      .With("worker_discovery", discovery)
+      .With("routing", absl::GetFlag(FLAGS_routing))
       .With("vocab", static_cast<int>(tok->vocab_size()));
   host.ServeUntilShutdown();
   // Only after the gRPC server is down: Stop() waits for in-flight HTTP handlers, which finish

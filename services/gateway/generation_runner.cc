@@ -159,6 +159,18 @@ grpc::Status GenerationRunner::Run(grpc::ServerContext* context, const v1::Gener
   }
   *submit.mutable_sampling() = ToWorkerSampling(request.sampling(), options, *deps_.model_config);
   const uint64_t affinity = AffinityKey(*prompt, vision);
+  // The prompt's KV blocks as the workers' prefix caches name them (cache-aware routing).
+  std::vector<std::string> image_hashes;
+  for (const internal::PromptImage& image : submit.images()) {
+    image_hashes.push_back(image.features().content_hash());
+  }
+  absl::StatusOr<PromptBlocks> blocks =
+      PromptBlocks::Create(prompt->ids, image_hashes, *deps_.model_config);
+  if (!blocks.ok()) {
+    LOG_WARN("prompt blocks not computed; routing by load")
+        .With("request_id", request_id)
+        .With("error", blocks.status());
+  }
 
   // --- Output processing state ---
   tokenizer::IncrementalDetokenizer detokenizer(deps_.tokenizer);
@@ -183,16 +195,17 @@ grpc::Status GenerationRunner::Run(grpc::ServerContext* context, const v1::Gener
     return text;
   };
 
-  WorkerPool::Worker* excluded = nullptr;
+  std::shared_ptr<WorkerPool::Worker> excluded;
   for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<WorkerPool::Worker*> picked = deps_.workers->Pick(affinity, excluded);
+    absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> picked = deps_.workers->Pick(
+        blocks.ok() ? &*blocks : nullptr, affinity, excluded.get());
     if (!picked.ok()) return ToGrpcStatus(picked.status());
-    WorkerPool::Worker* worker = *picked;
+    std::shared_ptr<WorkerPool::Worker> worker = *std::move(picked);
     worker->open_streams++;
     struct OpenStreamGuard {
       WorkerPool::Worker* w;
       ~OpenStreamGuard() { w->open_streams--; }
-    } open_guard{worker};
+    } open_guard{worker.get()};
     WorkerStream stream(worker->stub.get(), submit, deadline,
                         [context]() { return context->IsCancelled(); });
 
@@ -210,7 +223,7 @@ grpc::Status GenerationRunner::Run(grpc::ServerContext* context, const v1::Gener
                        absl::StrCat("worker ", worker->address, " ended the stream unfinished"));
         }
         if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-          deps_.workers->MarkDown(worker);
+          deps_.workers->MarkDown(worker.get());
           // Nothing was generated yet: another replica can take the request as if new.
           if (!got_event && attempt == 0) {
             LOG_WARN("worker unavailable, retrying on another")

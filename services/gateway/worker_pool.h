@@ -1,13 +1,16 @@
 // The decoder workers (data-parallel replicas) behind the gateway and how a request picks one.
 //
-// A poller asks every worker for GetStats a few times a second: a worker that does not answer,
-// or reports itself unhealthy/draining, is skipped until it answers again. Channels are never
-// recreated: gRPC reconnects them by itself when a worker restarts.
+// Members: a static list (--worker_addresses) or a discovery spec (--worker_discovery,
+// worker_discovery.h) the poller re-resolves, the static list then being only the first
+// members: new addresses join, vanished ones are drained (no new requests; the streams they
+// serve finish) and dropped once idle. An empty or failed discovery keeps the members. A poller asks every member
+// for GetStats a few times a second: a worker that does not answer, or reports itself
+// unhealthy/draining, is skipped until it answers again (and its prefix index is forgotten: a
+// restarted worker has an empty cache). Channels are never recreated: gRPC reconnects them by
+// itself when a worker restarts.
 //
-// Routing: least loaded (running + waiting as last reported + streams this gateway opened since),
-// but a request goes to its "home" worker (affinity hash, e.g. of the first prompt block or the
-// image) while that one is within kAffinitySlack of the least loaded, so repeated prefixes land
-// where their KV blocks are cached.
+// Routing (routing_policy.h): cache-aware by default, from the prompt's block hashes against
+// what the gateway routed to each worker (prefix_index.h), its reported load and KV usage.
 #pragma once
 
 #include <atomic>
@@ -23,33 +26,50 @@
 #include "grpcpp/channel.h"
 #include "protos/glm4v/internal/worker.grpc.pb.h"
 #include "services/gateway/gateway_metrics.h"
+#include "services/gateway/prefix_index.h"
+#include "services/gateway/prompt_blocks.h"
+#include "services/gateway/routing_policy.h"
 
 namespace glm4v {
 
 class WorkerPool {
  public:
-  static constexpr int kAffinitySlack = 2;
+  struct Options {
+    std::vector<std::string> addresses;  // static members (with discovery: the initial ones)
+    std::string discovery;               // "" or a worker_discovery.h spec
+    absl::Duration poll_interval = absl::Milliseconds(250);
+    RoutingOptions routing;
+    absl::Duration prefix_ttl = absl::Minutes(10);
+    size_t prefix_max_blocks = size_t{1} << 20;  // per worker (~40 MB of index at most)
+  };
 
   struct Worker {
-    std::string address;
+    Worker(std::string address, const Options& options);
+
+    const std::string address;
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<internal::DecoderWorker::Stub> stub;
-    std::atomic<bool> up{true};  // optimistic until the first probe says otherwise
+    std::atomic<bool> up{true};          // optimistic until the first probe says otherwise
+    std::atomic<bool> leaving{false};    // discovery no longer lists it: no new requests
     std::atomic<int> reported_load{0};
-    std::atomic<int> max_model_len{0};  // from GetStats; 0 until the worker answered once
     std::atomic<int> open_streams{0};
-    metrics::Gauge* up_gauge = nullptr;
+    std::atomic<int> max_model_len{0};   // from GetStats; 0 until the worker answered once
+    std::atomic<int> kv_block_size{0};   // tokens per engine block (0: not reported yet)
+    std::atomic<double> kv_usage{0};
+    PrefixIndex prefix;
 
     int load() const { return reported_load.load() + open_streams.load(); }
   };
 
   // `metrics` may be null.
-  WorkerPool(const std::vector<std::string>& addresses, const GatewayMetrics* metrics,
-             absl::Duration poll_interval = absl::Milliseconds(250));
+  WorkerPool(Options options, const GatewayMetrics* metrics);
   ~WorkerPool();
 
-  // UNAVAILABLE when no worker is up (besides `exclude`).
-  absl::StatusOr<Worker*> Pick(uint64_t affinity, const Worker* exclude = nullptr);
+  // A worker for a request: UNAVAILABLE when none is up (besides `exclude`). `prompt` (may be
+  // null) drives cache-aware routing, and its blocks are then recorded for the chosen worker;
+  // `affinity` drives the affinity-hash policy.
+  absl::StatusOr<std::shared_ptr<Worker>> Pick(PromptBlocks* prompt, uint64_t affinity,
+                                               const Worker* exclude = nullptr);
   // A call failed with UNAVAILABLE: skip the worker until the poller sees it again.
   void MarkDown(Worker* worker);
 
@@ -57,14 +77,22 @@ class WorkerPool {
   // seq_length): the longest sequence every replica can hold. 0 until one answered.
   int MaxModelLen() const;
 
-  size_t size() const { return workers_.size(); }
-  const Worker& worker(size_t i) const { return *workers_[i]; }
+  // Current members (tests, logs).
+  std::vector<std::shared_ptr<Worker>> Members() const;
+  size_t size() const;
 
  private:
-  void PollLoop(absl::Duration interval);
+  void PollLoop();
   void Probe(Worker* worker);
+  // Re-resolves the discovery spec: adds, drains and drops members.
+  void Rediscover();
+  void AddLocked(const std::string& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetUpGauge(const Worker& worker, bool up);
 
-  std::vector<std::unique_ptr<Worker>> workers_;
+  const Options options_;
+  const GatewayMetrics* const metrics_;
+  mutable absl::Mutex mu_;
+  std::vector<std::shared_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   absl::Notification stop_;
   std::thread poller_;
 };

@@ -10,7 +10,7 @@
 
 #include "absl/types/span.h"
 
-namespace glm4v::worker {
+namespace glm4v {
 
 struct BlockHash {
   uint64_t hi = 0;
@@ -59,4 +59,4 @@ struct RowIdentity {
 // Hash of one full block given its parent's hash (the empty BlockHash for the first block).
 BlockHash HashBlock(const BlockHash& parent, absl::Span<const RowIdentity> rows);
 
-}  // namespace glm4v::worker
+}  // namespace glm4v

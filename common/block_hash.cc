@@ -1,10 +1,10 @@
-#include "worker/block_hash.h"
+#include "common/block_hash.h"
 
 #include <cstring>
 
 #include "common/counter_rng.h"
 
-namespace glm4v::worker {
+namespace glm4v {
 namespace {
 
 // Tags keep the word streams of different row kinds from aliasing each other.
@@ -67,4 +67,4 @@ BlockHash HashBlock(const BlockHash& parent, absl::Span<const RowIdentity> rows)
   return hasher.Finish();
 }
 
-}  // namespace glm4v::worker
+}  // namespace glm4v

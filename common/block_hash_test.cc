@@ -1,10 +1,10 @@
-#include "worker/block_hash.h"
+#include "common/block_hash.h"
 
 #include <vector>
 
 #include "gtest/gtest.h"
 
-namespace glm4v::worker {
+namespace glm4v {
 namespace {
 
 std::vector<RowIdentity> TextRows(const std::vector<int32_t>& ids, int first_index) {
@@ -70,4 +70,4 @@ TEST(BlockHashTest, ContentHashBytesAreHashedWhole) {
 }
 
 }  // namespace
-}  // namespace glm4v::worker
+}  // namespace glm4v
