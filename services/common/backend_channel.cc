@@ -8,8 +8,10 @@
 
 namespace glm4v {
 
-std::shared_ptr<grpc::Channel> CreateBackendChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> CreateBackendChannel(const std::string& address,
+                                                    bool round_robin) {
   grpc::ChannelArguments args;
+  if (round_robin) args.SetLoadBalancingPolicyName("round_robin");
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // gRPC also uses this as the connect timeout (TCP + HTTP/2 handshake). Too small and a busy

@@ -11,6 +11,10 @@
 
 namespace glm4v {
 
-std::shared_ptr<grpc::Channel> CreateBackendChannel(const std::string& address);
+// `address`: host:port, or any gRPC target (dns:///name:port, ipv4:a:p,b:p). With
+// `round_robin` the calls spread over every address the target resolves to (a headless
+// Service's pods) instead of gRPC's default pick_first (all calls to one).
+std::shared_ptr<grpc::Channel> CreateBackendChannel(const std::string& address,
+                                                    bool round_robin = false);
 
 }  // namespace glm4v

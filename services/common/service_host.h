@@ -37,6 +37,9 @@ class ServiceHost {
     int metrics_port = 0;  // 0: any free port; < 0: no exporter
     absl::Duration drain_grace = absl::Seconds(30);
     int max_receive_message_bytes = 64 << 20;
+    // > 0: connections are closed (gracefully) after this long, so round-robin clients resolve
+    // the Service again and reach pods added since (the vision service behind its HPA).
+    absl::Duration max_connection_age = absl::ZeroDuration();
     metrics::Registry* registry = nullptr;  // null: the default registry
   };
 

@@ -13,7 +13,7 @@ VisionClient::VisionClient(const std::string& address, internal::FeatureDType fe
                            const GatewayMetrics* metrics, absl::Duration poll_interval)
     : address_(address),
       feature_dtype_(feature_dtype),
-      channel_(CreateBackendChannel(address)),
+      channel_(CreateBackendChannel(address, /*round_robin=*/true)),
       stub_(internal::VisionEncoder::NewStub(channel_)) {
   if (metrics != nullptr) {
     up_gauge_ = &metrics->backend_up->WithLabels({"vision", address});

@@ -2,6 +2,9 @@
 //
 // Calls are fail-fast (no wait-for-ready): while the service is down they end with UNAVAILABLE
 // at once instead of hanging until the deadline. A poller keeps the backend_up gauge current.
+// Calls go round-robin over every address the target resolves to (a headless Service names
+// every vision pod); the vision servers close connections every --max_connection_age_seconds,
+// so the name is resolved again and pods the HPA added take their share.
 #pragma once
 
 #include <memory>

@@ -28,6 +28,9 @@ ABSL_FLAG(int, metrics_port, 9481, "HTTP port of /metrics and /healthz; -1 disab
 ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json + safetensors).");
 ABSL_FLAG(std::string, backend, "cpu", "Kernel backend: cpu or cuda.");
 ABSL_FLAG(int, max_batch, 8, "Most images per vision-tower batch.");
+ABSL_FLAG(int, max_connection_age_seconds, 60,
+          "Close client connections after this long (gracefully): round-robin gateways then "
+          "resolve the Service again and spread over vision pods added since; 0 = never.");
 ABSL_FLAG(int, max_wait_ms, 5, "How long a batch waits for more images to join.");
 ABSL_FLAG(int, max_queue, 256, "Images waiting for the tower; beyond it RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, cache_entries, 256, "Feature cache size in images (0 disables).");
@@ -96,6 +99,7 @@ absl::Status Run() {
           (1 << 20),
       1 << 30));
   host_options.registry = &registry;
+  host_options.max_connection_age = absl::Seconds(absl::GetFlag(FLAGS_max_connection_age_seconds));
   ServiceHost host(host_options);
 
   VisionEncoderService::Options service_options;

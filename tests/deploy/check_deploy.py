@@ -60,7 +60,10 @@ PORT_FLAGS = {"grpc": "grpc_port", "metrics": "metrics_port", "http": "http_port
 # ranks on one machine, Kubernetes uses the defaults / glm4v-tp-group. --drain_grace_seconds is
 # tied to terminationGracePeriodSeconds in Kubernetes and may differ from the launcher's.
 PLACEMENT_FLAGS = {"grpc_port", "metrics_port", "http_port", "host", "tp_rank", "tp_rendezvous",
-                   "drain_grace_seconds", "log_level"}
+                   "drain_grace_seconds", "log_level",
+                   # Kubernetes finds workers through their headless Service; the launcher
+                   # knows the ones it started.
+                   "worker_discovery"}
 REQUIRED_OVERLAYS = ["cpu-demo", "gpu-tp1", "gpu-tp2"]
 IMAGES = {"glm4v/serving-cpu": "Dockerfile.cpu", "glm4v/serving-cuda": "Dockerfile.cuda"}
 REQUIRED_ALERT_TOPICS = {
@@ -548,7 +551,10 @@ def check_overlay(rep, src, name, docs, ctx):
     # HPAs.
     rep.case("%s: HorizontalPodAutoscalers" % name)
     hpas = by_kind(docs, "HorizontalPodAutoscaler")
-    for comp in ("gateway",) if text_only else ("gateway", "vision"):
+    # The gateway scales on CPU (its queue means the workers are short); vision on its queue;
+    # the decoder workers on "decode capacity is short": waiting sequences and KV usage.
+    required = {"gateway": ("Resource",), "vision": ("Pods",), "worker": ("Pods",)}
+    for comp in ("gateway", "worker") if text_only else ("gateway", "vision", "worker"):
         w = comps.get(comp)
         hs = [h for h in hpas if w and h["spec"]["scaleTargetRef"]["name"] == w["metadata"]["name"]
               and h["spec"]["scaleTargetRef"]["kind"] == w["kind"]]
@@ -557,16 +563,23 @@ def check_overlay(rep, src, name, docs, ctx):
         h = hs[0]
         rep.check(h["spec"].get("minReplicas", 1) <= h["spec"]["maxReplicas"], "%s HPA min > max" % comp)
         types = [m["type"] for m in h["spec"].get("metrics", [])]
-        rep.check("Pods" in types or "Object" in types or "External" in types,
-                  "%s HPA needs a custom (queue) metric" % comp)
+        for t in required[comp]:
+            rep.check(t in types, "%s HPA needs a %s metric" % (comp, t))
         if comp == "gateway":
-            rep.check("Resource" in types, "gateway HPA needs a CPU metric")
+            rep.check(types == ["Resource"], "gateway HPA must scale on CPU only: more gateways add "
+                      "no decode capacity")
+        names = []
         for m in h["spec"].get("metrics", []):
             if m["type"] in ("Pods", "Object", "External"):
                 mname = m[m["type"].lower()]["metric"]["name"]
+                names.append(mname)
                 ctx["metric_refs"].append(("%s HPA %s" % (name, h["metadata"]["name"]), mname))
                 rep.check(mname in ctx["adapter_metrics"], "HPA metric %s is not served by a prometheus-adapter rule (%s)" % (
                     mname, sorted(ctx["adapter_metrics"])))
+        if comp == "worker":
+            rep.check("glm4v_worker_waiting_sequences" in names and
+                      "glm4v_worker_kv_cache_usage_ratio" in names,
+                      "worker HPA needs waiting sequences and KV usage: %s" % names)
 
     # ServiceMonitors.
     rep.case("%s: ServiceMonitors scrape the metrics ports" % name)
