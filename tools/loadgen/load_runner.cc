@@ -149,6 +149,7 @@ class StreamCall : public grpc::ClientReadReactor<glm4v::v1::GenerateStreamRespo
     counted_tokens_ += message_.token_ids_size();
     if (message_.has_usage()) {
       record_.prompt_tokens = static_cast<int>(message_.usage().prompt_tokens());
+      record_.cached_prompt_tokens = static_cast<int>(message_.usage().cached_prompt_tokens());
       usage_tokens_ = static_cast<int>(message_.usage().completion_tokens());
     }
     StartRead(&message_);
@@ -177,6 +178,8 @@ class UnaryCall : private CallBase {
       if (status.ok()) {
         record_.ttft_ms = MsBetween(start_, Clock::now());
         record_.prompt_tokens = static_cast<int>(response_.usage().prompt_tokens());
+        record_.cached_prompt_tokens =
+            static_cast<int>(response_.usage().cached_prompt_tokens());
         record_.output_tokens = static_cast<int>(response_.usage().completion_tokens());
       }
       FinishCall(status);

@@ -11,6 +11,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -41,6 +42,13 @@ ABSL_FLAG(bool, ignore_eos, true, "generate exactly output_len tokens");
 ABSL_FLAG(double, temperature, 0, "sampling temperature (0: greedy)");
 ABSL_FLAG(std::string, image, "", "PNG/JPEG file sent with image requests");
 ABSL_FLAG(double, image_fraction, 0, "fraction of requests that carry --image");
+ABSL_FLAG(int, conversations, 0,
+          "multi-turn workload (chat mode): this many conversations, each about one of --images "
+          "under a shared system prompt, sent turn by turn with their history (0: off)");
+ABSL_FLAG(int, turns, 4, "multi-turn: turns per conversation");
+ABSL_FLAG(int, system_prompt_words, 200, "multi-turn: words of the shared system prompt");
+ABSL_FLAG(std::vector<std::string>, images, {}, "multi-turn: PNG/JPEG files, one per conversation "
+          "in turn");
 ABSL_FLAG(std::string, model_dir, "",
           "model directory: its config.json gives the image-marker ids and the id range");
 ABSL_FLAG(int64_t, token_id_min, -1, "lowest random prompt id (default 0)");
@@ -107,6 +115,14 @@ int Main() {
     if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
     prompt.image_bytes = *std::move(bytes);
     prompt.image_mime = absl::EndsWithIgnoreCase(path, ".png") ? "image/png" : "image/jpeg";
+  }
+  prompt.conversations = absl::GetFlag(FLAGS_conversations);
+  prompt.turns = absl::GetFlag(FLAGS_turns);
+  prompt.system_prompt_words = absl::GetFlag(FLAGS_system_prompt_words);
+  for (const std::string& path : absl::GetFlag(FLAGS_images)) {
+    auto bytes = ReadFile(path);
+    if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
+    prompt.images.push_back(*std::move(bytes));
   }
   if (!absl::GetFlag(FLAGS_model_dir).empty()) {
     auto config = LoadModelConfig(absl::GetFlag(FLAGS_model_dir));

@@ -43,11 +43,65 @@ absl::StatusOr<PromptFactory> PromptFactory::Create(PromptOptions options, uint6
   if (options.image_fraction > 0 && options.image_bytes.empty()) {
     return absl::InvalidArgumentError("image_fraction > 0 needs an image");
   }
+  if (options.conversations < 0 || (options.conversations > 0 && (!options.chat ||
+                                                                    options.turns < 1))) {
+    return absl::InvalidArgumentError(
+        "a multi-turn workload needs chat prompts, conversations >= 1 and turns >= 1");
+  }
+  if (options.conversations > 0 && options.images.empty()) {
+    return absl::InvalidArgumentError("a multi-turn workload needs at least one image");
+  }
   if (!options.chat && options.token_id_max <= options.token_id_min) {
     return absl::InvalidArgumentError(absl::StrCat("empty token id range [", options.token_id_min,
                                                    ", ", options.token_id_max, ")"));
   }
-  return PromptFactory(std::move(options), seed);
+  PromptFactory factory(std::move(options), seed);
+  std::uniform_int_distribution<size_t> word(0, std::size(kWords) - 1);
+  for (int i = 0; i < factory.options_.system_prompt_words; ++i) {
+    absl::StrAppend(&factory.system_prompt_, i ? " " : "", kWords[word(factory.rng_)]);
+  }
+  return factory;
+}
+
+glm4v::v1::GenerateRequest PromptFactory::NextTurn(bool* has_image) {
+  const uint64_t k = counter_++;
+  const int conversations = options_.conversations;
+  const int conversation = static_cast<int>(k % conversations);
+  const int turn = static_cast<int>((k / conversations) % options_.turns);
+  // Each pass over the conversations asks new questions (same history within a pass).
+  const uint64_t pass = k / (static_cast<uint64_t>(conversations) * options_.turns);
+  glm4v::v1::GenerateRequest req;
+  req.set_request_id(absl::StrCat("loadgen-", k));
+  if (!system_prompt_.empty()) {
+    glm4v::v1::ChatMessage* system = req.add_messages();
+    system->set_role(glm4v::v1::ROLE_SYSTEM);
+    system->add_content()->set_text(system_prompt_);
+  }
+  for (int t = 0; t <= turn; ++t) {
+    glm4v::v1::ChatMessage* user = req.add_messages();
+    user->set_role(glm4v::v1::ROLE_USER);
+    if (t == 0) {
+      user->add_content()->mutable_image()->set_data(
+          options_.images[conversation % options_.images.size()]);
+    }
+    user->add_content()->set_text(absl::StrCat(
+        "What is in the picture near the ",
+        kWords[(conversation * 7 + t + pass * 11) % std::size(kWords)], " (question ", t,
+        ", conversation ", conversation, ", pass ", pass, ")?"));
+    if (t < turn) {
+      glm4v::v1::ChatMessage* answer = req.add_messages();
+      answer->set_role(glm4v::v1::ROLE_ASSISTANT);
+      answer->add_content()->set_text(absl::StrCat("It is a ", kWords[t % std::size(kWords)],
+                                                   " ", kWords[(t + 3) % std::size(kWords)], "."));
+    }
+  }
+  *has_image = true;
+  glm4v::v1::SamplingParams* sp = req.mutable_sampling();
+  sp->set_max_tokens(static_cast<uint32_t>(options_.output_len));
+  sp->set_temperature(options_.temperature);
+  sp->set_ignore_eos(options_.ignore_eos);
+  sp->set_seed(counter_);
+  return req;
 }
 
 int PromptFactory::DrawLength() {
@@ -58,6 +112,7 @@ int PromptFactory::DrawLength() {
 }
 
 glm4v::v1::GenerateRequest PromptFactory::Next(bool* has_image) {
+  if (options_.conversations > 0) return NextTurn(has_image);
   glm4v::v1::GenerateRequest req;
   req.set_request_id(absl::StrCat("loadgen-", counter_++));
   std::bernoulli_distribution image_coin(options_.image_fraction);

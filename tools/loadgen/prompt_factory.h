@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/model_config.h"
@@ -29,6 +30,18 @@ struct PromptOptions {
   double image_fraction = 0.0;
   std::string image_bytes;     // PNG/JPEG, required when image_fraction > 0
   std::string image_mime;
+
+  // Multi-turn workload (chat mode; conversations > 0): `conversations` conversations, each
+  // about one of `images` (in turn) under one shared system prompt of `system_prompt_words`
+  // words; request k is turn k / conversations of conversation k % conversations, carrying the
+  // whole conversation so far (earlier questions and fixed short answers), up to `turns` turns,
+  // then the conversations start over with new questions (a new pass). With turns = 1 and no
+  // system prompt: independent questions about a few images. Prefix caching and cache-aware
+  // routing show here.
+  int conversations = 0;
+  int turns = 4;
+  int system_prompt_words = 200;
+  std::vector<std::string> images;  // PNG/JPEG bytes (mime detected by the server)
 };
 
 // Image-marker ids from the config, and random ids kept below its lowest special id.
@@ -44,10 +57,12 @@ class PromptFactory {
  private:
   PromptFactory(PromptOptions options, uint64_t seed) : options_(std::move(options)), rng_(seed) {}
   int DrawLength();
+  glm4v::v1::GenerateRequest NextTurn(bool* has_image);
 
   PromptOptions options_;
   std::mt19937_64 rng_;
   uint64_t counter_ = 0;
+  std::string system_prompt_;
 };
 
 }  // namespace glm4v::loadgen

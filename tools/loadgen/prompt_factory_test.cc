@@ -83,6 +83,44 @@ TEST(PromptFactoryTest, ChatMode) {
   EXPECT_EQ(std::count(text.begin(), text.end(), ' '), 19);  // 20 words
 }
 
+// Multi-turn: conversations interleave, each turn repeats its conversation's history (so
+// consecutive turns of one conversation share a growing prefix) under one system prompt.
+TEST(PromptFactoryTest, MultiTurnConversationsGrowAndShareTheSystemPrompt) {
+  PromptOptions options;
+  options.chat = true;
+  options.conversations = 2;
+  options.turns = 3;
+  options.system_prompt_words = 10;
+  options.images = {"png-a", "png-b"};
+  auto factory = PromptFactory::Create(options, 7);
+  ASSERT_TRUE(factory.ok()) << factory.status();
+  std::vector<glm4v::v1::GenerateRequest> requests;
+  for (int i = 0; i < 7; ++i) {
+    bool has_image = false;
+    requests.push_back(factory->Next(&has_image));
+    EXPECT_TRUE(has_image);
+  }
+  // Request k: conversation k % 2, turn (k / 2) % 3 -> 1 system + 2 * turn + 1 messages.
+  for (int k = 0; k < 7; ++k) {
+    const int turn = (k / 2) % 3;
+    ASSERT_EQ(requests[k].messages_size(), 2 + 2 * turn) << k;
+    if (k == 6) {  // a new pass: new questions about the same image
+      EXPECT_NE(requests[k].messages(1).content(1).text(),
+                requests[0].messages(1).content(1).text());
+    }
+    EXPECT_EQ(requests[k].messages(0).content(0).text(),
+              requests[0].messages(0).content(0).text());
+    EXPECT_EQ(requests[k].messages(1).content(0).image().data(), k % 2 == 0 ? "png-a" : "png-b");
+  }
+  // Turn 1 of conversation 0 starts with turn 0's messages.
+  EXPECT_EQ(requests[2].messages(1).content(1).text(), requests[0].messages(1).content(1).text());
+  options.images.clear();
+  EXPECT_FALSE(PromptFactory::Create(options, 7).ok());
+  options.images = {"x"};
+  options.chat = false;
+  EXPECT_FALSE(PromptFactory::Create(options, 7).ok());
+}
+
 TEST(PromptFactoryTest, RejectsBadOptions) {
   PromptOptions o = Tokens();
   o.image_fraction = 0.2;  // but no image

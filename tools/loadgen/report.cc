@@ -41,6 +41,7 @@ LoadReport BuildReport(const std::vector<RequestRecord>& records, double duratio
     }
     ++rep.succeeded;
     rep.input_tokens += r.prompt_tokens;
+    rep.cached_input_tokens += r.cached_prompt_tokens;
     rep.output_tokens += r.output_tokens;
     if (r.ttft_ms >= 0) ttft.push_back(r.ttft_ms);
     if (r.tpot_ms() >= 0) tpot.push_back(r.tpot_ms());
@@ -70,6 +71,9 @@ std::string FormatReport(const LoadReport& r) {
   for (const auto& [code, n] : r.errors) absl::StrAppendFormat(&out, "error %-13s %d\n", code, n);
   absl::StrAppendFormat(&out, "duration            %.2f s\n", r.duration_s);
   absl::StrAppendFormat(&out, "input tokens        %d\n", r.input_tokens);
+  absl::StrAppendFormat(&out, "prefix-cache hits   %d tokens (%.1f %% of input)\n",
+                        r.cached_input_tokens,
+                        r.input_tokens > 0 ? 100.0 * r.cached_input_tokens / r.input_tokens : 0.0);
   absl::StrAppendFormat(&out, "output tokens       %d\n", r.output_tokens);
   absl::StrAppendFormat(&out, "request throughput  %.2f req/s\n", r.request_throughput);
   absl::StrAppendFormat(&out, "output throughput   %.1f tok/s\n", r.output_throughput);
@@ -96,6 +100,7 @@ nlohmann::json ReportToJson(const LoadReport& r) {
           {"errors", errors},
           {"image_requests", r.image_requests},
           {"input_tokens", r.input_tokens},
+          {"cached_input_tokens", r.cached_input_tokens},
           {"output_tokens", r.output_tokens},
           {"request_throughput", r.request_throughput},
           {"output_throughput", r.output_throughput},

@@ -19,6 +19,7 @@ struct RequestRecord {
   std::vector<double> itl_ms;  // gaps between token-carrying stream messages
   int output_tokens = 0;
   int prompt_tokens = 0;      // from the server's usage (after the image splice)
+  int cached_prompt_tokens = 0;  // of those, served from the worker's prefix cache
   bool ok() const { return status == "OK"; }
   // Mean time per output token after the first; < 0 with fewer than 2 tokens.
   double tpot_ms() const {
@@ -41,6 +42,7 @@ struct LoadReport {
   std::map<std::string, int> errors;  // gRPC code name -> count
   int image_requests = 0;
   long long input_tokens = 0, output_tokens = 0;
+  long long cached_input_tokens = 0;  // prompt tokens the workers' prefix caches served
   double request_throughput = 0;  // successful req/s
   double output_throughput = 0;   // output tok/s
   double total_token_throughput = 0;
