@@ -1,6 +1,10 @@
 // Failure behaviour of the multi-process stack: backends dying and coming back, client
 // cancellation freeing KV blocks, invalid requests, and graceful drain on SIGTERM.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -133,6 +137,53 @@ TEST(FailureStackTest, ClientCancelFreesTheWorkersKvBlocks) {
   EXPECT_EQ(idle.running(), 0u);
   EXPECT_EQ(idle.waiting(), 0u);
   EXPECT_EQ(idle.kv_blocks_used(), 0u) << "cancelled sequence still holds KV blocks";
+}
+
+// A non-streaming HTTP completion whose client disconnects is cancelled (the worker frees the
+// sequence) instead of decoding until max_tokens. The client here is a raw socket that sends
+// the request, waits for the response headers (generation has started) and closes.
+TEST(FailureStackTest, HttpClientGoneCancelsANonStreamingCompletion) {
+  auto started = Stack::Start({});
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
+  const std::string body =
+      R"({"model":"glm-4v-9b","max_tokens":1900,"ignore_eos":true,"temperature":0,)"
+      R"("messages":[{"role":"user","content":"Tell a very long story"}]})";
+  const std::string request = absl::StrCat(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: ", body.size(), "\r\n\r\n", body);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(stack.http_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string head;
+  char buf[512];
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0) << "no response headers";
+    head.append(buf, n);
+  }
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  close(fd);
+
+  std::string metrics;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline) {
+    auto scraped = stack.ScrapeMetrics(Stack::kWorker);
+    ASSERT_TRUE(scraped.ok()) << scraped.status();
+    metrics = *scraped;
+    if (metrics.find("outcome=\"cancelled\"} 1") != std::string::npos ||
+        metrics.find("outcome=\"length\"} 1") != std::string::npos) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_NE(metrics.find("glm4v_worker_requests_total{outcome=\"cancelled\"} 1"), std::string::npos)
+      << "the completion was not cancelled when its client left:\n" << metrics;
 }
 
 TEST(FailureStackTest, InvalidRequestsAreInvalidArgumentAndHarmless) {

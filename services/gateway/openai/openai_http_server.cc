@@ -65,6 +65,54 @@ struct StreamCall {
   }
 };
 
+// Folds one stream message into the unary response (as Glm4vService.Generate does).
+void MergeChunk(glm4v::v1::GenerateStreamResponse& chunk, glm4v::v1::GenerateResponse* response) {
+  response->set_request_id(chunk.request_id());
+  response->mutable_text()->append(chunk.text_delta());
+  response->mutable_token_ids()->MergeFrom(chunk.token_ids());
+  response->mutable_logprobs()->MergeFrom(chunk.logprobs());
+  if (chunk.finish_reason() != glm4v::v1::FINISH_REASON_UNSPECIFIED) {
+    response->set_finish_reason(chunk.finish_reason());
+    response->mutable_usage()->Swap(chunk.mutable_usage());
+    response->mutable_timings()->Swap(chunk.mutable_timings());
+    response->set_matched_stop(chunk.matched_stop());
+  }
+}
+
+// A non-streaming completion after its first message: a thread reads the rest of the stream
+// while the HTTP side waits for it.
+struct UnaryCall {
+  std::shared_ptr<StreamCall> call;
+  absl::Mutex mu;
+  absl::CondVar ready;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  glm4v::v1::GenerateResponse response;  // written by the reader until done
+  std::thread reader;
+
+  void Start(glm4v::v1::GenerateStreamResponse& first) {
+    MergeChunk(first, &response);
+    reader = std::thread([this]() {
+      glm4v::v1::GenerateStreamResponse message;
+      while (call->reader->Read(&message)) MergeChunk(message, &response);
+      call->Finish();
+      absl::MutexLock lock(&mu);
+      done = true;
+      ready.SignalAll();
+    });
+  }
+  // True once the stream ended; false after `timeout` without.
+  bool WaitDone(absl::Duration timeout) {
+    absl::MutexLock lock(&mu);
+    if (!done) ready.WaitWithTimeout(&mu, timeout);
+    return done;
+  }
+  void CancelAndJoin() {
+    call->context.TryCancel();
+    if (reader.joinable()) reader.join();
+  }
+  ~UnaryCall() { CancelAndJoin(); }
+};
+
 }  // namespace
 
 struct OpenAiHttpServer::Impl {
@@ -124,16 +172,49 @@ void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Re
   }
 }
 
+// Runs as a stream so that a client that goes away is noticed: once generation has started
+// (rejections before that are ordinary HTTP errors), the 200 is sent with a chunked body that
+// carries a space every 100 ms (leading whitespace is valid JSON) until the completion is
+// written; a write that fails means the client left, and the call is cancelled, so the worker
+// frees the sequence's KV at once instead of decoding until max_tokens.
 void OpenAiHttpServer::Impl::HandleUnary(const ChatCompletionRequest& request,
                                          const CompletionContext& ctx, httplib::Response& res) {
-  grpc::ClientContext context;
-  glm4v::v1::GenerateResponse response;
-  const grpc::Status status = stub->Generate(&context, request.generate, &response);
-  if (!status.ok()) {
-    SendError(res, ErrorFromGrpcStatus(status));
+  auto unary = std::make_shared<UnaryCall>();
+  unary->call = std::make_shared<StreamCall>();
+  StreamCall& call = *unary->call;
+  call.reader = stub->GenerateStream(&call.context, request.generate);
+  glm4v::v1::GenerateStreamResponse first;
+  if (!call.reader->Read(&first)) {
+    const grpc::Status status = call.Finish();
+    SendError(res, status.ok() ? OpenAiError{500, "stream ended without a response"}
+                               : ErrorFromGrpcStatus(status));
     return;
   }
-  SendJson(res, 200, CompletionToJson(response, ctx));
+  unary->Start(first);
+  res.set_chunked_content_provider(
+      kJson,
+      [unary, ctx](size_t /*offset*/, httplib::DataSink& sink) {
+        while (!unary->WaitDone(absl::Milliseconds(100))) {
+          if (!sink.write(" ", 1)) {
+            unary->CancelAndJoin();
+            return false;
+          }
+        }
+        unary->CancelAndJoin();  // joins the finished reader
+        const grpc::Status& status = unary->call->status;
+        std::string body;
+        if (!status.ok()) {
+          body = DumpJson(ErrorToJson(ErrorFromGrpcStatus(status)));
+        } else if (unary->response.finish_reason() == glm4v::v1::FINISH_REASON_UNSPECIFIED) {
+          body = DumpJson(ErrorToJson(OpenAiError{500, "stream ended without a finish reason"}));
+        } else {
+          body = DumpJson(CompletionToJson(unary->response, ctx));
+        }
+        sink.write(body.data(), body.size());
+        sink.done();
+        return true;
+      },
+      [unary](bool /*success*/) { unary->CancelAndJoin(); });
 }
 
 void OpenAiHttpServer::Impl::HandleStream(const ChatCompletionRequest& request,
