@@ -15,14 +15,24 @@ bool IsBf16(internal::FeatureDType dtype) { return dtype == internal::FEATURE_DT
 
 absl::Status EncodeFeatures(const Tensor& features, internal::FeatureDType dtype,
                             internal::ImageFeatures* out) {
-  if (features.dtype() != DType::kF32 || features.ndim() != 2) {
-    return absl::InvalidArgumentError("features must be an f32 [rows, hidden] tensor");
+  if ((features.dtype() != DType::kF32 && features.dtype() != DType::kBF16) ||
+      features.ndim() != 2 || !features.is_contiguous()) {
+    return absl::InvalidArgumentError("features must be an f32 or bf16 [rows, hidden] tensor");
   }
   const int64_t n = features.numel();
-  const float* src = features.data<float>();
   out->set_rows(static_cast<uint32_t>(features.dim(0)));
   out->set_hidden_size(static_cast<uint32_t>(features.dim(1)));
   std::string* data = out->mutable_data();
+  if (features.dtype() == DType::kBF16) {
+    // Kept in bf16 (a bf16 feature cache): sent as is, or widened exactly for an f32 wire.
+    if (IsBf16(dtype)) {
+      out->set_dtype(internal::FEATURE_DTYPE_BFLOAT16);
+      data->assign(static_cast<const char*>(features.raw_data()), n * sizeof(uint16_t));
+      return absl::OkStatus();
+    }
+    return EncodeFeatures(features.ToF32(), dtype, out);
+  }
+  const float* src = features.data<float>();
   if (IsBf16(dtype)) {
     out->set_dtype(internal::FEATURE_DTYPE_BFLOAT16);
     data->resize(n * sizeof(uint16_t));

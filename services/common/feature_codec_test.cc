@@ -29,6 +29,27 @@ TEST(FeatureCodecTest, Bfloat16HalvesTheBytesAndRounds) {
   EXPECT_NEAR(back->data<float>()[4], 1e-3f, 1e-5f);  // rounded to 8 mantissa bits
 }
 
+// A bf16 feature cache: its tensors go out on a bf16 wire bit for bit (the same bytes as
+// rounding the f32 features there), and widen exactly for an f32 wire.
+TEST(FeatureCodecTest, Bf16CachedFeaturesEncodeAsTheF32OnesWould) {
+  const Tensor cached = Sample().ToBF16();
+  internal::ImageFeatures from_f32, from_bf16, widened;
+  ASSERT_TRUE(EncodeFeatures(Sample(), internal::FEATURE_DTYPE_BFLOAT16, &from_f32).ok());
+  ASSERT_TRUE(EncodeFeatures(cached, internal::FEATURE_DTYPE_BFLOAT16, &from_bf16).ok());
+  EXPECT_EQ(from_bf16.data(), from_f32.data());
+  EXPECT_EQ(from_bf16.dtype(), internal::FEATURE_DTYPE_BFLOAT16);
+  ASSERT_TRUE(EncodeFeatures(cached, internal::FEATURE_DTYPE_FLOAT32, &widened).ok());
+  EXPECT_EQ(widened.dtype(), internal::FEATURE_DTYPE_FLOAT32);
+  auto back = DecodeFeatures(widened);
+  ASSERT_TRUE(back.ok()) << back.status();
+  const Tensor expect = cached.ToF32();
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(back->data<float>()[i], expect.data<float>()[i]);
+  // Other dtypes are refused.
+  EXPECT_FALSE(
+      EncodeFeatures(Tensor::Empty(DType::kI32, {2, 3}), internal::FEATURE_DTYPE_FLOAT32, &widened)
+          .ok());
+}
+
 TEST(FeatureCodecTest, RejectsMismatchedSizes) {
   internal::ImageFeatures wire;
   ASSERT_TRUE(EncodeFeatures(Sample(), internal::FEATURE_DTYPE_FLOAT32, &wire).ok());

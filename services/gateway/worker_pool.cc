@@ -112,7 +112,19 @@ void WorkerPool::Probe(Worker* worker) {
   internal::StatsRequest request;
   internal::WorkerStats stats;
   grpc::Status status = worker->stub->GetStats(&context, request, &stats);
-  const bool up = status.ok() && stats.healthy();
+  // A worker that answers unhealthy/draining, or refuses the connection, is down at once. A
+  // probe that merely times out (a saturated machine, a long prefill holding the CPU) is not
+  // evidence of death: down only after kSlowProbesForDown in a row.
+  bool up;
+  if (status.ok()) {
+    worker->failed_probes = 0;
+    up = stats.healthy();
+  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+             ++worker->failed_probes < kSlowProbesForDown) {
+    up = worker->up.load();
+  } else {
+    up = false;
+  }
   if (status.ok()) {
     worker->reported_load = static_cast<int>(stats.running() + stats.waiting());
     worker->max_model_len = static_cast<int>(stats.max_model_len());

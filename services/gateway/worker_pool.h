@@ -34,6 +34,9 @@ namespace glm4v {
 
 class WorkerPool {
  public:
+  // Timed-out stats probes in a row before a worker counts as down.
+  static constexpr int kSlowProbesForDown = 4;
+
   struct Options {
     std::vector<std::string> addresses;  // static members (with discovery: the initial ones)
     std::string discovery;               // "" or a worker_discovery.h spec
@@ -56,6 +59,7 @@ class WorkerPool {
     std::atomic<int> max_model_len{0};   // from GetStats; 0 until the worker answered once
     std::atomic<int> kv_block_size{0};   // tokens per engine block (0: not reported yet)
     std::atomic<double> kv_usage{0};
+    int failed_probes = 0;               // consecutive timed-out probes (poller thread only)
     PrefixIndex prefix;
 
     int load() const { return reported_load.load() + open_streams.load(); }

@@ -91,7 +91,10 @@ grpc::Status VisionEncoderService::EncodeImages(grpc::ServerContext* context,
     if (!encoded.ok()) return ToGrpcStatus(encoded.status());
     for (size_t k = 0; k < encoded->size(); ++k) {
       const int i = to_encode_index[k];
-      features[i] = std::make_shared<const Tensor>(std::move((*encoded)[k]));
+      Tensor& f = (*encoded)[k];
+      features[i] = std::make_shared<const Tensor>(
+          options_.cache_dtype == DType::kBF16 && f.dtype() != DType::kBF16 ? f.ToBF16()
+                                                                            : std::move(f));
       cache_->Insert(hashes[i], features[i]);
     }
   }

@@ -19,6 +19,9 @@ class VisionEncoderService final : public internal::VisionEncoder::Service {
     DecodeLimits limits;
     PreprocessOptions preprocess;
     int max_images_per_request = 16;
+    // What the feature cache keeps (and every answer is made from, hit or miss): f32, or bf16
+    // at half the memory (what a bfloat16 wire carries anyway).
+    DType cache_dtype = DType::kF32;
   };
 
   // Nothing is owned; all must outlive the service.

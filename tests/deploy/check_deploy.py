@@ -682,11 +682,10 @@ def check_gpu_budget(rep, name, effective, sizing):
                          "glm4v.io/vision-shares-gpu but the vision service is not on CUDA"):
             return
         vd = flag_value(v, "weight_dtype", "auto")
-        # The feature cache holds f32 rows whatever the wire dtype.
         cmd += ["--vision_weight_dtype=" + ("bf16" if vd == "auto" else vd),
                 "--cache_entries=" + flag_value(v, "cache_entries", "256"),
                 "--vision_max_batch=" + flag_value(v, "max_batch", "8"),
-                "--feature_dtype=f32"]
+                "--feature_dtype=" + flag_value(v, "feature_cache_dtype", "f32")]
         aff = (w["workload"]["spec"]["template"]["spec"].get("affinity") or {}).get("podAffinity") or {}
         req = aff.get("requiredDuringSchedulingIgnoredDuringExecution") or []
         rep.check(any(t.get("topologyKey") == "kubernetes.io/hostname" and
@@ -697,6 +696,70 @@ def check_gpu_budget(rep, name, effective, sizing):
     rep.note(out.stdout.strip())
     rep.check(out.returncode == 0, "GPU plan of %s does not fit: %s%s" % (
         name, out.stdout.strip(), out.stderr.strip()))
+
+
+def parse_quantity(q):
+    """Kubernetes memory quantity -> bytes."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?", str(q))
+    if not m:
+        return None
+    mult = {None: 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
+            "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}[m.group(2)]
+    return float(m.group(1)) * mult
+
+
+# Every container's memory limit must cover the host budget the sizing code
+# computes for its flags, plus this margin (allocator slack, libraries, the gRPC/HTTP stack).
+MEMORY_MARGIN_FRACTION = 0.10
+MEMORY_MARGIN_BYTES = 256 << 20
+
+
+def int_flag(comp_eff, flag, fallback):
+    """An integer flag whose C++ default may be an expression like `256 << 20`."""
+    v = flag_value(comp_eff, flag, fallback).replace("int64_t{", "").replace("}", "")
+    m = re.fullmatch(r"\s*(\d+)\s*<<\s*(\d+)\s*", v)
+    return str(int(m.group(1)) << int(m.group(2))) if m else v.strip()
+
+
+def check_memory_budget(rep, name, effective, sizing, root):
+    """Worker and vision containers: memory limit >= the host budget from tools/sizing
+    (--host_budget) for the container's own flags, + margin."""
+    for comp in ("worker", "vision"):
+        e = effective.get(comp)
+        if not e:
+            continue
+        rep.case("%s: %s memory limit covers its budget (tools/sizing)" % (name, comp))
+        if not sizing:
+            rep.pending("no --sizing binary given (bazel test passes //tools/sizing)")
+            continue
+        dtype = flag_value(e, "weight_dtype", "auto")
+        cmd = [sizing, "--host_budget=" + comp, "--backend=" + flag_value(e, "backend", "cpu"),
+               "--weight_dtype=" + ("auto" if dtype == "auto" else dtype)]
+        # The test checkpoints are sized from their own config; real ones from GLM-4V-9B's.
+        if "tiny-glm4v" in flag_value(e, "model_dir", ""):
+            cmd.append("--model_dir=" + os.path.join(root, "tests/data/tiny-glm4v/model"))
+        if comp == "worker":
+            kv = int_flag(e, "kv_cache_bytes", "0")
+            cmd += ["--tp_size=" + flag_value(e, "tp_size", "1"), "--kv_cache_bytes=" + kv,
+                    "--max_num_batched_tokens=" + flag_value(e, "max_num_batched_tokens", "2048"),
+                    "--max_num_seqs=" + flag_value(e, "max_num_seqs", "64")]
+        else:
+            cmd += ["--cache_entries=" + flag_value(e, "cache_entries", "256"),
+                    "--feature_dtype=" + flag_value(e, "feature_cache_dtype", "f32"),
+                    "--vision_max_batch=" + flag_value(e, "max_batch", "8")]
+        out = run(cmd)
+        m = re.search(r"budget_bytes=(\d+)", out.stdout)
+        if not rep.check(out.returncode == 0 and m, "tools/sizing failed: %s%s" % (out.stdout, out.stderr)):
+            continue
+        budget = int(m.group(1))
+        rep.note(out.stdout.strip())
+        need = budget * (1 + MEMORY_MARGIN_FRACTION) + MEMORY_MARGIN_BYTES
+        res = e["container"].get("resources") or {}
+        q = (res.get("limits") or {}).get("memory")
+        got = parse_quantity(q) if q is not None else None
+        rep.check(got is not None and got >= need,
+                  "%s memory limit %s is below its budget %.2f GiB + 10 %% + 256 MiB (tools/sizing: %s)" % (
+                      comp, q, budget / 2 ** 30, out.stdout.strip()))
 
 
 def check_launcher(rep, src, effective):
@@ -958,6 +1021,7 @@ def main():
         if o == "cpu-demo":
             check_launcher(rep, src, eff)
         check_gpu_budget(rep, o, eff, opts.sizing and os.path.abspath(opts.sizing))
+        check_memory_budget(rep, o, eff, opts.sizing and os.path.abspath(opts.sizing), root)
         m = re.fullmatch(r"gpu-tp(\d+)", o)
         if m:
             rep.case("%s: worker --tp_size matches the overlay name" % o)

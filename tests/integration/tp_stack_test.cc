@@ -17,6 +17,7 @@
 #include "services/common/backend_channel.h"
 #include "services/common/health_probe.h"
 #include "tests/integration/stack_test_util.h"
+#include "common/metrics/exposition_parser.h"
 #include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
@@ -27,7 +28,8 @@ constexpr absl::Duration kTpTimeout = absl::Seconds(2);
 StackOptions TpOptions() {
   StackOptions options;
   options.tp_size = 2;
-  options.worker_flags = {absl::StrCat("--tp_timeout_ms=", absl::ToInt64Milliseconds(kTpTimeout))};
+  options.worker_flags = {absl::StrCat("--tp_timeout_ms=", absl::ToInt64Milliseconds(kTpTimeout)),
+                          "--tp_stats_interval_ms=200"};
   return options;
 }
 
@@ -118,6 +120,28 @@ TEST(TpStackTest, GoldenGreedyIdsThroughThePublicApiWithTp2Worker) {
   // The group is still whole.
   EXPECT_FALSE(stack.follower(0, 1)->Poll()) << stack.FollowerLogTail(0, 1);
   EXPECT_FALSE(stack.process(Stack::kWorker)->Poll()) << stack.LogTail(Stack::kWorker);
+
+  // Rank 0's metrics carry every rank: the follower ran the same steps and holds weights.
+  absl::SleepFor(absl::Milliseconds(800));
+  auto scraped = stack.ScrapeMetrics(Stack::kWorker);
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  auto parsed = metrics::ParseExposition(*scraped);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  auto value = [&](const char* family, const char* rank) {
+    const metrics::ParsedFamily* f = parsed->FindFamily(family);
+    if (f == nullptr) return -1.0;
+    for (const auto& sample : f->samples) {
+      for (const auto& [k, v] : sample.labels) {
+        if (k == "rank" && v == rank) return sample.value;
+      }
+    }
+    return -1.0;
+  };
+  EXPECT_GT(value("glm4v_worker_rank_steps_total", "1"), 0) << *scraped;
+  EXPECT_EQ(value("glm4v_worker_rank_steps_total", "1"), value("glm4v_worker_rank_steps_total", "0"));
+  EXPECT_GT(value("glm4v_worker_rank_weight_bytes", "1"), 0);
+  EXPECT_GT(value("glm4v_worker_rank_kv_cache_bytes", "1"), 0);
+  EXPECT_GT(value("glm4v_worker_rank_resident_bytes", "1"), 0);
 }
 
 TEST(TpStackTest, KilledFollowerFailsRequestsWithUnavailableAndWorkerNotServing) {

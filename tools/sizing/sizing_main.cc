@@ -35,6 +35,11 @@ ABSL_FLAG(std::string, feature_dtype, "bf16", "feature cache dtype: bf16 or f32"
 ABSL_FLAG(int64_t, vision_max_batch, 1, "images per vision batch (vision on the GPU)");
 ABSL_FLAG(int64_t, max_num_batched_tokens, 2048, "worker rows per step");
 ABSL_FLAG(int64_t, max_num_seqs, 64, "worker sequences per step");
+ABSL_FLAG(std::string, host_budget, "",
+          "vision | worker: print the host memory one pod of that process needs with the "
+          "given flags (--backend, --tp_size, --weight_dtype, --kv_cache_bytes, "
+          "--cache_entries, --feature_dtype, ...) instead of a GPU plan");
+ABSL_FLAG(std::string, backend, "cpu", "host budget: the process's --backend (cpu or cuda)");
 
 namespace glm4v {
 namespace {
@@ -172,6 +177,56 @@ absl::Status PrintTables(const ModelConfig& config) {
   return PrintLongContextTable(config);
 }
 
+// Host memory of one pod: what the process keeps in RAM. A CUDA process keeps its weights, KV
+// and activations on the GPU; the host holds its runtime (CUDA context, pinned staging, the
+// step's host copies) and, for vision, the feature cache, which lives in host memory.
+constexpr int64_t kCudaHostBytesPerProcess = int64_t{2} << 30;
+
+absl::Status PrintHostBudget(const ModelConfig& config, const std::string& process) {
+  const bool cuda = absl::GetFlag(FLAGS_backend) == "cuda";
+  const std::string dtype = absl::GetFlag(FLAGS_weight_dtype);
+  ASSIGN_OR_RETURN(WeightStorage storage, Storage(dtype == "auto" ? "bf16" : dtype));
+  storage.activation = DType::kF32;  // CPU activations
+  int64_t weights = 0, kv = 0, cache = 0, activations = 0, runtime = 0;
+  if (process == "worker") {
+    const int tp = absl::GetFlag(FLAGS_tp_size);
+    if (cuda) {
+      runtime = tp * kCudaHostBytesPerProcess;
+    } else {
+      // One pod runs every rank of its group.
+      for (int r = 0; r < tp; ++r) {
+        ASSIGN_OR_RETURN(const int64_t w, DecoderWeightBytes(config, r, tp, storage));
+        weights += w;
+      }
+      kv = tp * absl::GetFlag(FLAGS_kv_cache_bytes);
+      ASSIGN_OR_RETURN(const int64_t a,
+                       DecoderActivationBytes(config, tp, absl::GetFlag(FLAGS_max_num_batched_tokens),
+                                              absl::GetFlag(FLAGS_max_num_seqs), DType::kF32,
+                                              storage.linear));
+      activations = tp * a;
+    }
+  } else if (process == "vision") {
+    ASSIGN_OR_RETURN(const DType feature, FloatDType(absl::GetFlag(FLAGS_feature_dtype)));
+    cache = absl::GetFlag(FLAGS_cache_entries) * FeatureBytesPerImage(config, feature);
+    if (cuda) {
+      runtime = kCudaHostBytesPerProcess;
+    } else {
+      weights = VisionWeightBytes(config, storage);
+      activations =
+          VisionActivationBytes(config, absl::GetFlag(FLAGS_vision_max_batch), DType::kF32);
+    }
+  } else {
+    return absl::InvalidArgumentError("--host_budget must be vision or worker");
+  }
+  const int64_t total = weights + kv + cache + activations + runtime;
+  std::printf("host budget %s (%s): weights %s, KV %s, feature cache %s, activations %s, "
+              "runtime %s = %s GiB; budget_bytes=%lld\n",
+              process.c_str(), cuda ? "cuda" : "cpu", G(weights).c_str(), G(kv).c_str(),
+              G(cache).c_str(), G(activations).c_str(), G(runtime).c_str(), G(total).c_str(),
+              static_cast<long long>(total));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> CheckOnePlan(const ModelConfig& config) {
   GpuPlanRequest r;
   r.gpu_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_gpu_gib) * kGiB);
@@ -217,6 +272,14 @@ int main(int argc, char** argv) {
   if (!config.ok()) {
     std::fprintf(stderr, "%s\n", config.status().ToString().c_str());
     return 2;
+  }
+  if (!absl::GetFlag(FLAGS_host_budget).empty()) {
+    const absl::Status s = glm4v::PrintHostBudget(*config, absl::GetFlag(FLAGS_host_budget));
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 2;
+    }
+    return 0;
   }
   if (absl::GetFlag(FLAGS_tables)) {
     const absl::Status s = glm4v::PrintTables(*config);

@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/metrics/registry.h"
+#include "worker/server/rank_metrics.h"
 #include "common/status_macros.h"
 #include "kernels/backends.h"
 #include "model/weight_options.h"
@@ -49,6 +50,9 @@ ABSL_FLAG(std::string, model_dir, "", "Checkpoint directory (config.json + safet
 ABSL_FLAG(std::string, backend, "cpu", "Kernel backend: cpu or cuda.");
 ABSL_FLAG(int, tp_size, 1, "Tensor-parallel group size (one process per rank).");
 ABSL_FLAG(int, tp_rank, 0, "This process's rank in the group (0 serves gRPC, > 0 follow).");
+ABSL_FLAG(int, tp_stats_interval_ms, 5000,
+          "How often rank 0 collects every rank's stats (steps, step time, weight / KV / "
+          "resident bytes) for its metrics (glm4v_worker_rank_*{rank}).");
 ABSL_FLAG(int, decode_context_parallel, 0,
           "Decode context parallelism: when --tp_size exceeds the model's KV groups, the ranks "
           "holding one group split its tokens this many ways (each holds 1/N of the context). "
@@ -287,7 +291,7 @@ absl::Status Run() {
   if (absl::GetFlag(FLAGS_tp_rank) > 0) return RunFollower(model_dir);
 
   std::unique_ptr<ModelRunner> runner;
-  const tp::TensorParallelModelRunner* group = nullptr;  // owned by the engine
+  tp::TensorParallelModelRunner* group = nullptr;  // owned by the engine
   if (tp_size > 1) {
     LOG_INFO("tensor-parallel rank 0 starting")
         .With("tp_size", tp_size)
@@ -322,6 +326,15 @@ absl::Status Run() {
   }
 
   metrics::Registry& registry = metrics::DefaultRegistry();
+  // Every rank of a group in rank 0's metrics (rank label), reported between steps.
+  std::unique_ptr<RankMetrics> rank_metrics;
+  if (group != nullptr) {
+    ASSIGN_OR_RETURN(rank_metrics, RankMetrics::Register(&registry, tp_size));
+    RankMetrics* sink = rank_metrics.get();
+    group->SetRankStatsListener(
+        [sink](const std::vector<tp::RankStats>& ranks) { sink->Update(ranks); },
+        absl::Milliseconds(std::max(100, absl::GetFlag(FLAGS_tp_stats_interval_ms))));
+  }
   EngineConfig config;
   config.num_kv_blocks = absl::GetFlag(FLAGS_num_kv_blocks);
   config.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "model/kv_cache.h"
+#include "absl/time/clock.h"
+#include "worker/tp/rank_stats.h"
 #include "worker/tp/step_message.h"
 
 namespace glm4v::worker::tp {
@@ -19,6 +21,8 @@ absl::Status RunFollower(const Decoder& decoder, comm::Communicator& control,
     return absl::Status(s.code(), absl::StrCat("tensor-parallel rank ", rank, ": ", s.message()));
   };
   std::unique_ptr<PagedKvCache> cache;
+  RankStats stats;
+  stats.weight_bytes = static_cast<double>(decoder.weights().HeldBytes());
   while (true) {
     std::string bytes;
     if (absl::Status s = comm::BroadcastString(control, &bytes, /*root=*/0); !s.ok()) {
@@ -40,15 +44,25 @@ absl::Status RunFollower(const Decoder& decoder, comm::Communicator& control,
               decoder.CacheShape(message->num_blocks, message->block_size), cache_dtype);
           if (!allocated.ok()) return context(allocated.status());
           cache = std::make_unique<PagedKvCache>(*std::move(allocated));
+          stats.kv_cache_bytes = static_cast<double>(KvCacheBytes(*cache));
         }
         break;
+      case StepMessage::Kind::kReportStats: {
+        stats.resident_bytes = static_cast<double>(ResidentBytes());
+        absl::StatusOr<std::vector<RankStats>> all = GatherRankStats(control, stats);
+        if (!all.ok()) return context(all.status());
+        break;
+      }
       case StepMessage::Kind::kStep: {
         if (cache == nullptr) {
           return context(absl::FailedPreconditionError("step before KV cache allocation"));
         }
         // Rank 0 validated the batch; any failure here leaves the group out of step.
+        const absl::Time start = absl::Now();
         absl::StatusOr<DecoderOutput> output = decoder.Forward(message->batch, cache.get());
         if (!output.ok()) return context(output.status());
+        stats.steps += 1;
+        stats.step_seconds += absl::ToDoubleSeconds(absl::Now() - start);
         break;
       }
     }

@@ -129,6 +129,7 @@ absl::StatusOr<std::string> EncodeStepMessage(const StepMessage& message) {
       break;
     case StepMessage::Kind::kHeartbeat:
     case StepMessage::Kind::kStop:
+    case StepMessage::Kind::kReportStats:
       break;
   }
   return w.Take();
@@ -171,6 +172,7 @@ absl::StatusOr<StepMessage> DecodeStepMessage(absl::string_view bytes) {
       break;
     case StepMessage::Kind::kHeartbeat:
     case StepMessage::Kind::kStop:
+    case StepMessage::Kind::kReportStats:
       break;
     default:
       return absl::InvalidArgumentError(absl::StrCat("step message: unknown kind ", kind));

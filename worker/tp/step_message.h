@@ -2,7 +2,7 @@
 // a compact little-endian binary encoding of the step (the whole DecoderBatch: tokens,
 // positions, embedding rows and image feature rows, num_cached, block tables, logits mode),
 // a KV cache allocation, a heartbeat (keeps idle followers inside the communicator timeout),
-// or stop. All ranks run on little-endian hosts (x86-64 / aarch64).
+// a stats report (every rank then all-gathers its RankStats, rank_stats.h), or stop. All ranks run on little-endian hosts (x86-64 / aarch64).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,13 @@
 namespace glm4v::worker::tp {
 
 struct StepMessage {
-  enum class Kind : uint8_t { kStep = 1, kAllocateKvCache = 2, kHeartbeat = 3, kStop = 4 };
+  enum class Kind : uint8_t {
+    kStep = 1,
+    kAllocateKvCache = 2,
+    kHeartbeat = 3,
+    kStop = 4,
+    kReportStats = 5,
+  };
   Kind kind = Kind::kHeartbeat;
   DecoderBatch batch;      // kStep
   int32_t num_blocks = 0;  // kAllocateKvCache

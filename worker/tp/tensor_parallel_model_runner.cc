@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 
 namespace glm4v::worker::tp {
@@ -15,7 +16,16 @@ TensorParallelModelRunner::TensorParallelModelRunner(RankResources rank,
       rank_(std::move(rank)) {
   absl::MutexLock lock(&mu_);
   last_sent_ = absl::Now();
+  last_stats_ = last_sent_;
+  stats_.weight_bytes = static_cast<double>(rank_.decoder->weights().HeldBytes());
   if (rank_.control != nullptr) heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+void TensorParallelModelRunner::SetRankStatsListener(RankStatsListener listener,
+                                                     absl::Duration stats_interval) {
+  absl::MutexLock lock(&mu_);
+  stats_listener_ = std::move(listener);
+  stats_interval_ = stats_interval;
 }
 
 TensorParallelModelRunner::~TensorParallelModelRunner() { Stop(); }
@@ -64,6 +74,7 @@ absl::Status TensorParallelModelRunner::AllocateKvCache(const KvCacheShape& shap
       rank_.decoder->backend()->AllocateKvCache(want, kv_dtype_);
   if (!cache.ok()) return Break(cache.status());  // the followers allocated theirs
   cache_ = std::make_unique<PagedKvCache>(*std::move(cache));
+  stats_.kv_cache_bytes = static_cast<double>(KvCacheBytes(*cache_));
   return absl::OkStatus();
 }
 
@@ -77,9 +88,12 @@ absl::StatusOr<DecoderOutput> TensorParallelModelRunner::Execute(const DecoderBa
   message.kind = StepMessage::Kind::kStep;
   message.batch = batch;  // copies host metadata; embeddings share storage
   if (absl::Status s = Send(message); !s.ok()) return Break(s);
+  const absl::Time start = absl::Now();
   absl::StatusOr<DecoderOutput> output = rank_.decoder->Forward(batch, cache_.get());
   // After the broadcast any failure leaves the ranks out of step: the group is done.
   if (!output.ok()) return Break(output.status());
+  stats_.steps += 1;
+  stats_.step_seconds += absl::ToDoubleSeconds(absl::Now() - start);
   if (output->logits.defined() && output->logits.device() != Device::kCpu) {
     absl::StatusOr<Tensor> host = rank_.decoder->backend()->Download(output->logits);
     if (!host.ok()) return Break(host.status());
@@ -93,6 +107,23 @@ void TensorParallelModelRunner::HeartbeatLoop() {
   while (!stopped_ && broken_.ok()) {
     mu_.AwaitWithTimeout(absl::Condition(&stopped_), heartbeat_interval_);
     if (stopped_ || !broken_.ok()) break;
+    if (stats_listener_ && absl::Now() - last_stats_ >= stats_interval_) {
+      StepMessage report;
+      report.kind = StepMessage::Kind::kReportStats;
+      if (absl::Status s = Send(report); !s.ok()) {
+        Break(s).IgnoreError();
+        break;
+      }
+      last_stats_ = absl::Now();
+      stats_.resident_bytes = static_cast<double>(ResidentBytes());
+      absl::StatusOr<std::vector<RankStats>> all = GatherRankStats(*rank_.control, stats_);
+      if (!all.ok()) {
+        Break(all.status()).IgnoreError();
+        break;
+      }
+      stats_listener_(*all);
+      continue;
+    }
     if (absl::Now() - last_sent_ < heartbeat_interval_) continue;
     StepMessage beat;
     beat.kind = StepMessage::Kind::kHeartbeat;

@@ -15,6 +15,9 @@
 // on the device.
 #pragma once
 
+#include <functional>
+#include <vector>
+
 #include <memory>
 #include <optional>
 #include <thread>
@@ -27,6 +30,7 @@
 #include "model/kv_cache.h"
 #include "worker/model_runner.h"
 #include "worker/tp/rank_resources.h"
+#include "worker/tp/rank_stats.h"
 #include "worker/tp/step_message.h"
 
 namespace glm4v::worker::tp {
@@ -68,6 +72,11 @@ class TensorParallelModelRunner : public ModelRunner {
   }
   const Decoder& decoder() const { return *rank_.decoder; }
 
+  // Called with every rank's stats (rank order) each time the group reports them: every
+  // `stats_interval` from the heartbeat thread, between steps.
+  using RankStatsListener = std::function<void(const std::vector<RankStats>&)>;
+  void SetRankStatsListener(RankStatsListener listener, absl::Duration stats_interval);
+
  private:
   absl::Status Send(const StepMessage& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the group broken with UNAVAILABLE carrying `cause`; returns that status.
@@ -82,6 +91,10 @@ class TensorParallelModelRunner : public ModelRunner {
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_sent_ ABSL_GUARDED_BY(mu_);
+  RankStats stats_ ABSL_GUARDED_BY(mu_);  // rank 0's own
+  RankStatsListener stats_listener_ ABSL_GUARDED_BY(mu_);
+  absl::Duration stats_interval_ ABSL_GUARDED_BY(mu_) = absl::InfiniteDuration();
+  absl::Time last_stats_ ABSL_GUARDED_BY(mu_);
   std::thread heartbeat_;
 };
 
