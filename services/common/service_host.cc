@@ -1,5 +1,6 @@
 #include "services/common/service_host.h"
 
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -34,8 +35,9 @@ absl::Status ServiceHost::Start() {
   if (options_.max_connection_age > absl::ZeroDuration()) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                                static_cast<int>(absl::ToInt64Milliseconds(options_.max_connection_age)));
-    // In-flight calls finish on the old connection.
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 5 * 60 * 1000);
+    // In-flight calls finish on the old connection, however long they take (a backlogged
+    // vision service can take minutes; a grace that ends first fails them with UNAVAILABLE).
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, std::numeric_limits<int>::max());
   }
   for (grpc::Service* service : services_) builder.RegisterService(service);
   server_ = builder.BuildAndStart();

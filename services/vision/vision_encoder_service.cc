@@ -61,6 +61,22 @@ grpc::Status VisionEncoderService::EncodeImages(grpc::ServerContext* context,
   std::vector<std::shared_ptr<const Tensor>> features(n);
   std::vector<PixelTensor> to_encode;
   std::vector<int> to_encode_index;
+  // Images this request encodes for everyone (owned) or waits for (another request's).
+  std::vector<std::pair<int, std::shared_ptr<InFlight>>> owned, waiting;
+  // Whatever happens, entries this request owns are resolved, so no waiter hangs.
+  struct OwnedGuard {
+    VisionEncoderService* self;
+    std::vector<std::string>* hashes;
+    std::vector<std::pair<int, std::shared_ptr<InFlight>>>* owned;
+    ~OwnedGuard() {
+      for (auto& [i, entry] : *owned) {
+        if (!entry->done.HasBeenNotified()) {
+          self->Resolve((*hashes)[i], entry,
+                        absl::UnavailableError("the request encoding this image failed"), nullptr);
+        }
+      }
+    }
+  } guard{this, &hashes, &owned};
   for (int i = 0; i < n; ++i) {
     const internal::EncodeImage& image = request.images(i);
     if (image.data().empty()) {
@@ -70,16 +86,24 @@ grpc::Status VisionEncoderService::EncodeImages(grpc::ServerContext* context,
     hashes[i] = Sha256(image.data());
     features[i] = cache_->Find(hashes[i]);
     if (features[i] != nullptr) continue;
-    // The same picture twice in one request is encoded once.
+    // The same picture twice in one request is encoded (or waited for) once.
     bool duplicate = false;
     for (int j = 0; j < i; ++j) duplicate |= (hashes[j] == hashes[i] && features[j] == nullptr);
     if (duplicate) continue;
+    auto [entry, mine] = JoinOrStart(hashes[i]);
+    if (!mine) {
+      waiting.push_back({i, entry});
+      continue;
+    }
+    owned.push_back({i, entry});
     absl::StatusOr<PixelTensor> pixels =
         PreprocessImage(image.data(), options_.image_size, options_.limits, image.mime_type(),
                         options_.preprocess);
     if (!pixels.ok()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("image ", i, ": ", pixels.status().message()));
+      const absl::Status bad = absl::InvalidArgumentError(
+          absl::StrCat("image ", i, ": ", pixels.status().message()));
+      Resolve(hashes[i], entry, bad, nullptr);
+      return ToGrpcStatus(bad);
     }
     to_encode.push_back(std::move(*pixels));
     to_encode_index.push_back(i);
@@ -88,7 +112,7 @@ grpc::Status VisionEncoderService::EncodeImages(grpc::ServerContext* context,
   if (!to_encode.empty()) {
     absl::StatusOr<std::vector<Tensor>> encoded =
         batcher_->Encode(std::move(to_encode), absl::FromChrono(context->deadline()));
-    if (!encoded.ok()) return ToGrpcStatus(encoded.status());
+    if (!encoded.ok()) return ToGrpcStatus(encoded.status());  // the guard resolves the owned
     for (size_t k = 0; k < encoded->size(); ++k) {
       const int i = to_encode_index[k];
       Tensor& f = (*encoded)[k];
@@ -97,12 +121,23 @@ grpc::Status VisionEncoderService::EncodeImages(grpc::ServerContext* context,
                                                                             : std::move(f));
       cache_->Insert(hashes[i], features[i]);
     }
+    for (auto& [i, entry] : owned) Resolve(hashes[i], entry, absl::OkStatus(), features[i]);
+  }
+  for (auto& [i, entry] : waiting) {
+    if (!entry->done.WaitForNotificationWithDeadline(absl::FromChrono(context->deadline()))) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("image ", i, ": still being encoded for another request"));
+    }
+    if (!entry->status.ok()) return ToGrpcStatus(entry->status);
+    features[i] = entry->features;
   }
 
   int hits = 0;
   for (int i = 0; i < n; ++i) {
+    // A hit: neither encoded by this request nor waited for (that is an encode too).
     const bool hit =
-        std::find(to_encode_index.begin(), to_encode_index.end(), i) == to_encode_index.end();
+        std::find(to_encode_index.begin(), to_encode_index.end(), i) == to_encode_index.end() &&
+        std::none_of(waiting.begin(), waiting.end(), [i](const auto& w) { return w.first == i; });
     if (features[i] == nullptr) {  // a duplicate of an image encoded above
       for (int j = 0; j < i; ++j) {
         if (hashes[j] == hashes[i]) features[i] = features[j];
@@ -119,6 +154,26 @@ grpc::Status VisionEncoderService::EncodeImages(grpc::ServerContext* context,
   metrics_->cache_misses->Increment(n - hits);
   response->set_encode_ms(absl::ToDoubleMilliseconds(absl::Now() - start));
   return grpc::Status::OK;
+}
+
+std::pair<std::shared_ptr<VisionEncoderService::InFlight>, bool>
+VisionEncoderService::JoinOrStart(const std::string& hash) {
+  absl::MutexLock lock(&inflight_mu_);
+  auto [it, inserted] = inflight_.try_emplace(hash);
+  if (inserted) it->second = std::make_shared<InFlight>();
+  return {it->second, inserted};
+}
+
+void VisionEncoderService::Resolve(const std::string& hash, const std::shared_ptr<InFlight>& entry,
+                                   absl::Status status, std::shared_ptr<const Tensor> features) {
+  entry->status = std::move(status);
+  entry->features = std::move(features);
+  {
+    absl::MutexLock lock(&inflight_mu_);
+    auto it = inflight_.find(hash);
+    if (it != inflight_.end() && it->second == entry) inflight_.erase(it);
+  }
+  entry->done.Notify();
 }
 
 }  // namespace glm4v

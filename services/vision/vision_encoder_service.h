@@ -2,6 +2,14 @@
 // the batching tower.
 #pragma once
 
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+
 #include "protos/glm4v/internal/vision.grpc.pb.h"
 #include "services/common/drain_gate.h"
 #include "services/vision/encode_batcher.h"
@@ -35,6 +43,22 @@ class VisionEncoderService final : public internal::VisionEncoder::Service {
  private:
   grpc::Status EncodeImages(grpc::ServerContext* context, const internal::EncodeRequest& request,
                             internal::EncodeResponse* response);
+
+  // An image some request is encoding right now: requests that bring the same picture meanwhile
+  // wait for it instead of encoding it again (a burst of one new image costs one encode).
+  struct InFlight {
+    absl::Notification done;
+    absl::Status status;                     // set before done
+    std::shared_ptr<const Tensor> features;  // set before done
+  };
+  // The entry for `hash`: (entry, true) when the caller now owns it and must Resolve it.
+  std::pair<std::shared_ptr<InFlight>, bool> JoinOrStart(const std::string& hash);
+  void Resolve(const std::string& hash, const std::shared_ptr<InFlight>& entry,
+               absl::Status status, std::shared_ptr<const Tensor> features);
+
+  absl::Mutex inflight_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<InFlight>> inflight_
+      ABSL_GUARDED_BY(inflight_mu_);
 
   const Options options_;
   EncodeBatcher* batcher_;

@@ -17,6 +17,7 @@
 #include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/vision/encode_batcher.h"
+#include "model/memory_sizing.h"
 #include "services/vision/feature_cache.h"
 #include "services/vision/tower_encode_fn.h"
 #include "services/vision/vision_encoder_service.h"
@@ -75,13 +76,19 @@ absl::Status Run() {
   const DType cache_dtype = cache_dtype_name == "bf16" ? DType::kBF16 : DType::kF32;
   const int64_t feature_bytes = int64_t{config.vision.feature_rows()} * config.hidden_size *
                                 static_cast<int64_t>(DTypeSize(cache_dtype));
+  // A full batch's activation peak, from the sizing code the deployment limits use.
+  const int64_t activation_bytes = VisionActivationBytes(
+      config, std::max(1, absl::GetFlag(FLAGS_max_batch)), backend->activation_dtype());
   LOG_INFO("vision tower loaded")
       .With("model_dir", model_dir)
       .With("weight_bytes", tower->weights().HeldBytes())
       .With("feature_cache_bytes",
             std::max(0, absl::GetFlag(FLAGS_cache_entries)) * feature_bytes)
       .With("feature_cache_dtype", cache_dtype_name)
-      .With("activation_scratch_bytes", "not tracked (allocated per batch)")
+      .With("activation_peak_bytes", activation_bytes)
+      .With("budget_bytes", tower->weights().HeldBytes() +
+                                std::max(0, absl::GetFlag(FLAGS_cache_entries)) * feature_bytes +
+                                activation_bytes)
       .With("image_size", config.vision.image_size)
       .With("feature_rows", config.vision.feature_rows());
 

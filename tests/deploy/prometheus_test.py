@@ -8,7 +8,8 @@
    type conventions, e.g. no gauge named *_total).
 3. The real Prometheus server with the project's one-machine config
    (deploy/prometheus/prometheus-local.yml, unmodified when the default ports are free) scrapes
-   all three targets as up and evaluates every alert rule healthy.
+   all three targets as up, evaluates every alert rule healthy, and answers a query for one
+   metric of each service.
 
 Usage: prometheus_test.py --root REPO --launcher BIN --bin_dir DIR
 """
@@ -171,6 +172,21 @@ def main():
                     targets, open(os.path.join(tmp, "prometheus.log")).read()[-2000:]))
         f.check(len(rules) >= 12 and all(h == "ok" for _, h, _ in rules),
                 "Prometheus evaluates every alert rule healthy: %s" % rules)
+        # One metric of each service through the query API.
+        for job, metric in (("glm4v-gateway", "glm4v_gateway_inflight_requests"),
+                            ("glm4v-vision", "glm4v_vision_queue_depth"),
+                            ("glm4v-worker", "glm4v_worker_kv_blocks_capacity")):
+            result = []
+            for _ in range(30):
+                try:
+                    result = json.loads(get(api + "query?query=%s" % metric))["data"]["result"]
+                except (OSError, ValueError, KeyError):
+                    result = []
+                if result:
+                    break
+                time.sleep(1)
+            f.check(len(result) == 1 and result[0]["metric"].get("job") == job,
+                    "Prometheus answers %s from %s: %s" % (metric, job, result))
     finally:
         if prometheus is not None:
             prometheus.terminate()

@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/metrics/registry.h"
+#include "model/memory_sizing.h"
 #include "worker/server/rank_metrics.h"
 #include "common/status_macros.h"
 #include "kernels/backends.h"
@@ -358,12 +359,23 @@ absl::Status Run() {
   const int64_t kv_bytes =
       static_cast<int64_t>(engine->num_kv_blocks()) *
       engine_runner_kv_bytes_per_block;
+  // The activation peak of a full step, from the same sizing code the deployment limits use.
+  WeightLoadOptions weight_flags;
+  ParseWeightDTypeFlag("weight_dtype", absl::GetFlag(FLAGS_weight_dtype), &weight_flags)
+      .IgnoreError();  // validated at load
+  const int64_t activation_bytes =
+      DecoderActivationBytes(model_config, tp_size, config.max_num_batched_tokens,
+                             config.max_num_seqs,
+                             absl::GetFlag(FLAGS_backend) == "cuda" ? DType::kBF16 : DType::kF32,
+                             weight_flags.quantization)
+          .value_or(0);
   LOG_INFO("engine ready")
       .With("model_dir", model_dir)
       .With("tp_size", tp_size)
       .With("weight_bytes", weight_bytes)
       .With("kv_cache_bytes", kv_bytes)
-      .With("activation_scratch_bytes", "not tracked (allocated per step)")
+      .With("activation_peak_bytes", activation_bytes)
+      .With("budget_bytes", weight_bytes + kv_bytes + activation_bytes)
       .With("vocab", model_config.padded_vocab_size)
       .With("kv_blocks", engine->num_kv_blocks())
       .With("block_size", engine->kv_block_size())
