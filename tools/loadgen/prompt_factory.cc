@@ -63,6 +63,14 @@ absl::StatusOr<PromptFactory> PromptFactory::Create(PromptOptions options, uint6
   return factory;
 }
 
+void PromptFactory::SetSampling(glm4v::v1::GenerateRequest* req) const {
+  glm4v::v1::SamplingParams* sp = req->mutable_sampling();
+  sp->set_max_tokens(static_cast<uint32_t>(options_.output_len));
+  sp->set_temperature(options_.temperature);
+  sp->set_ignore_eos(options_.ignore_eos);
+  sp->set_seed(counter_);
+}
+
 glm4v::v1::GenerateRequest PromptFactory::NextTurn(bool* has_image) {
   const uint64_t k = counter_++;
   const int conversations = options_.conversations;
@@ -96,11 +104,7 @@ glm4v::v1::GenerateRequest PromptFactory::NextTurn(bool* has_image) {
     }
   }
   *has_image = true;
-  glm4v::v1::SamplingParams* sp = req.mutable_sampling();
-  sp->set_max_tokens(static_cast<uint32_t>(options_.output_len));
-  sp->set_temperature(options_.temperature);
-  sp->set_ignore_eos(options_.ignore_eos);
-  sp->set_seed(counter_);
+  SetSampling(&req);
   return req;
 }
 
@@ -142,11 +146,7 @@ glm4v::v1::GenerateRequest PromptFactory::Next(bool* has_image) {
     std::uniform_int_distribution<uint32_t> id(options_.token_id_min, options_.token_id_max - 1);
     for (int i = 0; i < len; ++i) req.add_prompt_token_ids(id(rng_));
   }
-  glm4v::v1::SamplingParams* sp = req.mutable_sampling();
-  sp->set_max_tokens(static_cast<uint32_t>(options_.output_len));
-  sp->set_temperature(options_.temperature);
-  sp->set_ignore_eos(options_.ignore_eos);
-  sp->set_seed(counter_);
+  SetSampling(&req);
   return req;
 }
 

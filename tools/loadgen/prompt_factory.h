@@ -58,6 +58,8 @@ class PromptFactory {
   PromptFactory(PromptOptions options, uint64_t seed) : options_(std::move(options)), rng_(seed) {}
   int DrawLength();
   glm4v::v1::GenerateRequest NextTurn(bool* has_image);
+  // max_tokens, temperature, ignore_eos and a per-request seed.
+  void SetSampling(glm4v::v1::GenerateRequest* req) const;
 
   PromptOptions options_;
   std::mt19937_64 rng_;
