@@ -14,6 +14,7 @@
 #include "common/metrics/registry.h"
 #include "common/model_config.h"
 #include "common/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/gateway/admission_controller.h"
@@ -186,6 +187,8 @@ absl::Status Run() {
           (4 << 20),
       1 << 30));
   host_options.registry = &registry;
+  // Server reflection on the public port: grpcurl and GUI gRPC clients discover the API.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ServiceHost host(host_options);
   Glm4vServiceImpl service(&runner, &host.gate(), &gateway_metrics);
   host.AddService(&service);

@@ -6,12 +6,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "protos/grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -184,6 +188,50 @@ TEST(FailureStackTest, HttpClientGoneCancelsANonStreamingCompletion) {
   }
   EXPECT_NE(metrics.find("glm4v_worker_requests_total{outcome=\"cancelled\"} 1"), std::string::npos)
       << "the completion was not cancelled when its client left:\n" << metrics;
+}
+
+// grpcurl-style discovery: the gateway's public port serves gRPC server reflection, listing its
+// services and handing out the descriptor of the public API.
+TEST(FailureStackTest, GatewayServesServerReflection) {
+  auto started = Stack::Start({});
+  ASSERT_TRUE(started.ok()) << started.status();
+  Stack& stack = **started;
+  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(
+      CreateBackendChannel(stack.gateway_address()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  auto stream = stub->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest list;
+  list.set_list_services("*");
+  ASSERT_TRUE(stream->Write(list));
+  grpc::reflection::v1alpha::ServerReflectionResponse listed;
+  ASSERT_TRUE(stream->Read(&listed));
+  std::vector<std::string> names;
+  for (const auto& service : listed.list_services_response().service()) {
+    names.push_back(service.name());
+  }
+  for (const char* want : {"glm4v.v1.Glm4vService", "grpc.health.v1.Health",
+                           "grpc.reflection.v1alpha.ServerReflection"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end())
+        << want << " not in " << absl::StrJoin(names, ", ");
+  }
+  grpc::reflection::v1alpha::ServerReflectionRequest file;
+  file.set_file_containing_symbol("glm4v.v1.Glm4vService");
+  ASSERT_TRUE(stream->Write(file));
+  grpc::reflection::v1alpha::ServerReflectionResponse described;
+  ASSERT_TRUE(stream->Read(&described));
+  ASSERT_GT(described.file_descriptor_response().file_descriptor_proto_size(), 0)
+      << described.DebugString();
+  google::protobuf::FileDescriptorProto proto;
+  ASSERT_TRUE(proto.ParseFromString(described.file_descriptor_response().file_descriptor_proto(0)));
+  EXPECT_EQ(proto.package(), "glm4v.v1");
+  bool has_model_info = false;
+  for (const auto& service : proto.service()) {
+    for (const auto& method : service.method()) has_model_info |= method.name() == "GetModelInfo";
+  }
+  EXPECT_TRUE(has_model_info);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 TEST(FailureStackTest, InvalidRequestsAreInvalidArgumentAndHarmless) {
