@@ -4,6 +4,7 @@
 #include "common/logging.h"
 #include "services/common/grpc_status.h"
 #include "services/common/request_id.h"
+#include "services/gateway/response_assembly.h"
 
 namespace glm4v {
 
@@ -64,15 +65,7 @@ grpc::Status Glm4vServiceImpl::Generate(grpc::ServerContext* context,
     response->set_request_id(request_id);
     return runner_->Run(context, *request, request_id,
                         [response](v1::GenerateStreamResponse& chunk) {
-                          response->mutable_text()->append(chunk.text_delta());
-                          response->mutable_token_ids()->MergeFrom(chunk.token_ids());
-                          response->mutable_logprobs()->MergeFrom(chunk.logprobs());
-                          if (chunk.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
-                            response->set_finish_reason(chunk.finish_reason());
-                            response->mutable_usage()->Swap(chunk.mutable_usage());
-                            response->mutable_timings()->Swap(chunk.mutable_timings());
-                            response->set_matched_stop(chunk.matched_stop());
-                          }
+                          AppendStreamChunk(chunk, response);
                           return true;
                         });
   });

@@ -19,6 +19,7 @@
 #include "services/common/health_probe.h"
 #include "services/common/request_id.h"
 #include "services/gateway/openai/chat_request.h"
+#include "services/gateway/response_assembly.h"
 #include "services/gateway/openai/chat_response.h"
 #include "services/gateway/openai/json_dump.h"
 #include "services/gateway/openai/openai_error.h"
@@ -65,20 +66,6 @@ struct StreamCall {
   }
 };
 
-// Folds one stream message into the unary response (as Glm4vService.Generate does).
-void MergeChunk(glm4v::v1::GenerateStreamResponse& chunk, glm4v::v1::GenerateResponse* response) {
-  response->set_request_id(chunk.request_id());
-  response->mutable_text()->append(chunk.text_delta());
-  response->mutable_token_ids()->MergeFrom(chunk.token_ids());
-  response->mutable_logprobs()->MergeFrom(chunk.logprobs());
-  if (chunk.finish_reason() != glm4v::v1::FINISH_REASON_UNSPECIFIED) {
-    response->set_finish_reason(chunk.finish_reason());
-    response->mutable_usage()->Swap(chunk.mutable_usage());
-    response->mutable_timings()->Swap(chunk.mutable_timings());
-    response->set_matched_stop(chunk.matched_stop());
-  }
-}
-
 // A non-streaming completion after its first message: a thread reads the rest of the stream
 // while the HTTP side waits for it.
 struct UnaryCall {
@@ -90,10 +77,10 @@ struct UnaryCall {
   std::thread reader;
 
   void Start(glm4v::v1::GenerateStreamResponse& first) {
-    MergeChunk(first, &response);
+    AppendStreamChunk(first, &response);
     reader = std::thread([this]() {
       glm4v::v1::GenerateStreamResponse message;
-      while (call->reader->Read(&message)) MergeChunk(message, &response);
+      while (call->reader->Read(&message)) AppendStreamChunk(message, &response);
       call->Finish();
       absl::MutexLock lock(&mu);
       done = true;
