@@ -25,6 +25,7 @@
 #include "nlohmann/json.hpp"
 #include "services/gateway/tokenizer/special_tokens.h"
 #include "tests/integration/stack_test_util.h"
+#include "common/process_memory.h"
 #include "tests/stack/service_stack.h"
 
 namespace glm4v::testing {
@@ -154,7 +155,7 @@ TEST(RealWidthStackTest, ImageAndTextQuestionsAtTp1AndTp2GiveToolsGenerateIds) {
     EXPECT_EQ(image.last.usage().prompt_tokens(), PromptIds(true).size() - 3 + 1602);
 
     for (const Stack::Service service : {Stack::kVision, Stack::kWorker}) {
-      absl::StatusOr<long> rss = ReadRssKiB((*stack)->pid(service));
+      absl::StatusOr<int64_t> rss = ReadResidentKiB((*stack)->pid(service));
       if (rss.ok()) {
         std::fprintf(stderr, "TP %d: %s resident %.2f GiB\n", tp,
                      service == Stack::kVision ? "vision" : "worker rank 0",

@@ -9,6 +9,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "common/model_config.h"
+#include "common/process_memory.h"
 #include "tests/stack/service_stack.h"
 #include "tools/loadgen/load_runner.h"
 #include "tools/loadgen/report.h"
@@ -50,7 +51,7 @@ TEST(SoakTest, NoRssGrowthNoKvLeak) {
   ASSERT_EQ(loadgen::BuildReport(warm.records, warm.duration_s, {}).succeeded, 300);
   long rss_before[3];
   for (int i = 0; i < 3; ++i) {
-    auto rss = ReadRssKiB(s.pid(static_cast<Stack::Service>(i)));
+    auto rss = ReadResidentKiB(s.pid(static_cast<Stack::Service>(i)));
     ASSERT_TRUE(rss.ok()) << rss.status();
     rss_before[i] = *rss;
   }
@@ -62,7 +63,7 @@ TEST(SoakTest, NoRssGrowthNoKvLeak) {
 
   const char* names[] = {"vision", "worker", "gateway"};
   for (int i = 0; i < 3; ++i) {
-    auto rss = ReadRssKiB(s.pid(static_cast<Stack::Service>(i)));
+    auto rss = ReadResidentKiB(s.pid(static_cast<Stack::Service>(i)));
     ASSERT_TRUE(rss.ok());
     // 2000 requests of leak at even 8 KiB each would be ~16 MiB; allow allocator noise only.
     const long allowed = rss_before[i] / 20 + 8 * 1024;

@@ -77,19 +77,6 @@ std::string ReadFileOrDie(const std::string& path) {
   return buffer.str();
 }
 
-absl::StatusOr<long> ReadRssKiB(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
-  if (!f) return absl::NotFoundError(absl::StrCat("no /proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) != 0) continue;
-    std::vector<absl::string_view> parts =
-        absl::StrSplit(line.substr(6), ' ', absl::SkipWhitespace());
-    long kib = 0;
-    if (!parts.empty() && absl::SimpleAtoi(parts[0], &kib)) return kib;
-  }
-  return absl::InternalError(absl::StrCat("no VmRSS for pid ", pid));
-}
 
 absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
   if (options.num_workers < 1 || options.tp_size < 1) {

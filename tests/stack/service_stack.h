@@ -113,7 +113,5 @@ class Stack {
 // path is returned as is.
 std::string RunfilePath(const std::string& workspace_relative);
 std::string ReadFileOrDie(const std::string& path);
-// VmRSS of a live process in KiB, from /proc/<pid>/status.
-absl::StatusOr<long> ReadRssKiB(pid_t pid);
 
 }  // namespace glm4v::testing

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/process_memory.h"
 #include "common/status_macros.h"
 #include "model/kv_cache.h"
 #include "absl/time/clock.h"
@@ -48,7 +49,7 @@ absl::Status RunFollower(const Decoder& decoder, comm::Communicator& control,
         }
         break;
       case StepMessage::Kind::kReportStats: {
-        stats.resident_bytes = static_cast<double>(ResidentBytes());
+        stats.resident_bytes = static_cast<double>(ReadResidentKiB().value_or(0) * 1024);
         absl::StatusOr<std::vector<RankStats>> all = GatherRankStats(control, stats);
         if (!all.ok()) return context(all.status());
         break;

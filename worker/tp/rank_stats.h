@@ -25,9 +25,6 @@ struct RankStats {
 // Bytes of K and V a cache holds.
 int64_t KvCacheBytes(const PagedKvCache& cache);
 
-// VmRSS of this process in bytes (0 when /proc cannot tell).
-int64_t ResidentBytes();
-
 // Every rank calls this with its own stats after kReportStats; returns them all in rank order.
 absl::StatusOr<std::vector<RankStats>> GatherRankStats(comm::Communicator& control,
                                                        RankStats mine);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/process_memory.h"
 #include "common/status_macros.h"
 
 namespace glm4v::worker::tp {
@@ -115,7 +116,7 @@ void TensorParallelModelRunner::HeartbeatLoop() {
         break;
       }
       last_stats_ = absl::Now();
-      stats_.resident_bytes = static_cast<double>(ResidentBytes());
+      stats_.resident_bytes = static_cast<double>(ReadResidentKiB().value_or(0) * 1024);
       absl::StatusOr<std::vector<RankStats>> all = GatherRankStats(*rank_.control, stats_);
       if (!all.ok()) {
         Break(all.status()).IgnoreError();
