@@ -19,15 +19,24 @@ namespace {
 constexpr absl::string_view kDns = "dns:///";
 constexpr absl::string_view kFile = "file://";
 
-absl::StatusOr<std::vector<std::string>> ResolveDns(absl::string_view target) {
-  const size_t colon = target.rfind(':');
+// The port of "host:port" (1..65535), or 0 when `entry` is not of that form.
+int PortOf(absl::string_view entry) {
+  const size_t colon = entry.rfind(':');
   int port = 0;
   if (colon == absl::string_view::npos || colon == 0 ||
-      !absl::SimpleAtoi(target.substr(colon + 1), &port) || port <= 0 || port > 65535) {
+      !absl::SimpleAtoi(entry.substr(colon + 1), &port) || port <= 0 || port > 65535) {
+    return 0;
+  }
+  return port;
+}
+
+absl::StatusOr<std::vector<std::string>> ResolveDns(absl::string_view target) {
+  const int port = PortOf(target);
+  if (port == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker discovery dns:///", target, ": expected NAME:PORT"));
   }
-  const std::string host(target.substr(0, colon));
+  const std::string host(target.substr(0, target.rfind(':')));
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -66,10 +75,7 @@ absl::StatusOr<std::vector<std::string>> ReadFileList(const std::string& path) {
     if (hash != absl::string_view::npos) entry = entry.substr(0, hash);
     entry = absl::StripAsciiWhitespace(entry);
     if (entry.empty()) continue;
-    const size_t colon = entry.rfind(':');
-    int port = 0;
-    if (colon == absl::string_view::npos || !absl::SimpleAtoi(entry.substr(colon + 1), &port) ||
-        port <= 0 || port > 65535) {
+    if (PortOf(entry) == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("worker discovery file ", path, ": '", entry, "' is not host:port"));
     }

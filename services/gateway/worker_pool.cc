@@ -35,15 +35,16 @@ WorkerPool::~WorkerPool() {
   poller_.join();
 }
 
-void WorkerPool::AddLocked(const std::string& address) {
+bool WorkerPool::AddLocked(const std::string& address) {
   for (const auto& w : workers_) {
     if (w->address == address) {
       if (w->leaving.exchange(false)) LOG_INFO("worker rejoined").With("address", address);
-      return;
+      return false;
     }
   }
   workers_.push_back(std::make_shared<Worker>(address, options_));
   if (metrics_ != nullptr) metrics_->backend_up->WithLabels({"worker", address}).Set(1);
+  return true;
 }
 
 void WorkerPool::SetUpGauge(const Worker& worker, bool up) {
@@ -72,10 +73,7 @@ void WorkerPool::Rediscover() {
   const std::set<std::string> listed(found->begin(), found->end());
   absl::MutexLock lock(&mu_);
   for (const std::string& address : listed) {
-    const bool known = std::any_of(workers_.begin(), workers_.end(),
-                                   [&](const auto& w) { return w->address == address; });
-    if (!known) LOG_INFO("worker discovered").With("address", address);
-    AddLocked(address);
+    if (AddLocked(address)) LOG_INFO("worker discovered").With("address", address);
   }
   for (auto it = workers_.begin(); it != workers_.end();) {
     Worker& w = **it;
@@ -196,15 +194,14 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::Pick(PromptBlock
   std::vector<RoutingCandidate> scored(candidates.size());
   for (size_t i = 0; i < candidates.size(); ++i) {
     const Worker& w = *candidates[i];
-    const int block = w.kv_block_size.load() > 0 ? w.kv_block_size.load() : 16;
+    const int block = w.block_tokens();
     scored[i].load = w.load();
     scored[i].kv_usage = w.kv_usage.load();
     scored[i].cached_rows = w.prefix.MatchedBlocks(prompt->Hashes(block), now) * block;
   }
   const std::shared_ptr<Worker>& chosen =
       candidates[ChooseCacheAware(scored, prompt->rows(), routing)];
-  const int block = chosen->kv_block_size.load() > 0 ? chosen->kv_block_size.load() : 16;
-  chosen->prefix.Record(prompt->Hashes(block), now);
+  chosen->prefix.Record(prompt->Hashes(chosen->block_tokens()), now);
   return chosen;
 }
 

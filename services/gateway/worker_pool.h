@@ -63,6 +63,8 @@ class WorkerPool {
     PrefixIndex prefix;
 
     int load() const { return reported_load.load() + open_streams.load(); }
+    // Tokens per prefix-cache block (the engine's default until the worker reported its own).
+    int block_tokens() const { return kv_block_size.load() > 0 ? kv_block_size.load() : 16; }
   };
 
   // `metrics` may be null.
@@ -90,7 +92,8 @@ class WorkerPool {
   void Probe(Worker* worker);
   // Re-resolves the discovery spec: adds, drains and drops members.
   void Rediscover();
-  void AddLocked(const std::string& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // False when `address` is a member already (a leaving one rejoins).
+  bool AddLocked(const std::string& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetUpGauge(const Worker& worker, bool up);
 
   const Options options_;
