@@ -48,9 +48,9 @@ struct FlashQueryBlock {
   const float* q[kFlashMaxRows];     // row r's query vector (head_dim floats)
   float* out[kFlashMaxRows];         // where row r's output goes
   int64_t key_limit[kFlashMaxRows];  // row r attends keys [0, key_limit[r])
-  // Optional: where row r's log-sum-exp of its scaled scores goes (-inf when it sees no key).
+  // Optional (null: not wanted): where row r's log-sum-exp of its scaled scores goes (-inf when
+  // it sees no key).
   float* lse[kFlashMaxRows];
-  bool has_lse = false;
 
   // Appends heads [first_head, first_head + heads) of `num_queries` queries, query-major (row =
   // query * heads + head): query i's vectors start at q_base / out_base + (first_row + i) *
@@ -134,7 +134,7 @@ void FlashAttend(const FlashQueryBlock& block, int head_dim, float scale, LoadTi
   for (int64_t r = 0; r < rows; ++r) {
     const float inv = running_sum[r] > 0 ? static_cast<float>(1.0 / running_sum[r]) : 0.0f;
     for (int d = 0; d < head_dim; ++d) block.out[r][d] = o[r * dpad + d] * inv;
-    if (block.has_lse && block.lse[r] != nullptr) {
+    if (block.lse[r] != nullptr) {
       *block.lse[r] = running_sum[r] > 0
                           ? running_max[r] + static_cast<float>(std::log(running_sum[r]))
                           : -std::numeric_limits<float>::infinity();

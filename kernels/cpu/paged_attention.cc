@@ -88,7 +88,6 @@ void PagedAttention(const float* q, const PagedKvCache& cache, int layer,
                        return share.LocalTokens(num_cached + item.first_query + i + 1);
                      });
     if (lse != nullptr) {
-      block.has_lse = true;
       const int64_t first_head = g * heads_per_group + item.first_head;
       for (int64_t r = 0; r < block.rows; ++r) {
         const int64_t row = query_begin + item.first_query + r / heads;
