@@ -296,8 +296,8 @@ grpc::Status GenerationRunner::Run(grpc::ServerContext* context, const v1::Gener
         v1::Usage* usage = chunk.mutable_usage();
         usage->set_prompt_tokens(prompt_tokens);
         usage->set_completion_tokens(completion_tokens);
-        usage->set_image_tokens(prompt->spliced_length - static_cast<int>(prompt->ids.size()) +
-                                3 * static_cast<int>(prompt->images.size()));
+        usage->set_image_tokens(static_cast<uint32_t>(prompt->images.size()) *
+                                deps_.model_config->vision.feature_rows());
         usage->set_cached_prompt_tokens(cached_tokens);
         v1::Timings* timings = chunk.mutable_timings();
         timings->set_queue_ms(absl::ToDoubleMilliseconds(admission_wait) + worker_queue_ms);
