@@ -397,6 +397,48 @@ TEST(FailureStackTest, VisionRefusesABadWeightDtypeWithTheReason) {
 }
 
 // A vision timeout that would fail every image request stops the gateway at start-up.
+// The flags this round added refuse bad values at startup, naming the flag.
+TEST(FailureStackTest, NewFlagsRefuseBadValuesWithTheReason) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string model = "--model_dir=" + RunfilePath("tests/data/tiny-glm4v/model");
+  const std::vector<std::string> gateway = {
+      RunfilePath("services/gateway/gateway"), model,
+      "--tokenizer_path=" + RunfilePath("tests/data/tiny-glm4v/tokenizer/tokenizer.model"),
+      "--host=127.0.0.1", "--grpc_port=0", "--metrics_port=-1",
+      "--vision_address=127.0.0.1:1", "--worker_addresses=127.0.0.1:2"};
+  struct Case {
+    std::vector<std::string> argv;
+    std::string bad_flag, expected;
+  };
+  const std::vector<Case> cases = {
+      {{RunfilePath("services/vision/vision_server"), model, "--host=127.0.0.1", "--grpc_port=0",
+        "--metrics_port=-1"},
+       "--feature_cache_dtype=f16", "--feature_cache_dtype=f16: expected f32 or bf16"},
+      {{RunfilePath("worker/server/worker_server"), model, "--host=127.0.0.1", "--grpc_port=0",
+        "--metrics_port=-1"},
+       "--decode_context_parallel=2", "needs --tp_size larger than the model's KV groups"},
+      {gateway, "--routing=random", "--routing=random: expected cache_aware or affinity_hash"},
+      {gateway, "--worker_discovery=http://workers",
+       "expected dns:///NAME:PORT or file:///PATH"},
+      {gateway, "--worker_poll_interval_ms=0", "--worker_poll_interval_ms must be positive"},
+      {gateway, "--routing_load_token_cost=-1", "--routing_load_token_cost must be >= 0"},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.bad_flag);
+    ChildProcess::Options options;
+    options.log_path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/bad_flag_", n++, ".log");
+    std::vector<std::string> argv = c.argv;
+    argv.push_back(c.bad_flag);
+    auto child = ChildProcess::Start(argv, options);
+    ASSERT_TRUE(child.ok()) << child.status();
+    ASSERT_TRUE((*child)->WaitFor(absl::Seconds(20)));
+    EXPECT_FALSE((*child)->succeeded());
+    const std::string log = ReadFileOrDie(options.log_path);
+    EXPECT_NE(log.find(c.expected), std::string::npos) << log;
+  }
+}
+
 TEST(FailureStackTest, GatewayRefusesANonPositiveVisionTimeoutWithTheReason) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   ChildProcess::Options options;
