@@ -33,8 +33,12 @@ absl::Status CheckList(const std::vector<int32_t>& offsets, const std::vector<in
 
 void SamplingBatchHost::AddRow(const RowSamplingParams& params,
                                absl::Span<const int32_t> penalty,
-                               absl::Span<const int32_t> suppress) {
+                               absl::Span<const int32_t> suppress,
+                               absl::Span<const int32_t> adjust, absl::Span<const float> values) {
   rows.push_back(params);
+  adjust_ids.insert(adjust_ids.end(), adjust.begin(), adjust.end());
+  adjust_values.insert(adjust_values.end(), values.begin(), values.end());
+  adjust_offsets.push_back(static_cast<int32_t>(adjust_ids.size()));
   penalty_ids.insert(penalty_ids.end(), penalty.begin(), penalty.end());
   penalty_offsets.push_back(static_cast<int32_t>(penalty_ids.size()));
   suppress_ids.insert(suppress_ids.end(), suppress.begin(), suppress.end());
@@ -49,6 +53,16 @@ absl::Span<const int32_t> SamplingBatchHost::penalty(int row) const {
 absl::Span<const int32_t> SamplingBatchHost::suppressed(int row) const {
   return absl::MakeConstSpan(suppress_ids)
       .subspan(suppress_offsets[row], suppress_offsets[row + 1] - suppress_offsets[row]);
+}
+
+absl::Span<const int32_t> SamplingBatchHost::adjusted_ids(int row) const {
+  return absl::MakeConstSpan(adjust_ids)
+      .subspan(adjust_offsets[row], adjust_offsets[row + 1] - adjust_offsets[row]);
+}
+
+absl::Span<const float> SamplingBatchHost::adjustments(int row) const {
+  return absl::MakeConstSpan(adjust_values)
+      .subspan(adjust_offsets[row], adjust_offsets[row + 1] - adjust_offsets[row]);
 }
 
 int SamplingBatchHost::max_top_logprobs() const {
@@ -83,7 +97,18 @@ absl::Status ValidateSamplingBatch(const SamplingBatchHost& batch, int64_t rows,
       !s.ok()) {
     return s;
   }
-  return CheckList(batch.suppress_offsets, batch.suppress_ids, rows, vocab, "suppressed");
+  if (absl::Status s =
+          CheckList(batch.suppress_offsets, batch.suppress_ids, rows, vocab, "suppressed");
+      !s.ok()) {
+    return s;
+  }
+  if (batch.adjust_values.size() != batch.adjust_ids.size()) {
+    return absl::InvalidArgumentError("SampleRows: adjusted ids and values differ in number");
+  }
+  for (float v : batch.adjust_values) {
+    if (!std::isfinite(v)) return absl::InvalidArgumentError("SampleRows: adjustment not finite");
+  }
+  return CheckList(batch.adjust_offsets, batch.adjust_ids, rows, vocab, "adjusted");
 }
 
 }  // namespace glm4v

@@ -35,13 +35,21 @@ struct SamplingBatchHost {
   std::vector<int32_t> penalty_ids;
   std::vector<int32_t> suppress_offsets = {0};
   std::vector<int32_t> suppress_ids;
+  // Additive adjustments, applied first: adjust_values[j] is added to the logit of
+  // adjust_ids[j] (logit_bias plus the presence / frequency penalties; ids unique per row).
+  std::vector<int32_t> adjust_offsets = {0};
+  std::vector<int32_t> adjust_ids;
+  std::vector<float> adjust_values;
 
   int num_rows() const { return static_cast<int>(rows.size()); }
-  // Appends a row with its id lists.
+  // Appends a row with its id lists (adjust_ids and adjust_values of equal length).
   void AddRow(const RowSamplingParams& params, absl::Span<const int32_t> penalty,
-              absl::Span<const int32_t> suppress);
+              absl::Span<const int32_t> suppress, absl::Span<const int32_t> adjust_ids = {},
+              absl::Span<const float> adjust_values = {});
   absl::Span<const int32_t> penalty(int row) const;
   absl::Span<const int32_t> suppressed(int row) const;
+  absl::Span<const int32_t> adjusted_ids(int row) const;
+  absl::Span<const float> adjustments(int row) const;
   // Most alternatives any row asked for.
   int max_top_logprobs() const;
   bool any_logprobs() const;
@@ -58,6 +66,7 @@ struct SampledRows {
 };
 
 // INVALID_ARGUMENT unless the batch has `rows` rows, consistent offsets, ids in [0, vocab),
+// one finite value per adjusted id,
 // temperature/top_p/penalty finite with penalty > 0, top_k >= 0 and top_logprobs in
 // [0, kMaxSampledTopLogprobs].
 absl::Status ValidateSamplingBatch(const SamplingBatchHost& batch, int64_t rows, int64_t vocab);

@@ -28,6 +28,21 @@ TEST(SamplingBatchTest, RowsKeepTheirIdLists) {
   EXPECT_EQ(batch.max_top_logprobs(), 3);
   EXPECT_TRUE(batch.any_logprobs());
   EXPECT_TRUE(ValidateSamplingBatch(batch, 2, 10).ok());
+  RowSamplingParams c;
+  batch.AddRow(c, {}, {}, std::vector<int32_t>{4, 8}, std::vector<float>{1.5f, -2.0f});
+  EXPECT_TRUE(batch.adjusted_ids(0).empty());
+  EXPECT_EQ(std::vector<int32_t>(batch.adjusted_ids(2).begin(), batch.adjusted_ids(2).end()),
+            (std::vector<int32_t>{4, 8}));
+  EXPECT_EQ(batch.adjustments(2)[1], -2.0f);
+  EXPECT_TRUE(ValidateSamplingBatch(batch, 3, 10).ok());
+  // An adjusted id outside the vocabulary, a non-finite value, or ids without values.
+  EXPECT_FALSE(ValidateSamplingBatch(batch, 3, 8).ok());
+  SamplingBatchHost inf = batch;
+  inf.adjust_values[0] = INFINITY;
+  EXPECT_FALSE(ValidateSamplingBatch(inf, 3, 10).ok());
+  SamplingBatchHost missing = batch;
+  missing.adjust_values.pop_back();
+  EXPECT_FALSE(ValidateSamplingBatch(missing, 3, 10).ok());
 }
 
 TEST(SamplingBatchTest, ValidationNamesWhatIsWrong) {

@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libdnnl-dev nlohmann-json3-dev libpng-dev libjpeg62-turbo-dev libpcre2-dev
-  libcpp-httplib-dev curl python3 python3-yaml yamllint patchelf
+  libcpp-httplib-dev libssl-dev openssl curl python3 python3-yaml yamllint patchelf
   prometheus  # promtool (metrics, rules, rule unit tests) and the server for the scrape test
   clang libclang-rt-14-dev  # tools/fuzz.sh (libFuzzer + sanitizer runtimes)
 )

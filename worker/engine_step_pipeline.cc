@@ -122,7 +122,8 @@ void Engine::ExecuteLaunched(LaunchedStep* step) {
     for (int r = 0; r < step->sampling.num_rows(); ++r) {
       if (step->sampled_chunks[r] != i) continue;
       sampling.AddRow(step->sampling.rows[r], step->sampling.penalty(r),
-                      step->sampling.suppressed(r));
+                      step->sampling.suppressed(r), step->sampling.adjusted_ids(r),
+                      step->sampling.adjustments(r));
       sampled.push_back(i);
     }
     step->statuses[i] = run(alone, {i}, sampling, sampled);

@@ -4,6 +4,8 @@
 // and no KV block leaks after any of them.
 #include "worker/engine.h"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics/registry.h"
 #include "common/safetensors.h"
@@ -123,10 +126,14 @@ class HostSamplingRunner : public WrappingRunner {
       params.top_logprobs = row.top_logprobs;
       const absl::Span<const int32_t> penalty = sampling.penalty(r);
       const absl::flat_hash_set<int32_t> seen(penalty.begin(), penalty.end());
+      float* logits = output.logits.data<float>() + static_cast<int64_t>(r) * vocab;
+      // The additive adjustments first, as the CUDA backend applies them.
+      for (size_t j = 0; j < sampling.adjusted_ids(r).size(); ++j) {
+        logits[sampling.adjusted_ids(r)[j]] += sampling.adjustments(r)[j];
+      }
       Sampler sampler;
-      SampledToken token = sampler.SampleInPlace(
-          absl::MakeSpan(output.logits.data<float>() + static_cast<int64_t>(r) * vocab, vocab),
-          params, seen, sampling.suppressed(r), row.seed, row.step);
+      SampledToken token = sampler.SampleInPlace(absl::MakeSpan(logits, vocab), params, seen,
+                                                 sampling.suppressed(r), row.seed, row.step);
       out.token_ids.push_back(token.token_id);
       out.logprobs.push_back(token.logprob);
       for (size_t k = 0; k < token.top_logprobs.size(); ++k) {
@@ -770,6 +777,16 @@ TEST_F(EngineTest, DeviceSamplingPathGivesTheHostPathsTokensAndLogprobs) {
     min_tokens.sampling.min_tokens = 6;
     min_tokens.sampling.max_tokens = 10;
     out.push_back(min_tokens);
+    EngineRequest adjusted = TextRequest("adjusted");
+    adjusted.sampling.temperature = 0.8f;
+    adjusted.sampling.seed = 9;
+    adjusted.sampling.max_tokens = 16;
+    adjusted.sampling.presence_penalty = 0.7f;
+    adjusted.sampling.frequency_penalty = 0.4f;
+    adjusted.sampling.repetition_penalty = 1.1f;
+    adjusted.sampling.logit_bias = {{3, 2.5f}, {11, -1.0f}};
+    adjusted.sampling.logprobs = true;
+    out.push_back(adjusted);
     return out;
   };
   std::unique_ptr<Engine> host = MakeEngine(DefaultConfig());
@@ -795,6 +812,71 @@ TEST_F(EngineTest, DeviceSamplingPathGivesTheHostPathsTokensAndLogprobs) {
   EXPECT_TRUE(a["min_tokens"].logprobs.empty());  // not asked for: none computed or sent
   EXPECT_GE(a["min_tokens"].ids.size(), 6u);
   ExpectNoLeaks(device.get());
+}
+
+// logit_bias and the presence / frequency penalties, checked step by step against what the
+// unadjusted run's top-20 logprobs predict: greedy with adjustments picks the best adjusted
+// logit, and while both runs agree their logits are the same.
+TEST_F(EngineTest, LogitBiasAndPresenceFrequencyPenaltiesAdjustTheLogits) {
+  std::unique_ptr<Engine> engine = MakeEngine(DefaultConfig());
+  EngineRequest base = TextRequest("base");
+  base.sampling.max_tokens = 160;  // long enough for the greedy text to repeat itself
+  base.sampling.stop_token_ids.clear();
+  base.sampling.top_logprobs = 20;
+  Result baseline = Run(engine.get(), base);
+  ASSERT_TRUE(baseline.status.ok()) << baseline.status;
+  ASSERT_EQ(baseline.logprobs.size(), 160u);
+
+  // A bias of -100 on the first greedy token hands step 0 to the runner-up.
+  EngineRequest banned = base;
+  banned.request_id = "banned";
+  banned.sampling.logit_bias = {{baseline.ids[0], -100.0f}};
+  Result b = Run(engine.get(), banned);
+  ASSERT_TRUE(b.status.ok()) << b.status;
+  EXPECT_EQ(b.ids[0], baseline.logprobs[0].top[1].token_id);
+  EXPECT_EQ(std::find(b.ids.begin(), b.ids.end(), baseline.ids[0]), b.ids.end())
+      << "a -100 bias bans the token";
+  // +100 forces one token at every step.
+  EngineRequest forced = base;
+  forced.request_id = "forced";
+  forced.sampling.logit_bias = {{77, 100.0f}};
+  Result f = Run(engine.get(), forced);
+  ASSERT_TRUE(f.status.ok());
+  EXPECT_EQ(f.ids, std::vector<int32_t>(160, 77));
+
+  // Presence + frequency: predict each step from the baseline's top 20 while the runs agree.
+  constexpr float kPresence = 1.5f, kFrequency = 2.0f;
+  EngineRequest penalized = base;
+  penalized.request_id = "penalized";
+  penalized.sampling.presence_penalty = kPresence;
+  penalized.sampling.frequency_penalty = kFrequency;
+  Result p = Run(engine.get(), penalized);
+  ASSERT_TRUE(p.status.ok()) << p.status;
+  absl::flat_hash_map<int32_t, int> counts;
+  auto adjusted = [&](int32_t id, float logprob) {
+    auto it = counts.find(id);
+    return it == counts.end() ? logprob : logprob - (kPresence + kFrequency * it->second);
+  };
+  bool diverged = false;
+  for (size_t t = 0; t < p.ids.size() && !diverged; ++t) {
+    const std::vector<TokenLogprob>& top = baseline.logprobs[t].top;
+    int32_t best = -1;
+    float best_score = -INFINITY;
+    for (const TokenLogprob& c : top) {
+      if (adjusted(c.token_id, c.logprob) > best_score) {
+        best_score = adjusted(c.token_id, c.logprob);
+        best = c.token_id;
+      }
+    }
+    // Penalties only lower logits: an id outside the top 20 cannot overtake a winner whose
+    // adjusted score still beats the 20th logprob.
+    if (best_score <= top.back().logprob) break;
+    EXPECT_EQ(p.ids[t], best) << "step " << t;
+    diverged = best != baseline.ids[t];
+    ++counts[p.ids[t]];
+  }
+  EXPECT_TRUE(diverged) << "the penalties never changed a greedy choice: the test shows nothing";
+  ExpectNoLeaks(engine.get());
 }
 
 }  // namespace glm4v::worker

@@ -28,6 +28,22 @@ absl::Status ValidateSamplingParams(const SamplingParams& params, int vocab_size
     return absl::InvalidArgumentError(absl::StrFormat(
         "repetition_penalty must be finite and > 0, got %g", params.repetition_penalty));
   }
+  for (float penalty : {params.presence_penalty, params.frequency_penalty}) {
+    if (!(penalty >= -2.0f && penalty <= 2.0f)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "presence_penalty and frequency_penalty must be in [-2, 2], got %g", penalty));
+    }
+  }
+  for (const auto& [id, bias] : params.logit_bias) {
+    if (id < 0 || id >= vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("logit_bias token id %d outside [0, %d)", id, vocab_size));
+    }
+    if (!(bias >= -100.0f && bias <= 100.0f)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("logit_bias for token %d must be in [-100, 100], got %g", id, bias));
+    }
+  }
   for (int32_t id : params.stop_token_ids) {
     if (id < 0 || id >= vocab_size) {
       return absl::InvalidArgumentError(

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,6 +18,13 @@ struct SamplingParams {
   int top_k = 0;             // 0 = off
   // CTRL-style penalty over tokens seen in the prompt and the output; 1 = off.
   float repetition_penalty = 1.0f;
+  // OpenAI's additive penalties over generated tokens: a token generated c times loses
+  // c * frequency_penalty + (c > 0) * presence_penalty; 0 = off. Applied after the repetition
+  // penalty, together with logit_bias, before temperature.
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  // (id, bias) added to the id's logit; ids unique.
+  std::vector<std::pair<int32_t, float>> logit_bias;
   // Unset: the engine draws a random seed at admission.
   std::optional<uint64_t> seed;
   // Complete list of ids that end the request (the model's eos ids are not added implicitly).
@@ -28,6 +36,9 @@ struct SamplingParams {
   // Number of most likely alternatives reported per token (0 = none).
   int top_logprobs = 0;
 
+  bool has_additive_adjustments() const {
+    return presence_penalty != 0.0f || frequency_penalty != 0.0f || !logit_bias.empty();
+  }
   bool greedy() const { return temperature == 0.0f || top_k == 1; }
 };
 

@@ -65,6 +65,9 @@ void Sequence::AppendToken(int32_t token_id) {
   assert(num_pending_tokens == 0);
   output_ids.push_back(token_id);
   seen_tokens.insert(token_id);
+  if (params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f) {
+    ++output_counts[token_id];
+  }
 }
 
 void Sequence::StartPendingToken() {

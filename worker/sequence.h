@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "common/tensor.h"
@@ -86,6 +87,8 @@ struct Sequence {
   // limit, or a cancel waits for that step): the scheduler plans nothing more for it.
   bool ends_after_step = false;
   absl::flat_hash_set<int32_t> seen_tokens;  // prompt ids + outputs (repetition penalty)
+  // How often each id was generated; kept only when a presence / frequency penalty is set.
+  absl::flat_hash_map<int32_t, int32_t> output_counts;
   FinishReason finish_reason = FinishReason::kNone;
 
   // --- Scheduling state (owned by the Scheduler) ---

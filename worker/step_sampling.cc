@@ -1,5 +1,7 @@
 #include "worker/step_sampling.h"
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 namespace glm4v::worker {
@@ -7,6 +9,30 @@ namespace glm4v::worker {
 absl::Span<const int32_t> SuppressedIds(const Sequence& seq) {
   if (NextStepIndex(seq) < seq.params.min_tokens) return seq.params.stop_token_ids;
   return {};
+}
+
+void AdditiveAdjustments(const Sequence& seq, std::vector<int32_t>* ids,
+                         std::vector<float>* values) {
+  ids->clear();
+  values->clear();
+  const SamplingParams& p = seq.params;
+  if (!p.has_additive_adjustments()) return;
+  std::vector<std::pair<int32_t, float>> deltas(p.logit_bias.begin(), p.logit_bias.end());
+  for (const auto& [id, count] : seq.output_counts) {
+    deltas.emplace_back(id, -(static_cast<float>(count) * p.frequency_penalty +
+                              p.presence_penalty));
+  }
+  // Sorted by id, then the bias and the penalty of one id summed (bias first).
+  std::stable_sort(deltas.begin(), deltas.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [id, delta] : deltas) {
+    if (!ids->empty() && ids->back() == id) {
+      values->back() += delta;
+    } else {
+      ids->push_back(id);
+      values->push_back(delta);
+    }
+  }
 }
 
 void AddSamplingRow(const Sequence& seq, SamplingBatchHost* batch) {
@@ -22,7 +48,10 @@ void AddSamplingRow(const Sequence& seq, SamplingBatchHost* batch) {
   row.top_logprobs = p.top_logprobs;
   std::vector<int32_t> seen;
   if (p.repetition_penalty != 1.0f) seen.assign(seq.seen_tokens.begin(), seq.seen_tokens.end());
-  batch->AddRow(row, seen, SuppressedIds(seq));
+  std::vector<int32_t> adjust_ids;
+  std::vector<float> adjust_values;
+  AdditiveAdjustments(seq, &adjust_ids, &adjust_values);
+  batch->AddRow(row, seen, SuppressedIds(seq), adjust_ids, adjust_values);
 }
 
 SampledToken TokenFromSampledRow(const SampledRows& rows, int row,
@@ -41,6 +70,14 @@ SampledToken TokenFromSampledRow(const SampledRows& rows, int row,
 }
 
 SampledToken SampleOnHost(Sampler* sampler, absl::Span<float> logits, const Sequence& seq) {
+  if (seq.params.has_additive_adjustments()) {
+    std::vector<int32_t> ids;
+    std::vector<float> values;
+    AdditiveAdjustments(seq, &ids, &values);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] >= 0 && ids[i] < static_cast<int32_t>(logits.size())) logits[ids[i]] += values[i];
+    }
+  }
   return sampler->SampleInPlace(logits, seq.params, seq.seen_tokens, SuppressedIds(seq), seq.seed,
                                 static_cast<uint64_t>(NextStepIndex(seq)));
 }

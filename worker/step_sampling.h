@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/types/span.h"
 #include "kernels/sampling_batch.h"
@@ -17,6 +18,11 @@ inline int NextStepIndex(const Sequence& seq) { return static_cast<int>(seq.outp
 
 // Stop ids are suppressed until min_tokens tokens were generated.
 absl::Span<const int32_t> SuppressedIds(const Sequence& seq);
+
+// The additive logit adjustments of `seq`'s next token, by ascending id: logit_bias plus
+// -(c * frequency_penalty + presence_penalty) for each id generated c > 0 times.
+void AdditiveAdjustments(const Sequence& seq, std::vector<int32_t>* ids,
+                         std::vector<float>* values);
 
 // Appends `seq`'s next-token row: its params, (seed, step), seen ids when the repetition
 // penalty is on, the suppressed ids.

@@ -1,5 +1,6 @@
-// CudaBackend::DoSampleRows: a step's sampling on the device. The penalties and suppression are
-// applied to the logits in place, each row is drawn (argmax for greedy rows, else temperature /
+// CudaBackend::DoSampleRows: a step's sampling on the device. The additive adjustments
+// (logit_bias, presence / frequency penalties), the repetition penalty and suppression are
+// applied to the logits in place, in that order, each row is drawn (argmax for greedy rows, else temperature /
 // top-k / top-p with the Gumbel-max draw of sampling.h keyed by the row's (seed, step)), and
 // only the ids and the asked logprobs are copied back.
 #include <cmath>
@@ -47,6 +48,19 @@ absl::StatusOr<SampledRows> CudaBackend::DoSampleRows(Tensor* logits,
                                            DType::kU8, rows * sizeof(SamplingParams)));
   ASSIGN_OR_RETURN(Tensor d_ids, Allocate(DType::kI32, {rows}));
 
+  if (!batch.adjust_ids.empty()) {
+    ASSIGN_OR_RETURN(Tensor d_adj_off, upload(batch.adjust_offsets.data(),
+                                              (rows + 1) * sizeof(int32_t), DType::kI32, rows + 1));
+    ASSIGN_OR_RETURN(Tensor d_adj_ids,
+                     upload(batch.adjust_ids.data(), batch.adjust_ids.size() * sizeof(int32_t),
+                            DType::kI32, batch.adjust_ids.size()));
+    ASSIGN_OR_RETURN(Tensor d_adj_values,
+                     upload(batch.adjust_values.data(), batch.adjust_values.size() * sizeof(float),
+                            DType::kF32, batch.adjust_values.size()));
+    CUDA_RETURN_IF_ERROR(AddToRows(logits->data<float>(), rows, vocab,
+                                   d_adj_off.data<int32_t>(), d_adj_ids.data<int32_t>(),
+                                   d_adj_values.data<float>(), stream_));
+  }
   const bool any_penalty = !batch.penalty_ids.empty() || !batch.suppress_ids.empty();
   if (any_penalty) {
     ASSIGN_OR_RETURN(Tensor d_pen, upload(penalties.data(), rows * sizeof(float), DType::kF32, rows));

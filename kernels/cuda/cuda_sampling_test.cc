@@ -80,6 +80,42 @@ TEST_F(CudaSamplingTest, GreedyRowsWithPenaltyAndSuppressionMatchTheHost) {
   }
 }
 
+// logit_bias / presence / frequency adjustments come first, then the repetition penalty: the
+// same order as the engine's host path (worker/step_sampling.cc).
+TEST_F(CudaSamplingTest, AdditiveAdjustmentsThenPenaltyMatchTheHost) {
+  std::vector<float> rows = RandomRows(2, kVocab, 5);
+  std::vector<float> edited = rows;
+  SamplingBatchHost batch;
+  RowSamplingParams params;
+  params.temperature = 0.0f;
+  params.repetition_penalty = 1.5f;
+  params.logprobs = true;
+  // Row 0: a low token lifted to the top by a bias, the old best lowered.
+  const int32_t best = HostArgmax(rows.data(), kVocab);
+  const int32_t lifted = best == 7 ? 8 : 7;
+  const std::vector<int32_t> ids0 = {lifted, best};
+  const std::vector<float> values0 = {40.0f, -3.5f};
+  for (size_t i = 0; i < ids0.size(); ++i) edited[ids0[i]] += values0[i];
+  float& p0 = edited[lifted];
+  p0 = p0 > 0 ? p0 / 1.5f : p0 * 1.5f;
+  batch.AddRow(params, {lifted}, {}, ids0, values0);
+  // Row 1: adjustments only at the far end of the vocabulary.
+  const std::vector<int32_t> ids1 = {kVocab - 2, kVocab - 1};
+  const std::vector<float> values1 = {30.0f, 31.0f};
+  for (size_t i = 0; i < ids1.size(); ++i) edited[kVocab + ids1[i]] += values1[i];
+  batch.AddRow(params, {}, {}, ids1, values1);
+  absl::StatusOr<SampledRows> out = Sample(rows, kVocab, batch);
+  ASSERT_TRUE(out.ok()) << out.status();
+  for (int r = 0; r < 2; ++r) {
+    const float* row = edited.data() + r * kVocab;
+    const int32_t want = HostArgmax(row, kVocab);
+    EXPECT_EQ(out->token_ids[r], want) << r;
+    double z = 0;
+    for (int i = 0; i < kVocab; ++i) z += std::exp(static_cast<double>(row[i]) - row[want]);
+    EXPECT_NEAR(out->logprobs[r], -std::log(z), 1e-4) << r;
+  }
+}
+
 TEST_F(CudaSamplingTest, LogprobsMatchDoublePrecision) {
   std::vector<float> rows = RandomRows(2, kVocab, 2);
   SamplingBatchHost batch;

@@ -214,6 +214,17 @@ __global__ void __launch_bounds__(256) PenaltyKernel(float* logits, int64_t voca
   }
 }
 
+// Ids are unique per row, so the threads' writes never collide.
+__global__ void __launch_bounds__(256) AddToRowsKernel(float* logits, int64_t vocab,
+                                                       const int32_t* offsets, const int32_t* ids,
+                                                       const float* values) {
+  float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  for (int32_t j = offsets[blockIdx.x] + threadIdx.x; j < offsets[blockIdx.x + 1];
+       j += blockDim.x) {
+    row[ids[j]] += values[j];
+  }
+}
+
 constexpr int kMaxTopN = 64;
 
 __global__ void __launch_bounds__(kThreads) LogprobKernel(const float* logits, int64_t vocab,
@@ -271,6 +282,15 @@ cudaError_t ApplyPenaltiesRows(float* logits, int64_t rows, int64_t vocab, const
   if (vocab <= 0 || rows > 0x7fffffff) return cudaErrorInvalidValue;
   PenaltyKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(
       logits, vocab, penalties, penalty_offsets, penalty_ids, suppress_offsets, suppress_ids);
+  return cudaGetLastError();
+}
+
+cudaError_t AddToRows(float* logits, int64_t rows, int64_t vocab, const int32_t* offsets,
+                      const int32_t* ids, const float* values, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  if (vocab <= 0 || rows > 0x7fffffff) return cudaErrorInvalidValue;
+  AddToRowsKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(logits, vocab, offsets, ids,
+                                                                   values);
   return cudaGetLastError();
 }
 

@@ -40,6 +40,11 @@ cudaError_t ApplyPenaltiesRows(float* logits, int64_t rows, int64_t vocab, const
                                const int32_t* suppress_offsets, const int32_t* suppress_ids,
                                cudaStream_t stream);
 
+// In place on f32 rows: row r's logits at ids[offsets[r] .. [r + 1]) get values[same] added
+// (logit_bias and the presence / frequency penalties; ids unique per row).
+cudaError_t AddToRows(float* logits, int64_t rows, int64_t vocab, const int32_t* offsets,
+                      const int32_t* ids, const float* values, cudaStream_t stream);
+
 // Per row r with temperature divisor d = divisors[r]: log_z = log(sum exp(x / d));
 // chosen_logprob[r] = x[chosen[r]] / d - log_z; and the top_n best ids (value, then lower id)
 // with their logprobs into top_ids / top_logprobs [rows, top_n] (top_n <= 64).

@@ -15,9 +15,11 @@
 #include "common/model_config.h"
 #include "common/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "services/common/reload_watcher.h"
 #include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/gateway/admission_controller.h"
+#include "services/gateway/auth/api_key_store.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_options.h"
 #include "services/gateway/generation_runner.h"
@@ -76,6 +78,14 @@ ABSL_FLAG(int, vision_timeout_seconds, 60,
           "the full tower needs minutes).");
 ABSL_FLAG(std::string, vision_feature_dtype, "float32",
           "Feature dtype asked of the vision service: float32 or bfloat16.");
+ABSL_FLAG(std::string, api_keys_file, "",
+          "API keys the public gRPC and HTTP APIs require (Authorization: Bearer KEY), one per "
+          "line with optional id=NAME max_concurrent=N; re-read on SIGHUP and when the file "
+          "changes. Empty: no authentication. Health, /metrics and /healthz stay open.");
+ABSL_FLAG(int, api_key_max_concurrent, 0,
+          "Requests in flight per API key when its line sets no max_concurrent; 0 = unlimited.");
+ABSL_FLAG(int, config_poll_interval_ms, 1000,
+          "How often the API keys and TLS files are checked for changes.");
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
 
 namespace glm4v {
@@ -154,6 +164,7 @@ absl::Status Run() {
   options.max_text_bytes =
       std::max<int64_t>(options.max_text_bytes, int64_t{8} * options.max_prompt_tokens);
   options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
+  options.vocab_size = config.padded_vocab_size;
   options.max_image_bytes = absl::GetFlag(FLAGS_max_image_bytes);
   options.default_max_tokens = std::max(1, absl::GetFlag(FLAGS_default_max_tokens));
   options.max_max_tokens = std::max(1, absl::GetFlag(FLAGS_max_max_tokens));
@@ -175,6 +186,38 @@ absl::Status Run() {
       {&options, &config, tok.get(), &prompts, vision.get(), &workers, &admission,
        &gateway_metrics});
 
+  std::unique_ptr<auth::ApiKeyStore> api_keys;
+  if (!absl::GetFlag(FLAGS_api_keys_file).empty()) {
+    if (absl::GetFlag(FLAGS_api_key_max_concurrent) < 0) {
+      return absl::InvalidArgumentError("--api_key_max_concurrent must be >= 0");
+    }
+    ASSIGN_OR_RETURN(api_keys, auth::ApiKeyStore::Load({absl::GetFlag(FLAGS_api_keys_file),
+                                                        absl::GetFlag(FLAGS_api_key_max_concurrent)}));
+    LOG_INFO("api keys loaded").With("keys", api_keys->size());
+  }
+  if (absl::GetFlag(FLAGS_config_poll_interval_ms) <= 0) {
+    return absl::InvalidArgumentError("--config_poll_interval_ms must be positive");
+  }
+  // Keys (and certificates) change without a restart: SIGHUP, or a poll of the files.
+  ReloadWatcher reloads(absl::Milliseconds(absl::GetFlag(FLAGS_config_poll_interval_ms)),
+                        [&api_keys](bool sighup) {
+                          if (api_keys == nullptr) return;
+                          absl::StatusOr<bool> reloaded = false;
+                          if (!sighup) {
+                            reloaded = api_keys->ReloadIfChanged();
+                          } else if (absl::Status forced = api_keys->Reload(); forced.ok()) {
+                            reloaded = true;
+                          } else {
+                            reloaded = forced;
+                          }
+                          if (!reloaded.ok()) {
+                            LOG_WARN("api keys not reloaded; keeping the previous ones")
+                                .With("error", reloaded.status());
+                          } else if (*reloaded) {
+                            LOG_INFO("api keys reloaded").With("keys", api_keys->size());
+                          }
+                        });
+
   ServiceHost::Options host_options;
   host_options.component = "gateway";
   host_options.health_services = {"glm4v.v1.Glm4vService"};
@@ -190,7 +233,7 @@ absl::Status Run() {
   // Server reflection on the public port: grpcurl and GUI gRPC clients discover the API.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ServiceHost host(host_options);
-  Glm4vServiceImpl service(&runner, &host.gate(), &gateway_metrics);
+  Glm4vServiceImpl service(&runner, &host.gate(), &gateway_metrics, api_keys.get());
   host.AddService(&service);
   RETURN_IF_ERROR(host.Start());
   // The HTTP front speaks to this very server through an in-process channel, so OpenAI
@@ -226,6 +269,7 @@ absl::Status Run() {
 
 int main(int argc, char** argv) {
   glm4v::ShutdownSignal::Install();
+  glm4v::ReloadWatcher::InstallSighupHandler();
   absl::SetProgramUsageMessage("GLM-4V gateway (public gRPC API)");
   absl::ParseCommandLine(argc, argv);
   absl::Status status = glm4v::Run();

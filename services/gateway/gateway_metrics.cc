@@ -36,6 +36,17 @@ absl::StatusOr<GatewayMetrics> GatewayMetrics::Register(metrics::Registry* regis
                    registry->AddGaugeFamily("glm4v_gateway_backend_up",
                                             "1 when the backend answers health/stats probes.",
                                             {"backend", "address"}));
+  ASSIGN_OR_RETURN(m.key_requests,
+                   registry->AddCounterFamily("glm4v_gateway_api_key_requests_total",
+                                              "Requests per API key id and gRPC code.",
+                                              {"key_id", "code"}));
+  ASSIGN_OR_RETURN(m.key_tokens,
+                   registry->AddCounterFamily("glm4v_gateway_api_key_tokens_total",
+                                              "Prompt and completion tokens per API key id.",
+                                              {"key_id", "kind"}));
+  ASSIGN_OR_RETURN(m.key_inflight,
+                   registry->AddGaugeFamily("glm4v_gateway_api_key_inflight_requests",
+                                            "Requests in flight per API key id.", {"key_id"}));
   return m;
 }
 

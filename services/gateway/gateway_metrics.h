@@ -17,6 +17,10 @@ struct GatewayMetrics {
   metrics::Counter* prompt_tokens = nullptr;
   metrics::Counter* completion_tokens = nullptr;
   metrics::Family<metrics::Gauge>* backend_up = nullptr;  // {backend, address}
+  // Per API key (only with --api_keys_file): the key's id, never the key.
+  metrics::Family<metrics::Counter>* key_requests = nullptr;  // {key_id, code}
+  metrics::Family<metrics::Counter>* key_tokens = nullptr;    // {key_id, kind=prompt|completion}
+  metrics::Family<metrics::Gauge>* key_inflight = nullptr;    // {key_id}
 
   static absl::StatusOr<GatewayMetrics> Register(metrics::Registry* registry);
 };

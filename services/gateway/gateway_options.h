@@ -31,6 +31,8 @@ struct GatewayOptions {
   int max_stop_string_bytes = 256;
   int max_stop_token_ids = 64;
   uint32_t max_top_logprobs = 20;
+  int max_logit_bias_entries = 1024;
+  int vocab_size = 0;  // logit_bias ids must be below it (the padded vocabulary); 0: unchecked
 
   // --- Backends ---
   absl::Duration vision_timeout = absl::Seconds(60);

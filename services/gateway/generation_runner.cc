@@ -50,6 +50,9 @@ internal::WorkerSampling ToWorkerSampling(const v1::SamplingParams& s,
   out.set_top_p(s.has_top_p() ? s.top_p() : 1.0f);
   out.set_top_k(s.has_top_k() ? s.top_k() : 0);
   out.set_repetition_penalty(s.has_repetition_penalty() ? s.repetition_penalty() : 1.0f);
+  out.set_presence_penalty(s.presence_penalty());
+  out.set_frequency_penalty(s.frequency_penalty());
+  *out.mutable_logit_bias() = s.logit_bias();
   if (s.has_seed()) {
     out.set_seed(s.seed());
     out.set_has_seed(true);

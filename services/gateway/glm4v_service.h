@@ -3,6 +3,7 @@
 
 #include "protos/glm4v/v1/glm4v.grpc.pb.h"
 #include "services/common/drain_gate.h"
+#include "services/gateway/auth/api_key_store.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/generation_runner.h"
 
@@ -10,9 +11,11 @@ namespace glm4v {
 
 class Glm4vServiceImpl final : public v1::Glm4vService::Service {
  public:
-  // Nothing owned.
-  Glm4vServiceImpl(const GenerationRunner* runner, DrainGate* gate, const GatewayMetrics* metrics)
-      : runner_(runner), gate_(gate), metrics_(metrics) {}
+  // Nothing owned. With `api_keys` every call needs metadata `authorization: Bearer KEY`
+  // (UNAUTHENTICATED otherwise); health and reflection are other services and stay open.
+  Glm4vServiceImpl(const GenerationRunner* runner, DrainGate* gate, const GatewayMetrics* metrics,
+                   const auth::ApiKeyStore* api_keys = nullptr)
+      : runner_(runner), gate_(gate), metrics_(metrics), api_keys_(api_keys) {}
 
   grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                         v1::GenerateResponse* response) override;
@@ -22,14 +25,18 @@ class Glm4vServiceImpl final : public v1::Glm4vService::Service {
                             v1::ModelInfo* response) override;
 
  private:
-  // Gate, in-flight gauge, request metrics and the per-request log line around `body`.
-  grpc::Status Instrumented(const char* method, const v1::GenerateRequest& request,
-                            const std::string& request_id,
-                            const std::function<grpc::Status()>& body);
+  // The caller's key lease (an empty one without --api_keys_file) or the status refusing it.
+  absl::StatusOr<auth::ApiKeyStore::Lease> Authorize(const grpc::ServerContext& context) const;
+  // Key check, gate, in-flight gauge, request metrics and the per-request log line around
+  // `body`, which reports the request's token usage through its argument.
+  grpc::Status Instrumented(const char* method, const grpc::ServerContext& context,
+                            const v1::GenerateRequest& request, const std::string& request_id,
+                            const std::function<grpc::Status(v1::Usage*)>& body);
 
   const GenerationRunner* runner_;
   DrainGate* gate_;
   const GatewayMetrics* metrics_;
+  const auth::ApiKeyStore* api_keys_;
 };
 
 }  // namespace glm4v

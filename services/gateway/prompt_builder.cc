@@ -28,6 +28,8 @@ absl::StatusOr<BuiltPrompt> PromptBuilder::Build(const v1::GenerateRequest& requ
   BuiltPrompt out;
   if (request.prompt_token_ids_size() > 0) {
     RETURN_IF_ERROR(FromIds(request, &out));
+  } else if (!request.prompt().empty()) {
+    RETURN_IF_ERROR(FromText(request, &out));
   } else {
     RETURN_IF_ERROR(FromMessages(request, &out));
   }
@@ -71,6 +73,14 @@ absl::Status PromptBuilder::FromMessages(const v1::GenerateRequest& request,
   if (out->boi_positions.size() != out->images.size()) {
     return absl::InternalError("chat template placed a different number of images");
   }
+  return absl::OkStatus();
+}
+
+absl::Status PromptBuilder::FromText(const v1::GenerateRequest& request, BuiltPrompt* out) const {
+  // Ordinary text: "<|user|>" in a completion prompt is characters, not the role token.
+  ASSIGN_OR_RETURN(std::vector<tokenizer::TokenId> text, tokenizer_->EncodeOrdinary(request.prompt()));
+  for (tokenizer::TokenId id : chat_->PrefixIds()) out->ids.push_back(id);
+  for (tokenizer::TokenId id : text) out->ids.push_back(id);
   return absl::OkStatus();
 }
 

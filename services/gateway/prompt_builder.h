@@ -1,6 +1,7 @@
 // Turns a validated GenerateRequest into prompt ids with image placeholders: the GLM-4V chat
-// template over `messages` (user text in ordinary mode, so it cannot forge role tokens), or the
-// caller's own `prompt_token_ids` + `images` after checking them against the model.
+// template over `messages` (user text in ordinary mode, so it cannot forge role tokens), a plain
+// `prompt` after [gMASK]<sop> (completions), or the caller's own `prompt_token_ids` + `images`
+// after checking them against the model.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,7 @@ class PromptBuilder {
  private:
   absl::Status FromMessages(const v1::GenerateRequest& request, BuiltPrompt* out) const;
   absl::Status FromIds(const v1::GenerateRequest& request, BuiltPrompt* out) const;
+  absl::Status FromText(const v1::GenerateRequest& request, BuiltPrompt* out) const;
 
   const tokenizer::Tokenizer* tokenizer_;
   const tokenizer::ChatTemplate* chat_;

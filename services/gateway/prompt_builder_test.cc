@@ -69,6 +69,20 @@ TEST_F(PromptBuilderTest, UserTextCannotForgeRoleTokens) {
   EXPECT_EQ(assistants, 1);  // only the generation prompt
 }
 
+TEST_F(PromptBuilderTest, PlainTextPromptsFollowTheGmaskSopPrefixWithoutATemplate) {
+  v1::GenerateRequest request;
+  request.set_prompt("Once upon a time <|user|>");
+  auto prompt = Builder().Build(request);
+  ASSERT_TRUE(prompt.ok()) << prompt.status();
+  auto text = tokenizer_->EncodeOrdinary("Once upon a time <|user|>");
+  ASSERT_TRUE(text.ok());
+  std::vector<uint32_t> expected = {1004u, 1005u};
+  expected.insert(expected.end(), text->begin(), text->end());
+  EXPECT_EQ(prompt->ids, expected);  // no role tokens, no generation prompt
+  EXPECT_TRUE(prompt->images.empty());
+  EXPECT_EQ(prompt->spliced_length, static_cast<int>(expected.size()));
+}
+
 TEST_F(PromptBuilderTest, ChecksTokenIdPromptsAgainstTheImages) {
   v1::GenerateRequest request;
   for (uint32_t id : {1004u, 1005u, 1003u, 1001u, 1000u, 1002u, 5u, 1006u}) {

@@ -86,6 +86,30 @@ absl::Status ValidateSampling(const v1::SamplingParams& s, const GatewayOptions&
     return Invalid("sampling.repetition_penalty",
                    absl::StrCat(s.repetition_penalty(), " must be > 0"));
   }
+  if (s.has_presence_penalty() &&
+      !(s.presence_penalty() >= -2.0f && s.presence_penalty() <= 2.0f)) {
+    return Invalid("sampling.presence_penalty",
+                   absl::StrCat(s.presence_penalty(), " is outside [-2, 2]"));
+  }
+  if (s.has_frequency_penalty() &&
+      !(s.frequency_penalty() >= -2.0f && s.frequency_penalty() <= 2.0f)) {
+    return Invalid("sampling.frequency_penalty",
+                   absl::StrCat(s.frequency_penalty(), " is outside [-2, 2]"));
+  }
+  if (s.logit_bias_size() > options.max_logit_bias_entries) {
+    return Invalid("sampling.logit_bias", absl::StrCat(s.logit_bias_size(), " entries; the limit is ",
+                                                        options.max_logit_bias_entries));
+  }
+  for (const auto& [id, bias] : s.logit_bias()) {
+    const std::string field = absl::StrCat("sampling.logit_bias[", id, "]");
+    if (options.vocab_size > 0 && id >= static_cast<uint32_t>(options.vocab_size)) {
+      return Invalid(field, absl::StrCat("token id outside the vocabulary (", options.vocab_size,
+                                         ")"));
+    }
+    if (!(bias >= -100.0f && bias <= 100.0f)) {
+      return Invalid(field, absl::StrCat(bias, " is outside [-100, 100]"));
+    }
+  }
   if (s.top_logprobs() > options.max_top_logprobs) {
     return Invalid("sampling.top_logprobs",
                    absl::StrCat(s.top_logprobs(), " exceeds ", options.max_top_logprobs));
@@ -114,11 +138,20 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& request,
                                      const GatewayOptions& options) {
   const bool has_messages = request.messages_size() > 0;
   const bool has_ids = request.prompt_token_ids_size() > 0;
-  if (has_messages == has_ids) {
-    return Invalid("messages", "exactly one of messages and prompt_token_ids must be set");
+  const bool has_text = !request.prompt().empty();
+  if (int(has_messages) + int(has_ids) + int(has_text) != 1) {
+    return Invalid("messages", "exactly one of messages, prompt_token_ids and prompt must be set");
   }
   int images = 0;
-  if (has_messages) {
+  if (has_text) {
+    if (request.images_size() > 0) {
+      return Invalid("images", "a plain-text prompt takes no images; use messages");
+    }
+    if (static_cast<int64_t>(request.prompt().size()) > options.max_text_bytes) {
+      return Invalid("prompt", absl::StrCat("text is ", request.prompt().size(),
+                                            " bytes; the limit is ", options.max_text_bytes));
+    }
+  } else if (has_messages) {
     if (request.images_size() > 0) {
       return Invalid("images",
                      "top-level images go with prompt_token_ids; put images in "

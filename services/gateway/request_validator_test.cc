@@ -1,5 +1,6 @@
 #include "services/gateway/request_validator.h"
 
+#include <cmath>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -43,6 +44,34 @@ TEST(RequestValidatorTest, RejectsBadSamplingRanges) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](v1::SamplingParams* s) { s->add_stop(""); }),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_presence_penalty(2.5f); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_frequency_penalty(-2.01f); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { s->set_frequency_penalty(NAN); }),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) { (*s->mutable_logit_bias())[5] = 100.5f; }),
+            absl::StatusCode::kInvalidArgument);
+  GatewayOptions vocab;
+  vocab.vocab_size = 1000;
+  v1::GenerateRequest outside = TextRequest();
+  (*outside.mutable_sampling()->mutable_logit_bias())[1000] = 1.0f;
+  const absl::Status named = ValidateGenerateRequest(outside, vocab);
+  EXPECT_EQ(named.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(named.message().find("sampling.logit_bias[1000]"), std::string::npos) << named;
+  (*outside.mutable_sampling()->mutable_logit_bias()).clear();
+  (*outside.mutable_sampling()->mutable_logit_bias())[999] = -100.0f;
+  EXPECT_TRUE(ValidateGenerateRequest(outside, vocab).ok());
+  GatewayOptions few;
+  few.max_logit_bias_entries = 1;
+  (*outside.mutable_sampling()->mutable_logit_bias())[3] = 1.0f;
+  EXPECT_EQ(Code(outside, few), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(with([](v1::SamplingParams* s) {
+              s->set_presence_penalty(-2);
+              s->set_frequency_penalty(2);
+              (*s->mutable_logit_bias())[7] = -100;
+            }),
+            absl::StatusCode::kOk);
   EXPECT_EQ(with([](v1::SamplingParams* s) {
               s->set_temperature(0);
               s->set_top_p(1);
@@ -58,6 +87,18 @@ TEST(RequestValidatorTest, RejectsBadStructure) {
   v1::GenerateRequest both = TextRequest();
   both.add_prompt_token_ids(1);
   EXPECT_EQ(Code(both), absl::StatusCode::kInvalidArgument);
+  v1::GenerateRequest text_and_messages = TextRequest();
+  text_and_messages.set_prompt("Once upon a time");
+  EXPECT_EQ(Code(text_and_messages), absl::StatusCode::kInvalidArgument);
+  v1::GenerateRequest text;
+  text.set_prompt("Once upon a time");
+  EXPECT_EQ(Code(text), absl::StatusCode::kOk);
+  text.add_images()->set_data("png");
+  EXPECT_EQ(Code(text), absl::StatusCode::kInvalidArgument);
+  GatewayOptions small;
+  small.max_text_bytes = 4;
+  text.clear_images();
+  EXPECT_EQ(Code(text, small), absl::StatusCode::kInvalidArgument);
 
   v1::GenerateRequest no_role = TextRequest();
   no_role.mutable_messages(0)->set_role(v1::ROLE_UNSPECIFIED);

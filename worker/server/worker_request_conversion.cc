@@ -1,5 +1,6 @@
 #include "worker/server/worker_request_conversion.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -18,6 +19,15 @@ SamplingParams ToSamplingParams(const internal::WorkerSampling& sampling) {
   params.top_k =
       static_cast<int>(std::min<uint32_t>(sampling.top_k(), std::numeric_limits<int>::max()));
   params.repetition_penalty = sampling.repetition_penalty();
+  params.presence_penalty = sampling.presence_penalty();
+  params.frequency_penalty = sampling.frequency_penalty();
+  for (const auto& [id, bias] : sampling.logit_bias()) {
+    // Out-of-range ids stay out of range (validation names them) rather than wrapping.
+    params.logit_bias.emplace_back(
+        static_cast<int32_t>(std::min<uint32_t>(id, std::numeric_limits<int32_t>::max())), bias);
+  }
+  // Map order is unspecified: sort so the batch lists (and thus the sampling) are deterministic.
+  std::sort(params.logit_bias.begin(), params.logit_bias.end());
   if (sampling.has_seed()) params.seed = sampling.seed();
   for (uint32_t id : sampling.stop_token_ids()) {
     // An id beyond int32 can never be generated; dropping it keeps the list meaningful.

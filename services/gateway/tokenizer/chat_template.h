@@ -46,6 +46,9 @@ class ChatTemplate {
   absl::StatusOr<Prompt> Build(const std::vector<ChatMessage>& messages,
                                bool add_generation_prompt = true) const;
 
+  // [gMASK]<sop>: what every GLM-4 prompt starts with (a plain completion prompt too).
+  std::vector<TokenId> PrefixIds() const { return {gmask_, sop_}; }
+
   // Ids that end generation: <|endoftext|>, <|user|>, <|observation|>.
   const std::vector<TokenId>& stop_ids() const { return stop_ids_; }
 

@@ -1,0 +1,36 @@
+// Re-reads configuration files (API keys, TLS certificates) while a process runs: on SIGHUP
+// and, as a Kubernetes Secret update gives no signal, by polling every `interval`.
+//
+//   ReloadWatcher::InstallSighupHandler();  // top of main, before threads start
+//   ReloadWatcher watcher(absl::Seconds(1), [&](bool sighup) { ... });
+//
+// The callback runs on the watcher's thread: `sighup` is true when a SIGHUP arrived since the
+// last call (reload unconditionally), false on a poll (reload what changed).
+#pragma once
+
+#include <functional>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+
+namespace glm4v {
+
+class ReloadWatcher {
+ public:
+  // The handler only bumps a counter (async-signal-safe); without it SIGHUP terminates.
+  static void InstallSighupHandler();
+  // SIGHUPs received so far.
+  static int SighupCount();
+
+  ReloadWatcher(absl::Duration interval, std::function<void(bool sighup)> reload);
+  ~ReloadWatcher();  // stops and joins the thread
+  ReloadWatcher(const ReloadWatcher&) = delete;
+  ReloadWatcher& operator=(const ReloadWatcher&) = delete;
+
+ private:
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace glm4v
