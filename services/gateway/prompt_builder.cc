@@ -57,6 +57,7 @@ absl::Status PromptBuilder::FromMessages(const v1::GenerateRequest& request,
   for (const v1::ChatMessage& message : request.messages()) {
     tokenizer::ChatMessage m;
     m.role = ToTemplateRole(message.role());
+    m.metadata = message.metadata();
     for (const v1::ContentPart& part : message.content()) {
       if (part.has_image()) {
         ++m.num_images;

@@ -42,6 +42,15 @@ absl::Status ValidateMessages(const v1::GenerateRequest& request, const GatewayO
       return Invalid(field + ".role", "role must be system, user, assistant or observation");
     }
     has_user |= message.role() == v1::ROLE_USER;
+    if (!message.metadata().empty()) {
+      if (message.role() != v1::ROLE_ASSISTANT) {
+        return Invalid(field + ".metadata", "only assistant messages carry metadata");
+      }
+      if (message.metadata().size() > 256 ||
+          message.metadata().find('\n') != std::string::npos) {
+        return Invalid(field + ".metadata", "at most 256 bytes on one line (a function name)");
+      }
+    }
     if (message.content_size() == 0) return Invalid(field + ".content", "no content parts");
     for (int p = 0; p < message.content_size(); ++p) {
       const v1::ContentPart& part = message.content(p);

@@ -1,13 +1,16 @@
 #include "services/gateway/openai/chat_request.h"
 
 #include <cmath>
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/openai/data_url.h"
+#include "services/gateway/openai/glm4_tools.h"
 
 namespace glm4v::openai {
 namespace {
@@ -17,96 +20,25 @@ using nlohmann::json;
 // Largest top_logprobs OpenAI accepts.
 constexpr int64_t kMaxTopLogprobs = 20;
 
-// Field lookup that treats JSON null like an absent field (OpenAI's SDKs send nulls freely).
-const json* Field(const json& obj, const char* name) {
-  auto it = obj.find(name);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
 // Each parser step reports the first problem through `err` and returns false.
-class Parser {
+class Parser : public RequestFieldParser {
  public:
-  Parser(const ChatRequestLimits& limits, ChatCompletionRequest* out, OpenAiError* err)
-      : limits_(limits), out_(out), err_(err) {}
+  Parser(const ChatRequestLimits& limits, absl::string_view body, ChatCompletionRequest* out,
+         OpenAiError* err)
+      : RequestFieldParser(limits, err), limits_(limits), body_(body), out_(out) {}
 
   bool Parse(const json& root) {
     if (!root.is_object()) return Fail("request body must be a JSON object", "");
     if (!ParseModel(root)) return false;
+    if (!ParseTools(root)) return false;
     if (!ParseMessages(root)) return false;
-    if (!ParseStreaming(root)) return false;
-    if (!ParseSampling(root)) return false;
+    if (!ParseCommon(root, out_)) return false;
+    if (!ParseSampling(root, out_->generate.mutable_sampling())) return false;
     if (!ParseLogprobs(root)) return false;
-    return RejectUnsupported(root);
+    return ParseResponseFormat(root);
   }
 
  private:
-  bool Fail(std::string message, std::string param) {
-    *err_ = InvalidRequest(std::move(message), std::move(param));
-    return false;
-  }
-  bool TypeError(const std::string& param, const char* expected) {
-    return Fail(absl::StrCat("'", param, "' must be ", expected), param);
-  }
-
-  bool GetBool(const json& root, const char* name, bool* value, bool* present = nullptr) {
-    const json* f = Field(root, name);
-    if (present != nullptr) *present = f != nullptr;
-    if (f == nullptr) return true;
-    if (!f->is_boolean()) return TypeError(name, "a boolean");
-    *value = f->get<bool>();
-    return true;
-  }
-
-  // Finite number; integers are accepted as numbers.
-  bool GetNumber(const json& root, const char* name, double* value, bool* present) {
-    const json* f = Field(root, name);
-    *present = f != nullptr;
-    if (f == nullptr) return true;
-    if (!f->is_number()) return TypeError(name, "a number");
-    *value = f->get<double>();
-    if (!std::isfinite(*value)) return TypeError(name, "a finite number");
-    return true;
-  }
-
-  bool GetInteger(const json& root, const char* name, int64_t lo, int64_t hi, int64_t* value,
-                  bool* present) {
-    const json* f = Field(root, name);
-    *present = f != nullptr;
-    if (f == nullptr) return true;
-    if (f->is_number_unsigned()) {
-      const uint64_t u = f->get<uint64_t>();
-      if (u > static_cast<uint64_t>(hi)) {
-        return Fail(absl::StrCat("'", name, "' must be at most ", hi), name);
-      }
-      *value = static_cast<int64_t>(u);
-    } else if (f->is_number_integer()) {
-      *value = f->get<int64_t>();
-    } else {
-      return TypeError(name, "an integer");
-    }
-    if (*value < lo || *value > hi) {
-      return Fail(absl::StrCat("'", name, "' must be between ", lo, " and ", hi), name);
-    }
-    return true;
-  }
-
-  bool ParseModel(const json& root) {
-    const json* model = Field(root, "model");
-    if (model == nullptr) return true;
-    if (!model->is_string()) return TypeError("model", "a string");
-    const std::string& name = model->get_ref<const std::string&>();
-    if (!limits_.model_name.empty() && name != limits_.model_name) {
-      *err_ = InvalidRequest(absl::StrCat("The model '", name, "' does not exist; this server "
-                                          "serves '", limits_.model_name, "'"),
-                             "model");
-      err_->http_status = 404;
-      err_->code = "model_not_found";
-      return false;
-    }
-    return true;
-  }
-
   bool ParseRole(const json& msg, const std::string& param, glm4v::v1::Role* role) {
     const json* r = Field(msg, "role");
     if (r == nullptr) return Fail(absl::StrCat("'", param, "' is required"), param);
@@ -147,7 +79,16 @@ class Parser {
     } else {
       return TypeError(param + ".image_url", "an object with a 'url'");
     }
-    auto image = DecodeImageUrl(url->get_ref<const std::string&>());
+    const std::string& text = url->get_ref<const std::string&>();
+    if (absl::StartsWithIgnoreCase(text, "http://") ||
+        absl::StartsWithIgnoreCase(text, "https://")) {
+      // Fetched by the server after parsing; the part waits empty until then.
+      out_->image_urls.push_back({out_->generate.messages_size() - 1, message->content_size(),
+                                  text, url_param});
+      message->add_content()->mutable_image();
+      return true;
+    }
+    auto image = DecodeImageUrl(text);
     if (!image.ok()) {
       return Fail(absl::StrCat(url_param, ": ", image.status().message()), url_param);
     }
@@ -209,114 +150,12 @@ class Parser {
       if (!ParseRole(msg, param + ".role", &role)) return false;
       message->set_role(role);
       if (!ParseContent(msg, param, role, message)) return false;
-    }
-    return true;
-  }
-
-  bool ParseStreaming(const json& root) {
-    if (!GetBool(root, "stream", &out_->stream)) return false;
-    const json* opts = Field(root, "stream_options");
-    if (opts == nullptr) return true;
-    if (!opts->is_object()) return TypeError("stream_options", "an object");
-    if (!out_->stream) {
-      return Fail("'stream_options' is only allowed when 'stream' is true", "stream_options");
-    }
-    const json* usage = Field(*opts, "include_usage");
-    if (usage == nullptr) return true;
-    if (!usage->is_boolean()) return TypeError("stream_options.include_usage", "a boolean");
-    out_->include_usage = usage->get<bool>();
-    return true;
-  }
-
-  bool ParseStop(const json& root, glm4v::v1::SamplingParams* sp) {
-    const json* stop = Field(root, "stop");
-    if (stop == nullptr) return true;
-    if (stop->is_string()) {
-      sp->add_stop(stop->get<std::string>());
-      return true;
-    }
-    if (!stop->is_array()) return TypeError("stop", "a string or an array of strings");
-    for (size_t i = 0; i < stop->size(); ++i) {
-      if (!(*stop)[i].is_string()) return TypeError(absl::StrCat("stop[", i, "]"), "a string");
-      sp->add_stop((*stop)[i].get<std::string>());
-    }
-    return true;
-  }
-
-  bool ParseStopTokenIds(const json& root, glm4v::v1::SamplingParams* sp) {
-    const json* ids = Field(root, "stop_token_ids");
-    if (ids == nullptr) return true;
-    if (!ids->is_array()) return TypeError("stop_token_ids", "an array of integers");
-    for (size_t i = 0; i < ids->size(); ++i) {
-      const json& id = (*ids)[i];
-      if (!id.is_number_unsigned() || id.get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
-        return TypeError(absl::StrCat("stop_token_ids[", i, "]"), "a non-negative token id");
-      }
-      sp->add_stop_token_ids(static_cast<uint32_t>(id.get<uint64_t>()));
-    }
-    return true;
-  }
-
-  bool ParseSampling(const json& root) {
-    glm4v::v1::SamplingParams* sp = out_->generate.mutable_sampling();
-    bool present = false;
-    int64_t i64 = 0;
-    double d = 0;
-    constexpr int64_t kU32Max = std::numeric_limits<uint32_t>::max();
-
-    // max_completion_tokens is the current name; max_tokens the deprecated one.
-    if (!GetInteger(root, "max_tokens", 1, kU32Max, &i64, &present)) return false;
-    if (present) sp->set_max_tokens(static_cast<uint32_t>(i64));
-    if (!GetInteger(root, "max_completion_tokens", 1, kU32Max, &i64, &present)) return false;
-    if (present) sp->set_max_tokens(static_cast<uint32_t>(i64));
-
-    if (!GetNumber(root, "temperature", &d, &present)) return false;
-    if (present) {
-      if (d < 0 || d > 2) return Fail("'temperature' must be between 0 and 2", "temperature");
-      sp->set_temperature(static_cast<float>(d));
-    }
-    if (!GetNumber(root, "top_p", &d, &present)) return false;
-    if (present) {
-      if (d <= 0 || d > 1) return Fail("'top_p' must be in (0, 1]", "top_p");
-      sp->set_top_p(static_cast<float>(d));
-    }
-    if (!GetInteger(root, "top_k", 0, kU32Max, &i64, &present)) return false;
-    if (present) sp->set_top_k(static_cast<uint32_t>(i64));
-    if (!GetNumber(root, "repetition_penalty", &d, &present)) return false;
-    if (present) {
-      if (d <= 0) return Fail("'repetition_penalty' must be positive", "repetition_penalty");
-      sp->set_repetition_penalty(static_cast<float>(d));
-    }
-    // OpenAI seeds are signed 64-bit; keep the bit pattern so every seed stays distinct.
-    const json* seed = Field(root, "seed");
-    if (seed != nullptr) {
-      if (seed->is_number_unsigned()) {
-        sp->set_seed(seed->get<uint64_t>());
-      } else if (seed->is_number_integer()) {
-        sp->set_seed(static_cast<uint64_t>(seed->get<int64_t>()));
-      } else {
-        return TypeError("seed", "an integer");
+      if (role == glm4v::v1::ROLE_ASSISTANT && Field(msg, "tool_calls") != nullptr) {
+        // The calls are turns of their own; an empty text turn before them is dropped.
+        if (message->content_size() == 0) out_->generate.mutable_messages()->RemoveLast();
+        if (!ParseToolCalls(msg, param)) return false;
       }
     }
-    if (!ParseStop(root, sp)) return false;
-    if (!ParseStopTokenIds(root, sp)) return false;
-    bool ignore_eos = false;
-    if (!GetBool(root, "ignore_eos", &ignore_eos)) return false;
-    sp->set_ignore_eos(ignore_eos);
-
-    for (const char* name : {"frequency_penalty", "presence_penalty"}) {
-      if (!GetNumber(root, name, &d, &present)) return false;
-      if (present && d != 0) {
-        return Fail(absl::StrCat("'", name, "' is not supported by this server (use the "
-                                 "'repetition_penalty' extension instead)"),
-                    name);
-      }
-    }
-    if (!GetInteger(root, "n", std::numeric_limits<int64_t>::min(),
-                    std::numeric_limits<int64_t>::max(), &i64, &present)) {
-      return false;
-    }
-    if (present && i64 != 1) return Fail("only 'n' = 1 is supported", "n");
     return true;
   }
 
@@ -337,17 +176,9 @@ class Parser {
     return true;
   }
 
-  bool RejectUnsupported(const json& root) {
-    const json* tools = Field(root, "tools");
-    if (tools != nullptr && !(tools->is_array() && tools->empty())) {
-      return Fail("'tools' (function calling) is not supported by this server", "tools");
-    }
-    if (Field(root, "functions") != nullptr) {
-      return Fail("'functions' (function calling) is not supported by this server", "functions");
-    }
-    const json* logit_bias = Field(root, "logit_bias");
-    if (logit_bias != nullptr && !(logit_bias->is_object() && logit_bias->empty())) {
-      return Fail("'logit_bias' is not supported by this server", "logit_bias");
+  bool ParseResponseFormat(const json& root) {
+    if (Field(root, "functions") != nullptr || Field(root, "function_call") != nullptr) {
+      return Fail("legacy 'functions' are not supported; send 'tools'", "functions");
     }
     const json* format = Field(root, "response_format");
     if (format != nullptr) {
@@ -359,9 +190,112 @@ class Parser {
     return true;
   }
 
+  // tools + tool_choice -> a first system message in GLM-4's format.
+  bool ParseTools(const json& root) {
+    const json* tools = Field(root, "tools");
+    std::string choice = "auto";
+    if (const json* c = Field(root, "tool_choice"); c != nullptr) {
+      if (!c->is_string()) {
+        return Fail("tool_choice naming a function is not supported: GLM-4 decides whether to "
+                    "call a tool ('auto') or not ('none')",
+                    "tool_choice");
+      }
+      choice = c->get<std::string>();
+      if (choice == "required") {
+        return Fail("tool_choice 'required' is not supported: GLM-4 decides whether to call a "
+                    "tool ('auto') or not ('none')",
+                    "tool_choice");
+      }
+      if (choice != "auto" && choice != "none") {
+        return Fail("'tool_choice' must be \"auto\" or \"none\"", "tool_choice");
+      }
+    }
+    if (tools == nullptr || (tools->is_array() && tools->empty())) return true;
+    if (!tools->is_array()) return TypeError("tools", "an array");
+    if (!limits_.accepts_tools) {
+      return Fail(absl::StrCat("model '", limits_.model_name,
+                               "' was not trained for function calling; 'tools' need a "
+                               "GLM-4-9B-chat model"),
+                  "tools");
+    }
+    // Key order matters to the model (it saw Python's json.dumps): read the tools again,
+    // order-preserving.
+    const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(
+        body_.begin(), body_.end(), nullptr, /*allow_exceptions=*/false);
+    std::vector<nlohmann::ordered_json> functions;
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const std::string param = absl::StrCat("tools[", i, "]");
+      const json& tool = (*tools)[i];
+      if (!tool.is_object()) return TypeError(param, "an object");
+      const json* type = Field(tool, "type");
+      if (type == nullptr || *type != "function") {
+        return Fail(absl::StrCat("'", param, ".type' must be \"function\""), param + ".type");
+      }
+      const json* function = Field(tool, "function");
+      if (function == nullptr || !function->is_object()) {
+        return TypeError(param + ".function", "an object");
+      }
+      const json* name = Field(*function, "name");
+      if (name == nullptr || !name->is_string() ||
+          !ValidFunctionName(name->get_ref<const std::string&>())) {
+        return TypeError(param + ".function.name", "1-64 characters of a-z, A-Z, 0-9, _ and -");
+      }
+      if (const json* p = Field(*function, "parameters"); p != nullptr && !p->is_object()) {
+        return TypeError(param + ".function.parameters", "a JSON Schema object");
+      }
+      if (const json* d = Field(*function, "description"); d != nullptr && !d->is_string()) {
+        return TypeError(param + ".function.description", "a string");
+      }
+      const std::string& n = name->get_ref<const std::string&>();
+      if (std::find(out_->tool_names.begin(), out_->tool_names.end(), n) !=
+          out_->tool_names.end()) {
+        return Fail(absl::StrCat("function '", n, "' is listed twice"), param + ".function.name");
+      }
+      out_->tool_names.push_back(n);
+      functions.push_back(ordered["tools"][i]["function"]);
+    }
+    if (choice == "none") {
+      out_->tool_names.clear();
+      return true;
+    }
+    glm4v::v1::ChatMessage* system = out_->generate.add_messages();
+    system->set_role(glm4v::v1::ROLE_SYSTEM);
+    system->add_content()->set_text(Glm4ToolsSystemPrompt(functions));
+    return true;
+  }
+
+  // An assistant turn's tool_calls: one GLM assistant turn per call (name as metadata).
+  bool ParseToolCalls(const json& msg, const std::string& param) {
+    const json* calls = Field(msg, "tool_calls");
+    if (calls == nullptr) return true;
+    if (!calls->is_array()) return TypeError(param + ".tool_calls", "an array");
+    for (size_t j = 0; j < calls->size(); ++j) {
+      const std::string call_param = absl::StrCat(param, ".tool_calls[", j, "]");
+      const json& call = (*calls)[j];
+      const json* function = call.is_object() ? Field(call, "function") : nullptr;
+      if (function == nullptr || !function->is_object()) {
+        return TypeError(call_param + ".function", "an object");
+      }
+      const json* name = Field(*function, "name");
+      if (name == nullptr || !name->is_string() ||
+          !ValidFunctionName(name->get_ref<const std::string&>())) {
+        return TypeError(call_param + ".function.name", "a function name");
+      }
+      const json* arguments = Field(*function, "arguments");
+      if (arguments == nullptr || !arguments->is_string()) {
+        return TypeError(call_param + ".function.arguments", "a string of JSON");
+      }
+      glm4v::v1::ChatMessage* turn = out_->generate.add_messages();
+      turn->set_role(glm4v::v1::ROLE_ASSISTANT);
+      turn->set_metadata(name->get<std::string>());
+      turn->add_content()->set_text(arguments->get<std::string>());
+    }
+    return true;
+  }
+
   const ChatRequestLimits& limits_;
+  absl::string_view body_;
   ChatCompletionRequest* out_;
-  OpenAiError* err_;
 };
 
 }  // namespace
@@ -376,7 +310,7 @@ bool ParseChatCompletionRequest(absl::string_view body, const ChatRequestLimits&
     *error = InvalidRequest("request body is not valid JSON", "");
     return false;
   }
-  Parser parser(limits, out, error);
+  Parser parser(limits, body, out, error);
   return parser.Parse(root);
 }
 

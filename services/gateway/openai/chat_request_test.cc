@@ -1,6 +1,7 @@
 #include "services/gateway/openai/chat_request.h"
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -79,14 +80,126 @@ TEST(ChatRequestTest, ContentPartsWithImage) {
   EXPECT_EQ(m.content(3).text(), "this?");
 }
 
-TEST(ChatRequestTest, HttpImageUrlIsRejectedNamingTheField) {
+TEST(ChatRequestTest, HttpImageUrlsWaitForTheFetcherInPlace) {
   json body = Base();
   body["messages"][0]["content"] = {
+      {{"type", "text"}, {"text", "what is"}},
       {{"type", "image_url"}, {"image_url", {{"url", "https://example.com/cat.png"}}}}};
-  OpenAiError e = MustFail(body);
-  EXPECT_EQ(e.http_status, 400);
-  EXPECT_EQ(e.param, "messages[0].content[0].image_url.url");
-  EXPECT_NE(e.message.find("data URL"), std::string::npos);
+  ChatCompletionRequest r = MustParse(body);
+  ASSERT_EQ(r.image_urls.size(), 1u);
+  EXPECT_EQ(r.image_urls[0].url, "https://example.com/cat.png");
+  EXPECT_EQ(r.image_urls[0].message, 0);
+  EXPECT_EQ(r.image_urls[0].part, 1);
+  EXPECT_EQ(r.image_urls[0].param, "messages[0].content[1].image_url.url");
+  EXPECT_TRUE(r.generate.messages(0).content(1).has_image());
+  body["messages"][0]["content"][1]["image_url"]["url"] = "ftp://example.com/cat.png";
+  EXPECT_EQ(MustFail(body).param, "messages[0].content[1].image_url.url");
+}
+
+TEST(ChatRequestTest, PenaltiesLogitBiasNAndUser) {
+  json body = Base();
+  body["presence_penalty"] = -1.5;
+  body["frequency_penalty"] = 2;
+  body["logit_bias"] = {{"5", 1}, {"151329", -100}};
+  body["n"] = 3;
+  body["user"] = "user-1234";
+  ChatCompletionRequest r = MustParse(body);
+  const auto& s = r.generate.sampling();
+  EXPECT_FLOAT_EQ(s.presence_penalty(), -1.5f);
+  EXPECT_FLOAT_EQ(s.frequency_penalty(), 2.0f);
+  ASSERT_EQ(s.logit_bias_size(), 2);
+  EXPECT_EQ(s.logit_bias().at(5), 1.0f);
+  EXPECT_EQ(s.logit_bias().at(151329), -100.0f);
+  EXPECT_EQ(r.n, 3);
+  EXPECT_EQ(r.user, "user-1234");
+}
+
+json WeatherTool() {
+  return {{"type", "function"},
+          {"function",
+           {{"name", "get_weather"},
+            {"description", "Weather of a city"},
+            {"parameters",
+             {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}};
+}
+
+TEST(ChatRequestTest, ToolsBecomeGlm4sSystemMessageAndToolCallsAssistantTurns) {
+  ChatRequestLimits chat_model = kLimits;
+  chat_model.accepts_tools = true;
+  json body = Base();
+  body["messages"] = {
+      {{"role", "user"}, {"content", "Weather in Paris?"}},
+      {{"role", "assistant"},
+       {"content", nullptr},
+       {"tool_calls",
+        {{{"id", "call_1"},
+          {"type", "function"},
+          {"function", {{"name", "get_weather"}, {"arguments", "{\"city\": \"Paris\"}"}}}}}}},
+      {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "{\"temp\": 21}"}}};
+  // The tool in the caller's key order (name before description), which the prompt keeps.
+  std::string raw = body.dump();
+  raw.insert(raw.size() - 1,
+             R"(,"tools":[{"type":"function","function":{"name":"get_weather",)"
+             R"("description":"Weather of a city","parameters":{"type":"object",)"
+             R"("properties":{"city":{"type":"string"}}}}}])");
+  ChatCompletionRequest r;
+  OpenAiError err;
+  ASSERT_TRUE(ParseChatCompletionRequest(raw, chat_model, &r, &err)) << err.message;
+  EXPECT_EQ(r.tool_names, std::vector<std::string>{"get_weather"});
+  ASSERT_EQ(r.generate.messages_size(), 4);
+  const auto& system = r.generate.messages(0);
+  EXPECT_EQ(system.role(), glm4v::v1::ROLE_SYSTEM);
+  const std::string& prompt = system.content(0).text();
+  EXPECT_NE(prompt.find("# 可用工具\n\n## get_weather\n\n{\n    \"name\": \"get_weather\",\n"
+                        "    \"description\": \"Weather of a city\",\n"),
+            std::string::npos)
+      << prompt;  // the caller's key order, indent 4
+  EXPECT_NE(prompt.find("在调用上述函数时，请使用 Json 格式表示调用的参数。"), std::string::npos);
+  EXPECT_EQ(r.generate.messages(2).role(), glm4v::v1::ROLE_ASSISTANT);
+  EXPECT_EQ(r.generate.messages(2).metadata(), "get_weather");
+  EXPECT_EQ(r.generate.messages(2).content(0).text(), "{\"city\": \"Paris\"}");
+  EXPECT_EQ(r.generate.messages(3).role(), glm4v::v1::ROLE_OBSERVATION);
+
+  // tool_choice "none": no tools in the prompt, no parsing.
+  body["tools"] = {WeatherTool()};
+  body["tool_choice"] = "none";
+  ASSERT_TRUE(ParseChatCompletionRequest(body.dump(), chat_model, &r, &err)) << err.message;
+  EXPECT_TRUE(r.tool_names.empty());
+  EXPECT_EQ(r.generate.messages(0).role(), glm4v::v1::ROLE_USER);
+}
+
+TEST(ChatRequestTest, ToolErrorsNameTheField) {
+  ChatRequestLimits chat_model = kLimits;
+  chat_model.accepts_tools = true;
+  auto fail = [&](const json& body, const ChatRequestLimits& limits) {
+    ChatCompletionRequest r;
+    OpenAiError err;
+    EXPECT_FALSE(ParseChatCompletionRequest(body.dump(), limits, &r, &err)) << body;
+    EXPECT_EQ(err.http_status, 400);
+    return err.param;
+  };
+  json body = Base();
+  body["tools"] = {WeatherTool()};
+  EXPECT_EQ(fail(body, kLimits), "tools");  // GLM-4V-9B: no function calling
+  body["tool_choice"] = "required";
+  EXPECT_EQ(fail(body, chat_model), "tool_choice");
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
+  EXPECT_EQ(fail(body, chat_model), "tool_choice");
+  body["tool_choice"] = "sometimes";
+  EXPECT_EQ(fail(body, chat_model), "tool_choice");
+  body.erase("tool_choice");
+  body["tools"][0]["function"]["name"] = "get weather";
+  EXPECT_EQ(fail(body, chat_model), "tools[0].function.name");
+  body["tools"] = {WeatherTool(), WeatherTool()};
+  EXPECT_EQ(fail(body, chat_model), "tools[1].function.name");
+  body["tools"] = {{{"type", "retrieval"}}};
+  EXPECT_EQ(fail(body, chat_model), "tools[0].type");
+  body["tools"] = {WeatherTool()};
+  body["messages"].push_back({{"role", "assistant"}, {"tool_calls", {{{"function", {{"name", "x"}}}}}}});
+  EXPECT_EQ(fail(body, chat_model), "messages[1].tool_calls[0].function.arguments");
+  body = Base();
+  body["functions"] = json::array({{{"name", "f"}}});
+  EXPECT_EQ(fail(body, chat_model), "functions");
 }
 
 TEST(ChatRequestTest, SamplingFields) {
@@ -159,21 +272,23 @@ TEST(ChatRequestTest, Logprobs) {
   EXPECT_EQ(MustFail(body).param, "top_logprobs");
 }
 
-TEST(ChatRequestTest, UnsupportedFeaturesAre400) {
+TEST(ChatRequestTest, BadValuesAndUnsupportedFeaturesAre400) {
   struct Case {
     const char* field;
     json value;
   };
-  for (const Case& c : {Case{"frequency_penalty", 0.5}, Case{"presence_penalty", -1},
-                        Case{"n", 2}, Case{"n", 0},
+  for (const Case& c : {Case{"frequency_penalty", 2.5}, Case{"presence_penalty", -3},
+                        Case{"n", 17}, Case{"n", 0}, Case{"n", "2"},
                         Case{"tools", json::array({{{"type", "function"}}})},
-                        Case{"logit_bias", {{"5", 1}}},
+                        Case{"logit_bias", {{"five", 1}}}, Case{"logit_bias", {{"5", 101}}},
+                        Case{"logit_bias", {{"5", "1"}}}, Case{"logit_bias", json::array()},
+                        Case{"user", 5},
                         Case{"response_format", {{"type", "json_object"}}}}) {
     json body = Base();
     body[c.field] = c.value;
     OpenAiError e = MustFail(body);
     EXPECT_EQ(e.http_status, 400) << c.field;
-    EXPECT_EQ(e.param, c.field);
+    EXPECT_EQ(e.param.rfind(c.field, 0), 0u) << c.field << " got param " << e.param;
     EXPECT_EQ(e.type, "invalid_request_error");
   }
 }

@@ -3,18 +3,61 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "services/gateway/openai/glm4_tools.h"
 #include "services/gateway/openai/json_dump.h"
 
 namespace glm4v::openai {
 namespace {
 
 using nlohmann::json;
+using Logprobs = google::protobuf::RepeatedPtrField<glm4v::v1::TokenLogprobs>;
 
 json TokenEntry(const glm4v::v1::TokenLogprob& t) {
   // OpenAI gives the raw UTF-8 bytes so clients can rebuild characters split across tokens.
   json bytes = json::array();
   for (unsigned char c : t.text()) bytes.push_back(static_cast<int>(c));
   return {{"token", t.text()}, {"logprob", t.logprob()}, {"bytes", std::move(bytes)}};
+}
+
+// The legacy completions shape: parallel arrays, alternatives as {token text: logprob}.
+json LegacyLogprobsToJson(const Logprobs& logprobs, int top_logprobs, int64_t* text_offset) {
+  json tokens = json::array(), token_logprobs = json::array(), top = json::array(),
+       offsets = json::array();
+  for (const auto& lp : logprobs) {
+    tokens.push_back(lp.chosen().text());
+    token_logprobs.push_back(lp.chosen().logprob());
+    json alternatives = json::object();
+    for (int i = 0; i < std::min(top_logprobs, lp.top_size()); ++i) {
+      alternatives[lp.top(i).text()] = lp.top(i).logprob();
+    }
+    top.push_back(std::move(alternatives));
+    offsets.push_back(*text_offset);
+    *text_offset += static_cast<int64_t>(lp.chosen().text().size());
+  }
+  return {{"tokens", std::move(tokens)},
+          {"token_logprobs", std::move(token_logprobs)},
+          {"top_logprobs", std::move(top)},
+          {"text_offset", std::move(offsets)}};
+}
+
+json ChoiceLogprobs(const Logprobs& logprobs, const CompletionContext& ctx, int64_t* offset) {
+  if (!ctx.logprobs) return nullptr;
+  if (ctx.kind == CompletionKind::kText) {
+    return LegacyLogprobsToJson(logprobs, ctx.top_logprobs, offset);
+  }
+  return LogprobsToJson(logprobs, ctx.top_logprobs);
+}
+
+// Ids of tool calls: unique per completion and choice.
+std::string ToolCallId(const CompletionContext& ctx, int choice) {
+  return absl::StrCat("call_", ctx.id.substr(ctx.id.find('-') + 1), "_", choice);
+}
+
+json ToolCallJson(const ToolCall& call, const std::string& id) {
+  return {{"id", id},
+          {"type", "function"},
+          {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
 }
 
 }  // namespace
@@ -30,9 +73,21 @@ json UsageToJson(const glm4v::v1::Usage& usage) {
           {"prompt_tokens_details", {{"cached_tokens", usage.cached_prompt_tokens()}}}};
 }
 
-json LogprobsToJson(
-    const google::protobuf::RepeatedPtrField<glm4v::v1::TokenLogprobs>& logprobs,
-    int top_logprobs) {
+glm4v::v1::Usage CombinedUsage(const std::vector<glm4v::v1::GenerateResponse>& choices, int n) {
+  glm4v::v1::Usage total;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const glm4v::v1::Usage& u = choices[i].usage();
+    if (n <= 1 || i % n == 0) {
+      total.set_prompt_tokens(total.prompt_tokens() + u.prompt_tokens());
+      total.set_cached_prompt_tokens(total.cached_prompt_tokens() + u.cached_prompt_tokens());
+      total.set_image_tokens(total.image_tokens() + u.image_tokens());
+    }
+    total.set_completion_tokens(total.completion_tokens() + u.completion_tokens());
+  }
+  return total;
+}
+
+json LogprobsToJson(const Logprobs& logprobs, int top_logprobs) {
   json content = json::array();
   for (const auto& lp : logprobs) {
     json entry = TokenEntry(lp.chosen());
@@ -45,66 +100,129 @@ json LogprobsToJson(
   return {{"content", std::move(content)}};
 }
 
-json CompletionToJson(const glm4v::v1::GenerateResponse& response, const CompletionContext& ctx) {
-  json choice = {
-      {"index", 0},
-      {"message", {{"role", "assistant"}, {"content", response.text()}}},
-      {"logprobs", ctx.logprobs ? LogprobsToJson(response.logprobs(), ctx.top_logprobs)
-                                : json(nullptr)},
-      {"finish_reason", FinishReasonName(response.finish_reason())},
-  };
+json CompletionToJson(const std::vector<glm4v::v1::GenerateResponse>& choices,
+                      const CompletionContext& ctx) {
+  json out_choices = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const glm4v::v1::GenerateResponse& r = choices[i];
+    int64_t offset = 0;
+    json choice = {{"index", i},
+                   {"logprobs", ChoiceLogprobs(r.logprobs(), ctx, &offset)},
+                   {"finish_reason", FinishReasonName(r.finish_reason())}};
+    if (ctx.kind == CompletionKind::kText) {
+      choice["text"] = r.text();
+    } else if (auto call = ctx.tool_names.empty()
+                               ? std::nullopt
+                               : ParseGlm4ToolCall(r.text(), ctx.tool_names)) {
+      choice["message"] = {{"role", "assistant"},
+                           {"content", nullptr},
+                           {"tool_calls", json::array({ToolCallJson(*call, ToolCallId(ctx, i))})}};
+      choice["finish_reason"] = "tool_calls";
+    } else {
+      choice["message"] = {{"role", "assistant"}, {"content", r.text()}};
+    }
+    out_choices.push_back(std::move(choice));
+  }
   return {{"id", ctx.id},
-          {"object", "chat.completion"},
+          {"object", ctx.kind == CompletionKind::kText ? "text_completion" : "chat.completion"},
           {"created", ctx.created},
           {"model", ctx.model},
-          {"choices", json::array({std::move(choice)})},
-          {"usage", UsageToJson(response.usage())}};
+          {"choices", std::move(out_choices)},
+          {"usage", UsageToJson(CombinedUsage(choices, ctx.n))}};
 }
 
 std::string SseData(const json& j) { return "data: " + DumpJson(j) + "\n\n"; }
 
 std::string SseDone() { return "data: [DONE]\n\n"; }
 
-json ChatStreamEncoder::Chunk(json delta, const json& finish_reason) const {
+ChatStreamEncoder::ChatStreamEncoder(CompletionContext ctx, bool include_usage, int num_choices)
+    : ctx_(std::move(ctx)), include_usage_(include_usage), choices_(std::max(1, num_choices)) {
+  for (Choice& c : choices_) c.holding = !ctx_.tool_names.empty();
+}
+
+json ChatStreamEncoder::Chunk(int choice, json delta, const json& finish_reason,
+                              json logprobs) const {
+  json c = {{"index", choice}, {"logprobs", std::move(logprobs)}, {"finish_reason", finish_reason}};
+  if (ctx_.kind == CompletionKind::kText) {
+    c["text"] = delta.is_string() ? delta : json("");
+  } else {
+    c["delta"] = std::move(delta);
+  }
   json chunk = {{"id", ctx_.id},
-                {"object", "chat.completion.chunk"},
+                {"object", ctx_.kind == CompletionKind::kText ? "text_completion"
+                                                              : "chat.completion.chunk"},
                 {"created", ctx_.created},
                 {"model", ctx_.model},
-                {"choices", json::array({{{"index", 0},
-                                          {"delta", std::move(delta)},
-                                          {"logprobs", nullptr},
-                                          {"finish_reason", finish_reason}}})}};
+                {"choices", json::array({std::move(c)})}};
   // With include_usage every chunk carries "usage": null except the final usage chunk.
   if (include_usage_) chunk["usage"] = nullptr;
   return chunk;
 }
 
 std::string ChatStreamEncoder::Start() {
-  return SseData(Chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
+  if (ctx_.kind == CompletionKind::kText) return "";
+  std::string out;
+  for (int i = 0; i < static_cast<int>(choices_.size()); ++i) {
+    out += SseData(Chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr));
+  }
+  return out;
 }
 
-std::string ChatStreamEncoder::Next(const glm4v::v1::GenerateStreamResponse& message) {
+std::string ChatStreamEncoder::TextEvents(int choice, const std::string& text,
+                                          const Logprobs& lp) {
+  const bool has_logprobs = ctx_.logprobs && !lp.empty();
+  if (text.empty() && !has_logprobs) return "";
+  json logprobs = has_logprobs ? ChoiceLogprobs(lp, ctx_, &choices_[choice].text_offset) : json();
+  json delta = ctx_.kind == CompletionKind::kText ? json(text) : json({{"content", text}});
+  return SseData(Chunk(choice, std::move(delta), nullptr, std::move(logprobs)));
+}
+
+std::string ChatStreamEncoder::Next(int choice, const glm4v::v1::GenerateStreamResponse& message) {
+  if (choice < 0 || choice >= static_cast<int>(choices_.size())) return "";
+  Choice& c = choices_[choice];
+  if (c.finished) return "";
   std::string out;
-  const bool has_logprobs = ctx_.logprobs && message.logprobs_size() > 0;
-  if (!message.text_delta().empty() || has_logprobs) {
-    json chunk = Chunk({{"content", message.text_delta()}}, nullptr);
-    if (has_logprobs) {
-      chunk["choices"][0]["logprobs"] = LogprobsToJson(message.logprobs(), ctx_.top_logprobs);
+  if (c.holding) {
+    c.held += message.text_delta();
+    for (const auto& lp : message.logprobs()) *c.held_logprobs.Add() = lp;
+    if (!MayBeToolCall(c.held)) {  // an ordinary answer after all: release what was held
+      c.holding = false;
+      out += TextEvents(choice, c.held, c.held_logprobs);
+      c.held.clear();
+      c.held_logprobs.Clear();
     }
-    out += SseData(chunk);
+  } else {
+    out += TextEvents(choice, message.text_delta(), message.logprobs());
   }
-  if (message.finish_reason() != glm4v::v1::FINISH_REASON_UNSPECIFIED && !finished_) {
-    finished_ = true;
-    out += SseData(Chunk(json::object(), FinishReasonName(message.finish_reason())));
-    if (include_usage_) {
-      json usage_chunk = {{"id", ctx_.id},
-                          {"object", "chat.completion.chunk"},
-                          {"created", ctx_.created},
-                          {"model", ctx_.model},
-                          {"choices", json::array()},
-                          {"usage", UsageToJson(message.usage())}};
-      out += SseData(usage_chunk);
+  if (message.finish_reason() == glm4v::v1::FINISH_REASON_UNSPECIFIED) return out;
+  c.finished = true;
+  ++finished_count_;
+  *c.usage_holder.mutable_usage() = message.usage();
+  json finish = FinishReasonName(message.finish_reason());
+  if (c.holding) {
+    if (auto call = ParseGlm4ToolCall(c.held, ctx_.tool_names)) {
+      json delta = {{"tool_calls", json::array({ToolCallJson(*call, ToolCallId(ctx_, choice))})}};
+      delta["tool_calls"][0]["index"] = 0;
+      out += SseData(Chunk(choice, std::move(delta), nullptr));
+      finish = "tool_calls";
+    } else {
+      out += TextEvents(choice, c.held, c.held_logprobs);
     }
+    c.held.clear();
+  }
+  out += SseData(Chunk(choice, ctx_.kind == CompletionKind::kText ? json("") : json::object(),
+                       finish));
+  if (include_usage_ && finished()) {
+    std::vector<glm4v::v1::GenerateResponse> usages;
+    for (const Choice& each : choices_) usages.push_back(each.usage_holder);
+    json usage_chunk = {{"id", ctx_.id},
+                        {"object", ctx_.kind == CompletionKind::kText ? "text_completion"
+                                                                      : "chat.completion.chunk"},
+                        {"created", ctx_.created},
+                        {"model", ctx_.model},
+                        {"choices", json::array()},
+                        {"usage", UsageToJson(CombinedUsage(usages, ctx_.n))}};
+    out += SseData(usage_chunk);
   }
   return out;
 }

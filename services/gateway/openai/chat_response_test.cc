@@ -144,5 +144,131 @@ TEST(ChatResponseTest, StreamErrorEvent) {
   EXPECT_EQ(ParseEvents(e)[0]["error"]["message"], "boom");
 }
 
+glm4v::v1::GenerateResponse Finished(const std::string& text, uint32_t prompt, uint32_t cached,
+                                     uint32_t completion) {
+  glm4v::v1::GenerateResponse r;
+  r.set_text(text);
+  r.set_finish_reason(glm4v::v1::FINISH_REASON_STOP);
+  r.mutable_usage()->set_prompt_tokens(prompt);
+  r.mutable_usage()->set_cached_prompt_tokens(cached);
+  r.mutable_usage()->set_completion_tokens(completion);
+  return r;
+}
+
+TEST(ChatResponseTest, ChoicesShareThePromptsUsage) {
+  CompletionContext ctx = Ctx();
+  ctx.n = 3;
+  json j = CompletionToJson(
+      {Finished("a", 10, 0, 2), Finished("b", 10, 8, 3), Finished("c", 10, 8, 4)}, ctx);
+  ASSERT_EQ(j["choices"].size(), 3u);
+  EXPECT_EQ(j["choices"][2]["index"], 2);
+  EXPECT_EQ(j["choices"][1]["message"]["content"], "b");
+  // The prompt counts once; every choice's completion counts.
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 10);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 9);
+  EXPECT_EQ(j["usage"]["total_tokens"], 19);
+  // Two prompts x n = 2 (completions): each prompt once.
+  glm4v::v1::Usage u = CombinedUsage(
+      {Finished("", 5, 0, 1), Finished("", 5, 4, 1), Finished("", 7, 0, 1), Finished("", 7, 6, 1)},
+      2);
+  EXPECT_EQ(u.prompt_tokens(), 12u);
+  EXPECT_EQ(u.completion_tokens(), 4u);
+}
+
+TEST(ChatResponseTest, ToolCallsReplaceTheContent) {
+  CompletionContext ctx = Ctx();
+  ctx.tool_names = {"get_weather"};
+  json j = CompletionToJson(Finished("get_weather\n{\"city\": \"Paris\"}", 5, 0, 9), ctx);
+  const json& choice = j["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_TRUE(choice["message"]["content"].is_null());
+  ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u);
+  const json& call = choice["message"]["tool_calls"][0];
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["function"]["name"], "get_weather");
+  EXPECT_EQ(call["function"]["arguments"], "{\"city\": \"Paris\"}");
+  EXPECT_TRUE(absl::StartsWith(call["id"].get<std::string>(), "call_"));
+  // An ordinary answer stays content.
+  j = CompletionToJson(Finished("\nIt is sunny.", 5, 0, 4), ctx);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "\nIt is sunny.");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+}
+
+TEST(ChatResponseTest, TextCompletionObjectWithLegacyLogprobs) {
+  CompletionContext ctx = Ctx();
+  ctx.id = "cmpl-abc";
+  ctx.kind = CompletionKind::kText;
+  ctx.logprobs = true;
+  ctx.top_logprobs = 1;
+  glm4v::v1::GenerateResponse r = Finished("Hi!", 3, 0, 2);
+  for (const char* t : {"Hi", "!"}) {
+    glm4v::v1::TokenLogprobs* lp = r.add_logprobs();
+    lp->mutable_chosen()->set_text(t);
+    lp->mutable_chosen()->set_logprob(-0.5f);
+    lp->add_top()->set_text(t);
+    lp->mutable_top(0)->set_logprob(-0.5f);
+  }
+  json j = CompletionToJson(r, ctx);
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["choices"][0]["text"], "Hi!");
+  const json& lp = j["choices"][0]["logprobs"];
+  EXPECT_EQ(lp["tokens"], json({"Hi", "!"}));
+  EXPECT_EQ(lp["text_offset"], json({0, 2}));
+  EXPECT_EQ(lp["top_logprobs"][1]["!"], -0.5);
+  EXPECT_EQ(lp["token_logprobs"][0], -0.5);
+}
+
+TEST(ChatResponseTest, TextStreamChunks) {
+  CompletionContext ctx = Ctx();
+  ctx.kind = CompletionKind::kText;
+  ChatStreamEncoder enc(ctx, /*include_usage=*/false);
+  EXPECT_EQ(enc.Start(), "");  // no role chunk in a text completion
+  glm4v::v1::GenerateStreamResponse m;
+  m.set_text_delta("once");
+  m.set_finish_reason(glm4v::v1::FINISH_REASON_LENGTH);
+  std::vector<json> ev = ParseEvents(enc.Next(m));
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0]["object"], "text_completion");
+  EXPECT_EQ(ev[0]["choices"][0]["text"], "once");
+  EXPECT_EQ(ev[1]["choices"][0]["finish_reason"], "length");
+}
+
+TEST(ChatResponseTest, StreamedChoicesAndHeldToolCalls) {
+  CompletionContext ctx = Ctx();
+  ctx.n = 2;
+  ctx.tool_names = {"get_weather"};
+  ChatStreamEncoder enc(ctx, /*include_usage=*/true, /*num_choices=*/2);
+  std::vector<json> ev = ParseEvents(enc.Start());
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1]["choices"][0]["index"], 1);
+  glm4v::v1::GenerateStreamResponse m;
+  // Choice 0 starts like a call: held back.
+  m.set_text_delta("get_wea");
+  EXPECT_EQ(enc.Next(0, m), "");
+  // Choice 1 starts with "\n": an ordinary answer, streamed at once.
+  m.set_text_delta("\nSunny");
+  ev = ParseEvents(enc.Next(1, m));
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0]["choices"][0]["index"], 1);
+  EXPECT_EQ(ev[0]["choices"][0]["delta"]["content"], "\nSunny");
+  m.set_text_delta("");
+  m.set_finish_reason(glm4v::v1::FINISH_REASON_STOP);
+  m.mutable_usage()->set_prompt_tokens(6);
+  m.mutable_usage()->set_completion_tokens(2);
+  ev = ParseEvents(enc.Next(1, m));
+  ASSERT_EQ(ev.size(), 1u);  // its finish; no usage until every choice ended
+  EXPECT_FALSE(enc.finished());
+  m.set_text_delta("ther\n{\"city\": \"Oslo\"}");
+  m.mutable_usage()->set_completion_tokens(7);
+  ev = ParseEvents(enc.Next(0, m));
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(ev[0]["choices"][0]["delta"]["tool_calls"][0]["index"], 0);
+  EXPECT_EQ(ev[1]["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(ev[2]["usage"]["prompt_tokens"], 6);
+  EXPECT_EQ(ev[2]["usage"]["completion_tokens"], 9);
+  EXPECT_TRUE(enc.finished());
+}
+
 }  // namespace
 }  // namespace glm4v::openai

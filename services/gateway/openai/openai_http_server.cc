@@ -18,7 +18,11 @@
 #include "protos/glm4v/v1/glm4v.grpc.pb.h"
 #include "services/common/health_probe.h"
 #include "services/common/request_id.h"
+#include "services/common/grpc_status.h"
 #include "services/gateway/openai/chat_request.h"
+#include "services/gateway/openai/choice_fanout.h"
+#include "services/gateway/openai/completion_request.h"
+#include "services/gateway/openai/image_fetcher.h"
 #include "services/gateway/response_assembly.h"
 #include "services/gateway/openai/chat_response.h"
 #include "services/gateway/openai/json_dump.h"
@@ -40,65 +44,21 @@ void SendError(httplib::Response& res, const OpenAiError& error) {
   SendJson(res, error.http_status, ErrorToJson(error));
 }
 
-// One server-streaming call, shared by the content provider and the resource releaser (which
-// httplib runs even when the provider never ran, e.g. the client left before the headers).
-struct StreamCall {
-  grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReader<glm4v::v1::GenerateStreamResponse>> reader;
-  bool finished = false;
-  grpc::Status status;
+// gRPC metadata values must be printable ASCII; anything else cannot be a valid key anyway.
+bool PrintableAscii(const std::string& s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
 
-  grpc::Status Finish() {
-    if (!finished) {
-      glm4v::v1::GenerateStreamResponse ignored;
-      while (reader->Read(&ignored)) {
-      }
-      status = reader->Finish();
-      finished = true;
-    }
-    return status;
+// Choice k of each prompt gets seed + k: reproducible, yet the n choices differ.
+void SpreadSeeds(std::vector<glm4v::v1::GenerateRequest>* requests, int n) {
+  for (size_t i = 0; i < requests->size(); ++i) {
+    glm4v::v1::SamplingParams* s = (*requests)[i].mutable_sampling();
+    if (s->has_seed()) s->set_seed(s->seed() + i % n);
   }
-  // The HTTP client is gone: stop generating for it.
-  void Cancel() {
-    if (finished) return;
-    context.TryCancel();
-    Finish();
-  }
-};
-
-// A non-streaming completion after its first message: a thread reads the rest of the stream
-// while the HTTP side waits for it.
-struct UnaryCall {
-  std::shared_ptr<StreamCall> call;
-  absl::Mutex mu;
-  absl::CondVar ready;
-  bool done ABSL_GUARDED_BY(mu) = false;
-  glm4v::v1::GenerateResponse response;  // written by the reader until done
-  std::thread reader;
-
-  void Start(glm4v::v1::GenerateStreamResponse& first) {
-    AppendStreamChunk(first, &response);
-    reader = std::thread([this]() {
-      glm4v::v1::GenerateStreamResponse message;
-      while (call->reader->Read(&message)) AppendStreamChunk(message, &response);
-      call->Finish();
-      absl::MutexLock lock(&mu);
-      done = true;
-      ready.SignalAll();
-    });
-  }
-  // True once the stream ended; false after `timeout` without.
-  bool WaitDone(absl::Duration timeout) {
-    absl::MutexLock lock(&mu);
-    if (!done) ready.WaitWithTimeout(&mu, timeout);
-    return done;
-  }
-  void CancelAndJoin() {
-    call->context.TryCancel();
-    if (reader.joinable()) reader.join();
-  }
-  ~UnaryCall() { CancelAndJoin(); }
-};
+}
 
 }  // namespace
 
@@ -106,152 +66,267 @@ struct OpenAiHttpServer::Impl {
   Options options;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<glm4v::v1::Glm4vService::Stub> stub;
+  std::unique_ptr<ImageFetcher> fetcher;
   int64_t created = 0;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;
   std::thread thread;
   absl::Mutex mu;
   bool stopped ABSL_GUARDED_BY(mu) = false;
 
+  RequestLimits Limits() const {
+    RequestLimits limits;
+    limits.model_name = options.model_name;
+    limits.max_choices = options.max_choices;
+    limits.accepts_tools = options.accepts_tools;
+    return limits;
+  }
+  // The caller's Authorization header, forwarded to the gRPC service (which checks it); false
+  // (and a 401 sent) when it cannot even travel as metadata.
+  bool Authorization(const httplib::Request& req, httplib::Response& res, std::string* out) const {
+    *out = req.get_header_value("Authorization");
+    if (PrintableAscii(*out)) return true;
+    OpenAiError e = ErrorFromGrpcStatus(
+        grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "malformed Authorization header"));
+    SendError(res, e);
+    return false;
+  }
+
   void HandleChat(const httplib::Request& req, httplib::Response& res);
-  void HandleUnary(const ChatCompletionRequest& request, const CompletionContext& ctx,
-                   httplib::Response& res);
-  void HandleStream(const ChatCompletionRequest& request, CompletionContext ctx,
-                    httplib::Response& res);
-  // With the limits of GetModelInfo when the gateway answers (vLLM's `max_model_len` field is
-  // what OpenAI-compatible clients read for the context length).
-  json ModelObject() const {
-    json model = {{"id", options.model_name},
-                  {"object", "model"},
-                  {"created", created},
-                  {"owned_by", "glm4v-serving"}};
+  void HandleCompletions(const httplib::Request& req, httplib::Response& res);
+  // Runs the choices and answers with one JSON object or an event stream.
+  void Generate(std::vector<glm4v::v1::GenerateRequest> requests, CompletionContext ctx,
+                bool stream, bool include_usage, const std::string& authorization,
+                httplib::Response& res);
+  // Fills the http(s) image parts of a chat request; false (and the error sent) on failure.
+  bool FetchImages(ChatCompletionRequest* request, httplib::Response& res) const;
+  // With the limits of GetModelInfo (vLLM's `max_model_len` field is what OpenAI-compatible
+  // clients read for the context length). An error status when the gateway refuses (keys).
+  grpc::Status ModelObject(const std::string& authorization, json* model) const {
+    *model = {{"id", options.model_name},
+              {"object", "model"},
+              {"created", created},
+              {"owned_by", "glm4v-serving"}};
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
     glm4v::v1::ModelInfo info;
-    if (stub->GetModelInfo(&context, glm4v::v1::GetModelInfoRequest(), &info).ok()) {
-      model["max_model_len"] = info.context_length();
-      model["max_prompt_tokens"] = info.max_prompt_tokens();
-      model["accepts_images"] = info.accepts_images();
+    const grpc::Status status =
+        stub->GetModelInfo(&context, glm4v::v1::GetModelInfoRequest(), &info);
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      return status;
     }
-    return model;
+    if (status.ok()) {
+      (*model)["max_model_len"] = info.context_length();
+      (*model)["max_prompt_tokens"] = info.max_prompt_tokens();
+      (*model)["accepts_images"] = info.accepts_images();
+    }
+    return grpc::Status::OK;
   }
 };
 
+bool OpenAiHttpServer::Impl::FetchImages(ChatCompletionRequest* request,
+                                         httplib::Response& res) const {
+  for (const PendingImageUrl& pending : request->image_urls) {
+    if (fetcher == nullptr) {
+      SendError(res, InvalidRequest("this server accepts images as data URLs only", pending.param));
+      return false;
+    }
+    auto image = fetcher->Fetch(pending.url);
+    if (!image.ok()) {
+      OpenAiError e = ErrorFromGrpcStatus(ToGrpcStatus(image.status()));
+      e.message = absl::StrCat(pending.param, ": ", image.status().message());
+      e.param = pending.param;
+      SendError(res, e);
+      return false;
+    }
+    glm4v::v1::ImagePart* part = request->generate.mutable_messages(pending.message)
+                                     ->mutable_content(pending.part)
+                                     ->mutable_image();
+    part->set_data(std::move(image->bytes));
+    part->set_mime_type(image->mime_type);
+  }
+  return true;
+}
+
 void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Response& res) {
+  std::string authorization;
+  if (!Authorization(req, res, &authorization)) return;
   ChatCompletionRequest request;
   OpenAiError error;
-  if (!ParseChatCompletionRequest(req.body, {options.model_name}, &request, &error)) {
+  if (!ParseChatCompletionRequest(req.body, Limits(), &request, &error)) {
     SendError(res, error);
     return;
   }
+  // (before the images are fetched: an unauthenticated caller makes the gateway fetch nothing)
+  if (!request.image_urls.empty()) {
+    json ignored;
+    if (grpc::Status s = ModelObject(authorization, &ignored); !s.ok()) {
+      SendError(res, ErrorFromGrpcStatus(s));
+      return;
+    }
+    if (!FetchImages(&request, res)) return;
+  }
   const std::string request_id = RequestIdOrNew(req.get_header_value("X-Request-Id"));
-  request.generate.set_request_id(request_id);
   res.set_header("X-Request-Id", request_id);
   CompletionContext ctx;
   ctx.id = absl::StrCat("chatcmpl-", request_id);
   ctx.created = absl::ToUnixSeconds(absl::Now());
   ctx.model = options.model_name;
+  ctx.kind = CompletionKind::kChat;
   ctx.logprobs = request.logprobs;
   ctx.top_logprobs = request.top_logprobs;
-  if (request.stream) {
-    HandleStream(request, std::move(ctx), res);
-  } else {
-    HandleUnary(request, ctx, res);
+  ctx.n = request.n;
+  ctx.tool_names = request.tool_names;
+  if (!request.user.empty()) {
+    LOG_INFO("openai request").With("request_id", request_id).With("user", request.user);
   }
+  std::vector<glm4v::v1::GenerateRequest> requests(request.n, request.generate);
+  for (int i = 0; i < request.n; ++i) {
+    requests[i].set_request_id(request.n == 1 ? request_id : absl::StrCat(request_id, "-", i));
+  }
+  SpreadSeeds(&requests, request.n);
+  Generate(std::move(requests), std::move(ctx), request.stream, request.include_usage,
+           authorization, res);
 }
 
-// Runs as a stream so that a client that goes away is noticed: once generation has started
-// (rejections before that are ordinary HTTP errors), the 200 is sent with a chunked body that
-// carries a space every 100 ms (leading whitespace is valid JSON) until the completion is
-// written; a write that fails means the client left, and the call is cancelled, so the worker
-// frees the sequence's KV at once instead of decoding until max_tokens.
-void OpenAiHttpServer::Impl::HandleUnary(const ChatCompletionRequest& request,
-                                         const CompletionContext& ctx, httplib::Response& res) {
-  auto unary = std::make_shared<UnaryCall>();
-  unary->call = std::make_shared<StreamCall>();
-  StreamCall& call = *unary->call;
-  call.reader = stub->GenerateStream(&call.context, request.generate);
-  glm4v::v1::GenerateStreamResponse first;
-  if (!call.reader->Read(&first)) {
-    const grpc::Status status = call.Finish();
-    SendError(res, status.ok() ? OpenAiError{500, "stream ended without a response"}
-                               : ErrorFromGrpcStatus(status));
+void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
+                                               httplib::Response& res) {
+  std::string authorization;
+  if (!Authorization(req, res, &authorization)) return;
+  CompletionRequest request;
+  OpenAiError error;
+  if (!ParseCompletionRequest(req.body, Limits(), &request, &error)) {
+    SendError(res, error);
     return;
   }
-  unary->Start(first);
+  const std::string request_id = RequestIdOrNew(req.get_header_value("X-Request-Id"));
+  res.set_header("X-Request-Id", request_id);
+  CompletionContext ctx;
+  ctx.id = absl::StrCat("cmpl-", request_id);
+  ctx.created = absl::ToUnixSeconds(absl::Now());
+  ctx.model = options.model_name;
+  ctx.kind = CompletionKind::kText;
+  ctx.logprobs = request.logprobs >= 0;
+  ctx.top_logprobs = std::max(0, request.logprobs);
+  ctx.n = request.n;
+  std::vector<glm4v::v1::GenerateRequest> requests;
+  for (const glm4v::v1::GenerateRequest& prompt : request.prompts) {
+    for (int k = 0; k < request.n; ++k) {
+      requests.push_back(prompt);
+      const int i = static_cast<int>(requests.size()) - 1;
+      requests.back().set_request_id(
+          requests.size() == 1 && request.prompts.size() * request.n == 1
+              ? request_id
+              : absl::StrCat(request_id, "-", i));
+    }
+  }
+  SpreadSeeds(&requests, request.n);
+  Generate(std::move(requests), std::move(ctx), request.stream, request.include_usage,
+           authorization, res);
+}
+
+// Waits for the first message before committing to 200, so that rejections (invalid argument,
+// overload, drain, a bad key) come back as proper HTTP errors. After that a non-streaming
+// answer is sent as a chunked body that carries a space every 100 ms (leading whitespace is
+// valid JSON) until the completion is written: a write that fails means the client left, and
+// every call is cancelled, so the workers free the sequences' KV at once instead of decoding
+// until max_tokens. A streaming answer notices the same through its event writes.
+void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> requests,
+                                      CompletionContext ctx, bool stream, bool include_usage,
+                                      const std::string& authorization, httplib::Response& res) {
+  const int n = ctx.n;
+  auto fanout = std::make_shared<ChoiceFanout>(stub.get(), std::move(requests), n, authorization);
+  auto first = std::make_shared<ChoiceFanout::Event>();
+  fanout->Next(absl::InfiniteDuration(), first.get());
+  if (first->end && !first->status.ok()) {
+    fanout->Cancel();
+    SendError(res, ErrorFromGrpcStatus(first->status));
+    return;
+  }
+  if (stream) {
+    auto encoder = std::make_shared<ChatStreamEncoder>(std::move(ctx), include_usage,
+                                                       fanout->num_choices());
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");  // proxies must not buffer the stream
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [fanout, encoder, first](size_t /*offset*/, httplib::DataSink& sink) {
+          auto write = [&sink](const std::string& s) {
+            return s.empty() || sink.write(s.data(), s.size());
+          };
+          int ended = 0;
+          std::string events = encoder->Start();
+          ChoiceFanout::Event event = std::move(*first);
+          while (true) {
+            if (event.end) {
+              ++ended;
+              if (!event.status.ok()) {
+                fanout->Cancel();
+                write(events + encoder->Error(ErrorFromGrpcStatus(event.status)));
+                sink.done();
+                return true;
+              }
+            } else {
+              events += encoder->Next(event.choice, event.message);
+            }
+            // A failed write means the client went away: cancel so the engine stops decoding.
+            if (!write(events)) {
+              fanout->Cancel();
+              return false;
+            }
+            events.clear();
+            if (ended == fanout->num_choices()) break;
+            fanout->Next(absl::InfiniteDuration(), &event);
+          }
+          write(encoder->finished()
+                    ? SseDone()
+                    : encoder->Error(OpenAiError{500, "stream ended without a finish reason"}));
+          sink.done();
+          return true;
+        },
+        [fanout](bool /*success*/) { fanout->Cancel(); });
+    return;
+  }
+  auto responses =
+      std::make_shared<std::vector<glm4v::v1::GenerateResponse>>(fanout->num_choices());
   res.set_chunked_content_provider(
       kJson,
-      [unary, ctx](size_t /*offset*/, httplib::DataSink& sink) {
-        while (!unary->WaitDone(absl::Milliseconds(100))) {
-          if (!sink.write(" ", 1)) {
-            unary->CancelAndJoin();
+      [fanout, responses, first, ctx](size_t /*offset*/, httplib::DataSink& sink) {
+        int ended = 0;
+        grpc::Status failure;
+        ChoiceFanout::Event event = std::move(*first);
+        bool have_event = true;
+        while (ended < fanout->num_choices() && failure.ok()) {
+          if (have_event) {
+            if (event.end) {
+              ++ended;
+              if (!event.status.ok()) failure = event.status;
+            } else {
+              AppendStreamChunk(event.message, &(*responses)[event.choice]);
+            }
+          } else if (!sink.write(" ", 1)) {
+            fanout->Cancel();
             return false;
           }
+          have_event = fanout->Next(absl::Milliseconds(100), &event);
         }
-        unary->CancelAndJoin();  // joins the finished reader
-        const grpc::Status& status = unary->call->status;
+        fanout->Cancel();  // joins the finished readers (or stops the rest after a failure)
         std::string body;
-        if (!status.ok()) {
-          body = DumpJson(ErrorToJson(ErrorFromGrpcStatus(status)));
-        } else if (unary->response.finish_reason() == glm4v::v1::FINISH_REASON_UNSPECIFIED) {
+        if (!failure.ok()) {
+          body = DumpJson(ErrorToJson(ErrorFromGrpcStatus(failure)));
+        } else if (std::any_of(responses->begin(), responses->end(), [](const auto& r) {
+                     return r.finish_reason() == glm4v::v1::FINISH_REASON_UNSPECIFIED;
+                   })) {
           body = DumpJson(ErrorToJson(OpenAiError{500, "stream ended without a finish reason"}));
         } else {
-          body = DumpJson(CompletionToJson(unary->response, ctx));
+          body = DumpJson(CompletionToJson(*responses, ctx));
         }
         sink.write(body.data(), body.size());
         sink.done();
         return true;
       },
-      [unary](bool /*success*/) { unary->CancelAndJoin(); });
-}
-
-void OpenAiHttpServer::Impl::HandleStream(const ChatCompletionRequest& request,
-                                          CompletionContext ctx, httplib::Response& res) {
-  auto call = std::make_shared<StreamCall>();
-  call->reader = stub->GenerateStream(&call->context, request.generate);
-  // Wait for the first message before committing to 200 + event-stream, so that rejections
-  // (invalid argument, overload, drain) come back as proper HTTP errors.
-  auto first = std::make_shared<glm4v::v1::GenerateStreamResponse>();
-  if (!call->reader->Read(first.get())) {
-    const grpc::Status status = call->Finish();
-    SendError(res, status.ok() ? OpenAiError{500, "stream ended without a response"}
-                               : ErrorFromGrpcStatus(status));
-    return;
-  }
-  auto encoder = std::make_shared<ChatStreamEncoder>(std::move(ctx), request.include_usage);
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");  // proxies must not buffer the stream
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [call, encoder, first](size_t /*offset*/, httplib::DataSink& sink) {
-        auto write = [&sink](const std::string& s) {
-          return s.empty() || sink.write(s.data(), s.size());
-        };
-        // A failed write means the client went away: cancel so the engine stops decoding.
-        if (!write(encoder->Start() + encoder->Next(*first))) {
-          call->Cancel();
-          return false;
-        }
-        glm4v::v1::GenerateStreamResponse message;
-        while (!encoder->finished() && call->reader->Read(&message)) {
-          if (!write(encoder->Next(message))) {
-            call->Cancel();
-            return false;
-          }
-        }
-        const grpc::Status status = call->Finish();
-        std::string tail;
-        if (!status.ok()) {
-          tail = encoder->Error(ErrorFromGrpcStatus(status));
-        } else if (!encoder->finished()) {
-          tail = encoder->Error(OpenAiError{500, "stream ended without a finish reason"});
-        } else {
-          tail = SseDone();
-        }
-        write(tail);
-        sink.done();
-        return true;
-      },
-      [call](bool /*success*/) { call->Cancel(); });
+      [fanout](bool /*success*/) { fanout->Cancel(); });
 }
 
 absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
@@ -262,7 +337,22 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
   impl->stub = glm4v::v1::Glm4vService::NewStub(impl->channel);
   impl->created = absl::ToUnixSeconds(absl::Now());
   Impl* raw = impl.get();
-  httplib::Server& server = raw->server;
+  if (raw->options.image_fetch.has_value()) {
+    raw->fetcher = std::make_unique<ImageFetcher>(*raw->options.image_fetch);
+  }
+  if (raw->options.tls != nullptr) {
+    auto tls = raw->options.tls;
+    raw->server = std::make_unique<httplib::SSLServer>([tls](SSL_CTX& ctx) {
+      tls->Install(&ctx);
+      return true;
+    });
+    if (!raw->server->is_valid()) {
+      return absl::InternalError("openai http: the TLS context could not be made");
+    }
+  } else {
+    raw->server = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& server = *raw->server;
 
   const int threads = std::max(1, raw->options.num_threads);
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -277,10 +367,28 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
   server.Post("/v1/chat/completions", [raw](const httplib::Request& req, httplib::Response& res) {
     raw->HandleChat(req, res);
   });
-  server.Get("/v1/models", [raw](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, {{"object", "list"}, {"data", json::array({raw->ModelObject()})}});
+  server.Post("/v1/completions", [raw](const httplib::Request& req, httplib::Response& res) {
+    raw->HandleCompletions(req, res);
   });
-  server.Get("/v1/models/(.+)", [raw](const httplib::Request& req, httplib::Response& res) {
+  // The model objects need a valid key as the completions do (OpenAI's /v1/models does).
+  auto model_object = [raw](const httplib::Request& req, httplib::Response& res, json* model) {
+    std::string authorization;
+    if (!raw->Authorization(req, res, &authorization)) return false;
+    if (grpc::Status s = raw->ModelObject(authorization, model); !s.ok()) {
+      SendError(res, ErrorFromGrpcStatus(s));
+      return false;
+    }
+    return true;
+  };
+  server.Get("/v1/models", [model_object](const httplib::Request& req, httplib::Response& res) {
+    json model;
+    if (!model_object(req, res, &model)) return;
+    SendJson(res, 200, {{"object", "list"}, {"data", json::array({std::move(model)})}});
+  });
+  server.Get("/v1/models/(.+)", [raw, model_object](const httplib::Request& req,
+                                                    httplib::Response& res) {
+    json model;
+    if (!model_object(req, res, &model)) return;
     if (req.matches[1] != raw->options.model_name) {
       OpenAiError e = InvalidRequest(
           absl::StrCat("The model '", req.matches[1].str(), "' does not exist"), "model");
@@ -289,7 +397,7 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
       SendError(res, e);
       return;
     }
-    SendJson(res, 200, raw->ModelObject());
+    SendJson(res, 200, model);
   });
   // Healthy when the gateway's own gRPC health says SERVING (NOT_SERVING while draining).
   server.Get("/health", [raw](const httplib::Request&, httplib::Response& res) {
@@ -351,7 +459,7 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
   } else if (!server.bind_to_port(host, port)) {
     return absl::UnavailableError(absl::StrCat("openai http: cannot bind ", host, ":", port));
   }
-  raw->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  raw->thread = std::thread([raw] { raw->server->listen_after_bind(); });
   // stop() is a no-op until the accept loop runs; wait for it so an early Stop() cannot hang.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!server.is_running()) {
@@ -362,8 +470,11 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  LOG_INFO("openai http listening").With("host", host).With("port", port).With(
-      "model", raw->options.model_name);
+  LOG_INFO("openai http listening")
+      .With("host", host)
+      .With("port", port)
+      .With("tls", raw->options.tls != nullptr)
+      .With("model", raw->options.model_name);
   return std::unique_ptr<OpenAiHttpServer>(new OpenAiHttpServer(std::move(impl), port));
 }
 
@@ -378,7 +489,7 @@ void OpenAiHttpServer::Stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;
   }
-  impl_->server.stop();
+  impl_->server->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

@@ -1,5 +1,7 @@
-// OpenAI-compatible HTTP front of the gateway: POST /v1/chat/completions (JSON or server-sent
-// events), GET /v1/models, GET /v1/models/{id}, GET /health.
+// OpenAI-compatible HTTP front of the gateway: POST /v1/chat/completions and /v1/completions
+// (JSON or server-sent events, n choices), GET /v1/models, GET /v1/models/{id}, GET /health;
+// over TLS when given a certificate. The Authorization header travels to the gRPC service as
+// metadata, so API keys are checked in one place; /health stays open.
 //
 // Every request becomes a call on `channel`, the gateway's own Glm4vService (the gateway passes
 // grpc::Server::InProcessChannel), so validation, admission control, metrics and drain are
@@ -13,10 +15,13 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/channel.h"
+#include "services/common/reloadable_certificate.h"
+#include "services/gateway/openai/image_fetcher.h"
 
 namespace glm4v::openai {
 
@@ -31,6 +36,12 @@ class OpenAiHttpServer {
     size_t max_body_bytes = 64u << 20;
     // Each open connection (and each stream) holds one thread for its duration.
     int num_threads = 64;
+    int max_choices = 16;        // largest n
+    bool accepts_tools = false;  // GLM-4-9B-chat models: tools / tool_choice
+    // Set: image_url parts may be http(s) URLs, fetched under these limits.
+    std::optional<ImageFetcher::Options> image_fetch;
+    // Set: HTTPS with this (reloadable) certificate.
+    std::shared_ptr<ReloadableCertificate> tls;
   };
 
   static absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> Start(

@@ -96,7 +96,7 @@ TEST_F(OpenAiHttpServerTest, OversizedBodyIs413) {
 }
 
 TEST_F(OpenAiHttpServerTest, UnknownRouteIs404Json) {
-  ExpectError(client_->Get("/v1/completions"), 404, "invalid_request_error");
+  ExpectError(client_->Get("/v1/embeddings"), 404, "invalid_request_error");
 }
 
 TEST_F(OpenAiHttpServerTest, UnavailableBackendIs503) {
@@ -111,6 +111,28 @@ TEST_F(OpenAiHttpServerTest, UnavailableBackendIs503) {
       R"({"stream": true, "messages": [{"role": "user", "content": "hi"}]})";
   ExpectError(client_->Post("/v1/chat/completions", stream_body, "application/json"), 503,
               "server_error");
+}
+
+TEST_F(OpenAiHttpServerTest, CompletionsEndpointValidatesThenCallsTheBackend) {
+  auto r = client_->Post("/v1/completions", R"({"prompt": "x", "echo": true})", "application/json");
+  ExpectError(r, 400, "invalid_request_error");
+  EXPECT_EQ(Body(r)["error"]["param"], "echo");
+  ExpectError(client_->Post("/v1/completions", R"({"prompt": "x", "n": 2})", "application/json"),
+              503, "server_error");
+  ExpectError(client_->Post("/v1/completions", R"({"prompt": "x", "stream": true})",
+                            "application/json"),
+              503, "server_error");
+}
+
+TEST_F(OpenAiHttpServerTest, HttpImageUrlsNeedTheFetcher) {
+  // This server was started without image_fetch: http(s) URLs are refused naming the part.
+  auto r = client_->Post(
+      "/v1/chat/completions",
+      R"({"messages": [{"role": "user", "content": [{"type": "image_url",
+          "image_url": {"url": "http://example.com/a.png"}}]}]})",
+      "application/json");
+  ExpectError(r, 400, "invalid_request_error");
+  EXPECT_EQ(Body(r)["error"]["param"], "messages[0].content[0].image_url.url");
 }
 
 TEST_F(OpenAiHttpServerTest, CallerRequestIdIsEchoed) {

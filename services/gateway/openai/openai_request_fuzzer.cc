@@ -9,6 +9,8 @@
 
 #include "absl/strings/string_view.h"
 #include "services/gateway/openai/chat_request.h"
+#include "services/gateway/openai/completion_request.h"
+#include "services/gateway/openai/glm4_tools.h"
 #include "services/gateway/openai/chat_response.h"
 #include "services/gateway/openai/data_url.h"
 
@@ -35,8 +37,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(m.role() != glm4v::v1::ROLE_UNSPECIFIED);
     }
     // Echo the prompt text through the encoders, as a response would carry arbitrary text.
-    glm4v::openai::CompletionContext ctx{"chatcmpl-fuzz", 0, "glm-4v-9b", request.logprobs,
-                                         request.top_logprobs};
+    Check(request.n >= 1 && request.n <= 16);
+    glm4v::openai::CompletionContext ctx;
+    ctx.id = "chatcmpl-fuzz";
+    ctx.model = "glm-4v-9b";
+    ctx.logprobs = request.logprobs;
+    ctx.top_logprobs = request.top_logprobs;
+    ctx.tool_names = request.tool_names;
     glm4v::openai::ChatStreamEncoder encoder(ctx, request.include_usage);
     glm4v::v1::GenerateStreamResponse chunk;
     for (const auto& part : request.generate.messages(0).content()) {
@@ -47,6 +54,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     Check(error.http_status == 400 || error.http_status == 404);
     Check(!error.message.empty());
+  }
+  // The completions parser and the tool-call parser on the same bytes.
+  glm4v::openai::CompletionRequest completion;
+  if (glm4v::openai::ParseCompletionRequest(input, {"glm-4v-9b"}, &completion, &error)) {
+    Check(!completion.prompts.empty());
+    Check(completion.logprobs >= -1 && completion.logprobs <= 5);
+  } else {
+    Check(error.http_status == 400 || error.http_status == 404);
+  }
+  if (auto call = glm4v::openai::ParseGlm4ToolCall(input, {"get_weather"})) {
+    Check(call->name == "get_weather");
   }
   // The image decoder alone, on the raw bytes as a URL.
   auto image = glm4v::openai::DecodeImageUrl(input);

@@ -54,9 +54,13 @@ absl::StatusOr<Prompt> ChatTemplate::Build(const std::vector<ChatMessage>& messa
     if (m.num_images > 0 && m.role != Role::kUser) {
       return absl::InvalidArgumentError("only user messages can carry images");
     }
+    if (m.num_images > 0 && !m.metadata.empty()) {
+      return absl::InvalidArgumentError("a message with images carries no metadata");
+    }
     p.ids.push_back(role_ids_[static_cast<int>(m.role)]);
     if (m.num_images == 0) {
-      scratch.assign("\n");
+      scratch.assign(m.metadata);
+      scratch.append("\n");
       scratch.append(m.text);
       RETURN_IF_ERROR(tokenizer_->EncodeOrdinaryTo(scratch, &p.ids));
       continue;

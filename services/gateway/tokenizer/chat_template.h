@@ -1,6 +1,6 @@
 // GLM-4V chat template, built directly as token ids.
 //
-//   [gMASK]<sop>  then per message  <|role|> + ordinary("\n" + text)
+//   [gMASK]<sop>  then per message  <|role|> + ordinary(metadata + "\n" + text)
 //   a user message with images:     <|user|> "\n" (<|begin_of_image|><|endoftext|><|end_of_image|>)*
 //                                   ordinary(text)
 //   generation prompt:              <|assistant|>
@@ -26,6 +26,8 @@ struct ChatMessage {
   std::string text;
   // Images attached to this (user) message; their placeholders precede the text.
   int num_images = 0;
+  // Written between the role tag and the "\n": a tool-calling assistant turn's function name.
+  std::string metadata;
 };
 
 struct Prompt {

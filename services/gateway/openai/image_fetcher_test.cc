@@ -1,0 +1,146 @@
+#include "services/gateway/openai/image_fetcher.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace glm4v::openai {
+namespace {
+
+const std::string kPng = std::string("\x89PNG\r\n\x1a\n", 8) + "rest of a png";
+
+TEST(IsPublicAddressTest, RefusesInternalRanges) {
+  for (const char* ip :
+       {"127.0.0.1", "127.255.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+        "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::",
+        "fe80::1", "fd00::1", "fc00::2", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+        "64:ff9b::a00:1", "2001:db8::1", "not an ip"}) {
+    EXPECT_FALSE(IsPublicAddress(ip)) << ip;
+  }
+  for (const char* ip : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111",
+                         "::ffff:8.8.8.8"}) {
+    EXPECT_TRUE(IsPublicAddress(ip)) << ip;
+  }
+}
+
+class ImageFetcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.Get("/cat.png", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kPng, "image/png");
+    });
+    server_.Get("/octet", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kPng, "application/octet-stream");
+    });
+    server_.Get("/big.png", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kPng + std::string(5000, 'x'), "image/png");
+    });
+    server_.Get("/page", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("<html></html>", "text/html");
+    });
+    server_.Get("/fake.png", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("GIF89a...", "image/png");
+    });
+    server_.Get("/missing", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 404;
+    });
+    server_.Get("/hop", [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("/cat.png");
+    });
+    server_.Get(R"(/chain/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_redirect(absl::StrCat("/chain/", std::stoi(req.matches[1]) + 1));
+    });
+    server_.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      res.set_content(kPng, "image/png");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  void TearDown() override {
+    server_.stop();
+    thread_.join();
+  }
+  std::string Url(const std::string& path) const {
+    return absl::StrCat("http://127.0.0.1:", port_, path);
+  }
+  ImageFetcher Local(int64_t max_bytes = 1000) const {
+    ImageFetcher::Options options;
+    options.allow_private_addresses = true;  // the test server is on loopback
+    options.max_bytes = max_bytes;
+    options.timeout = absl::Seconds(1);
+    return ImageFetcher(options);
+  }
+
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+TEST_F(ImageFetcherTest, FetchesAnImageAndFollowsRedirects) {
+  auto image = Local().Fetch(Url("/cat.png"));
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->bytes, kPng);
+  EXPECT_EQ(image->mime_type, "image/png");
+  image = Local().Fetch(Url("/hop"));
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->bytes, kPng);
+  EXPECT_TRUE(Local().Fetch(Url("/octet")).ok());  // type from the bytes
+}
+
+TEST_F(ImageFetcherTest, LimitsAreClearErrors) {
+  struct Case {
+    std::string path;
+    absl::StatusCode code;
+    std::string message;
+  } cases[] = {
+      {"/big.png", absl::StatusCode::kInvalidArgument, "larger than 1000 bytes"},
+      {"/page", absl::StatusCode::kInvalidArgument, "'text/html', not an image"},
+      {"/fake.png", absl::StatusCode::kInvalidArgument, "neither PNG nor JPEG"},
+      {"/missing", absl::StatusCode::kInvalidArgument, "HTTP 404"},
+      {"/chain/0", absl::StatusCode::kInvalidArgument, "redirects more than 3 times"},
+      {"/slow", absl::StatusCode::kDeadlineExceeded, "took too long"},
+  };
+  for (const Case& c : cases) {
+    auto image = Local().Fetch(Url(c.path));
+    ASSERT_FALSE(image.ok()) << c.path;
+    EXPECT_EQ(image.status().code(), c.code) << c.path << ": " << image.status();
+    EXPECT_NE(image.status().message().find(c.message), std::string::npos) << image.status();
+  }
+}
+
+TEST_F(ImageFetcherTest, RefusesInternalAddressesByDefault) {
+  ImageFetcher::Options options;  // allow_private_addresses = false
+  ImageFetcher fetcher(options);
+  for (const std::string& url :
+       {Url("/cat.png"), absl::StrCat("http://localhost:", port_, "/cat.png"),
+        absl::StrCat("http://[::1]:", port_, "/cat.png"),
+        std::string("http://169.254.169.254/latest/meta-data/"),
+        std::string("http://10.0.0.1/x.png"), std::string("https://192.168.0.10/x.png")}) {
+    auto image = fetcher.Fetch(url);
+    ASSERT_FALSE(image.ok()) << url;
+    EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_NE(image.status().message().find("--allow_private_image_urls"), std::string::npos)
+        << image.status();
+  }
+}
+
+TEST_F(ImageFetcherTest, MalformedUrls) {
+  for (const char* url : {"ftp://example.com/a.png", "http://", "http://user:pw@example.com/a",
+                          "http://example.com:99999/a", "http://[::1/a",
+                          "http://no-such-host.invalid/a.png"}) {
+    auto image = Local().Fetch(url);
+    ASSERT_FALSE(image.ok()) << url;
+    EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument) << url << image.status();
+  }
+}
+
+}  // namespace
+}  // namespace glm4v::openai
