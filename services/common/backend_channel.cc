@@ -7,6 +7,19 @@
 #include "grpcpp/support/channel_arguments.h"
 
 namespace glm4v {
+namespace {
+
+std::shared_ptr<grpc::ChannelCredentials>& Credentials() {
+  static auto* credentials =
+      new std::shared_ptr<grpc::ChannelCredentials>(grpc::InsecureChannelCredentials());
+  return *credentials;
+}
+
+}  // namespace
+
+void SetBackendChannelCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  Credentials() = std::move(credentials);
+}
 
 std::shared_ptr<grpc::Channel> CreateBackendChannel(const std::string& address,
                                                     bool round_robin) {
@@ -27,7 +40,7 @@ std::shared_ptr<grpc::Channel> CreateBackendChannel(const std::string& address,
   // Each backend gets its own connection (not shared through the global subchannel pool), so a
   // restarted backend is reconnected independently of other users of the address.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, Credentials(), args);
 }
 
 }  // namespace glm4v

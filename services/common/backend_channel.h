@@ -8,6 +8,7 @@
 #include <string>
 
 #include "grpcpp/channel.h"
+#include "grpcpp/security/credentials.h"
 
 namespace glm4v {
 
@@ -16,5 +17,10 @@ namespace glm4v {
 // Service's pods) instead of gRPC's default pick_first (all calls to one).
 std::shared_ptr<grpc::Channel> CreateBackendChannel(const std::string& address,
                                                     bool round_robin = false);
+
+// The credentials every backend channel of this process uses (TLS / mTLS to the internal
+// services, see tls_credentials.h); plaintext until set. Set once at startup, before channels
+// are made.
+void SetBackendChannelCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials);
 
 }  // namespace glm4v

@@ -162,8 +162,10 @@ int64_t ReloadableCertificate::not_after_unix() const {
 
 absl::Status CheckTlsFiles(const std::string& cert_path, const std::string& key_path,
                            const std::string& ca_path) {
-  auto pair = ReloadableCertificate::Load(cert_path, key_path);
-  if (!pair.ok()) return pair.status();
+  if (!cert_path.empty() || !key_path.empty()) {
+    auto pair = ReloadableCertificate::Load(cert_path, key_path);
+    if (!pair.ok()) return pair.status();
+  }
   if (!ca_path.empty()) {
     auto ca = ReadCertificates(ca_path);
     if (!ca.ok()) return ca.status();

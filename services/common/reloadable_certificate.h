@@ -48,7 +48,8 @@ class ReloadableCertificate {
 
 // Checks the PEM files a gRPC TLS port will watch, so that a wrong path, a mismatched key or an
 // expired certificate fails at startup with a clear message instead of at the first handshake.
-// `ca_path` (may be empty) must hold at least one certificate.
+// Empty cert and key paths skip the pair; `ca_path` (may be empty) must hold at least one
+// certificate.
 absl::Status CheckTlsFiles(const std::string& cert_path, const std::string& key_path,
                            const std::string& ca_path);
 

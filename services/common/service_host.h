@@ -12,6 +12,8 @@
 // the server shuts down (cancelling whatever is left) and the exporter stops.
 #pragma once
 
+#include "grpcpp/security/server_credentials.h"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,6 +43,8 @@ class ServiceHost {
     // the Service again and reach pods added since (the vision service behind its HPA).
     absl::Duration max_connection_age = absl::ZeroDuration();
     metrics::Registry* registry = nullptr;  // null: the default registry
+    // The gRPC port's credentials (tls_credentials.h); null: plaintext.
+    std::shared_ptr<grpc::ServerCredentials> credentials;
   };
 
   explicit ServiceHost(Options options);

@@ -16,7 +16,9 @@
 #include "common/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "services/common/reload_watcher.h"
+#include "services/common/reloadable_certificate.h"
 #include "services/common/service_host.h"
+#include "services/common/tls_flags.h"
 #include "services/common/shutdown_signal.h"
 #include "services/gateway/admission_controller.h"
 #include "services/gateway/auth/api_key_store.h"
@@ -86,6 +88,16 @@ ABSL_FLAG(int, api_key_max_concurrent, 0,
           "Requests in flight per API key when its line sets no max_concurrent; 0 = unlimited.");
 ABSL_FLAG(int, config_poll_interval_ms, 1000,
           "How often the API keys and TLS files are checked for changes.");
+ABSL_FLAG(bool, fetch_image_urls, true,
+          "OpenAI image_url parts may be http(s) URLs, fetched by the gateway (limits below); "
+          "false: data URLs only.");
+ABSL_FLAG(bool, allow_private_image_urls, false,
+          "Let image URLs reach private, loopback and link-local addresses (off: SSRF guard).");
+ABSL_FLAG(int, image_fetch_timeout_seconds, 10, "Time limit of one image URL fetch.");
+ABSL_FLAG(int, image_fetch_max_redirects, 3, "Redirects an image URL may take.");
+ABSL_FLAG(std::string, image_fetch_ca_file, "",
+          "Extra PEM CA bundle trusted for https image URLs (default: the system's).");
+ABSL_FLAG(int, max_choices, 16, "Largest n (choices per prompt) of an OpenAI request.");
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
 
 namespace glm4v {
@@ -171,6 +183,8 @@ absl::Status Run() {
   options.request_timeout = absl::Seconds(absl::GetFlag(FLAGS_request_timeout_seconds));
   options.vision_timeout = absl::Seconds(absl::GetFlag(FLAGS_vision_timeout_seconds));
 
+  // TLS (and mTLS) to the vision service and the workers, before any channel is made.
+  RETURN_IF_ERROR(InstallBackendCredentialsFromFlags());
   metrics::Registry& registry = metrics::DefaultRegistry();
   ASSIGN_OR_RETURN(GatewayMetrics gateway_metrics, GatewayMetrics::Register(&registry));
   // A text-only model has no vision service: requests with images are refused up front.
@@ -198,25 +212,42 @@ absl::Status Run() {
   if (absl::GetFlag(FLAGS_config_poll_interval_ms) <= 0) {
     return absl::InvalidArgumentError("--config_poll_interval_ms must be positive");
   }
-  // Keys (and certificates) change without a restart: SIGHUP, or a poll of the files.
-  ReloadWatcher reloads(absl::Milliseconds(absl::GetFlag(FLAGS_config_poll_interval_ms)),
-                        [&api_keys](bool sighup) {
-                          if (api_keys == nullptr) return;
-                          absl::StatusOr<bool> reloaded = false;
-                          if (!sighup) {
-                            reloaded = api_keys->ReloadIfChanged();
-                          } else if (absl::Status forced = api_keys->Reload(); forced.ok()) {
-                            reloaded = true;
-                          } else {
-                            reloaded = forced;
-                          }
-                          if (!reloaded.ok()) {
-                            LOG_WARN("api keys not reloaded; keeping the previous ones")
-                                .With("error", reloaded.status());
-                          } else if (*reloaded) {
-                            LOG_INFO("api keys reloaded").With("keys", api_keys->size());
-                          }
-                        });
+  // The HTTP port's certificate (the gRPC port watches its files itself).
+  std::shared_ptr<ReloadableCertificate> http_tls;
+  const TlsServerFiles tls_files = ServerTlsFilesFromFlags();
+  if (tls_files.enabled() && absl::GetFlag(FLAGS_http_port) >= 0) {
+    ASSIGN_OR_RETURN(http_tls, ReloadableCertificate::Load(tls_files.cert, tls_files.key));
+  }
+  // Keys and certificates change without a restart: SIGHUP, or a poll of the files.
+  ReloadWatcher reloads(
+      absl::Milliseconds(absl::GetFlag(FLAGS_config_poll_interval_ms)),
+      [&api_keys, &http_tls](bool sighup) {
+        if (api_keys != nullptr) {
+          absl::StatusOr<bool> reloaded = false;
+          if (!sighup) {
+            reloaded = api_keys->ReloadIfChanged();
+          } else if (absl::Status forced = api_keys->Reload(); forced.ok()) {
+            reloaded = true;
+          } else {
+            reloaded = forced;
+          }
+          if (!reloaded.ok()) {
+            LOG_WARN("api keys not reloaded; keeping the previous ones")
+                .With("error", reloaded.status());
+          } else if (*reloaded) {
+            LOG_INFO("api keys reloaded").With("keys", api_keys->size());
+          }
+        }
+        if (http_tls != nullptr) {
+          absl::StatusOr<bool> reloaded = http_tls->ReloadIfChanged();
+          if (!reloaded.ok()) {
+            LOG_WARN("https certificate not reloaded; keeping the previous one")
+                .With("error", reloaded.status());
+          } else if (*reloaded) {
+            LOG_INFO("https certificate reloaded").With("not_after", http_tls->not_after_unix());
+          }
+        }
+      });
 
   ServiceHost::Options host_options;
   host_options.component = "gateway";
@@ -230,6 +261,7 @@ absl::Status Run() {
           (4 << 20),
       1 << 30));
   host_options.registry = &registry;
+  ASSIGN_OR_RETURN(host_options.credentials, ServerCredentialsFromFlags());
   // Server reflection on the public port: grpcurl and GUI gRPC clients discover the API.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ServiceHost host(host_options);
@@ -245,6 +277,19 @@ absl::Status Run() {
     http_options.port = absl::GetFlag(FLAGS_http_port);
     http_options.model_name = absl::GetFlag(FLAGS_served_model_name);
     http_options.max_body_bytes = static_cast<size_t>(host_options.max_receive_message_bytes);
+    http_options.max_choices = std::max(1, absl::GetFlag(FLAGS_max_choices));
+    // GLM-4-9B-chat (no vision tower) was trained for function calling; GLM-4V-9B was not.
+    http_options.accepts_tools = !config.has_vision;
+    if (absl::GetFlag(FLAGS_fetch_image_urls) && config.has_vision) {
+      openai::ImageFetcher::Options fetch;
+      fetch.max_bytes = options.max_image_bytes;
+      fetch.timeout = absl::Seconds(std::max(1, absl::GetFlag(FLAGS_image_fetch_timeout_seconds)));
+      fetch.max_redirects = std::max(0, absl::GetFlag(FLAGS_image_fetch_max_redirects));
+      fetch.allow_private_addresses = absl::GetFlag(FLAGS_allow_private_image_urls);
+      fetch.ca_file = absl::GetFlag(FLAGS_image_fetch_ca_file);
+      http_options.image_fetch = fetch;
+    }
+    http_options.tls = http_tls;
     ASSIGN_OR_RETURN(http, openai::OpenAiHttpServer::Start(
                                host.server()->InProcessChannel(grpc::ChannelArguments()),
                                http_options));

@@ -15,6 +15,7 @@
 #include "model/vision_tower.h"
 #include "model/weight_options.h"
 #include "services/common/service_host.h"
+#include "services/common/tls_flags.h"
 #include "services/common/shutdown_signal.h"
 #include "services/vision/encode_batcher.h"
 #include "model/memory_sizing.h"
@@ -116,6 +117,8 @@ absl::Status Run() {
           (1 << 20),
       1 << 30));
   host_options.registry = &registry;
+  // TLS on the gRPC port; with --tls_ca only callers with a certificate it signed (mTLS).
+  ASSIGN_OR_RETURN(host_options.credentials, ServerCredentialsFromFlags());
   host_options.max_connection_age = absl::Seconds(absl::GetFlag(FLAGS_max_connection_age_seconds));
   ServiceHost host(host_options);
 

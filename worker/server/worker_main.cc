@@ -37,6 +37,7 @@
 #include "kernels/backends.h"
 #include "model/weight_options.h"
 #include "services/common/service_host.h"
+#include "services/common/tls_flags.h"
 #include "services/common/shutdown_signal.h"
 #include "worker/decoder_model_runner.h"
 #include "worker/engine.h"
@@ -390,6 +391,8 @@ absl::Status Run() {
   host_options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_grace_seconds));
   host_options.max_receive_message_bytes = 1 << 30;  // prompts with image features
   host_options.registry = &registry;
+  // TLS on the gRPC port; with --tls_ca only callers with a certificate it signed (mTLS).
+  ASSIGN_OR_RETURN(host_options.credentials, ServerCredentialsFromFlags());
   ServiceHost host(host_options);
   GroupHealthMonitor monitor(group, engine.get(), &host);  // stops before host and engine go
   WorkerService service(engine.get(), &host.gate(), tp_size,
