@@ -9,12 +9,12 @@
 namespace glm4v {
 
 absl::StatusOr<auth::ApiKeyStore::Lease> Glm4vServiceImpl::Authorize(
-    const grpc::ServerContext& context) const {
+    const grpc::ServerContext& context, std::string* key_id) const {
   if (api_keys_ == nullptr) return auth::ApiKeyStore::Lease();
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   const grpc::string_ref value = it == metadata.end() ? grpc::string_ref() : it->second;
-  return api_keys_->Authorize(absl::string_view(value.data(), value.size()));
+  return api_keys_->Authorize(absl::string_view(value.data(), value.size()), key_id);
 }
 
 grpc::Status Glm4vServiceImpl::Instrumented(
@@ -23,8 +23,8 @@ grpc::Status Glm4vServiceImpl::Instrumented(
   const absl::Time start = absl::Now();
   grpc::Status status;
   v1::Usage usage;
-  auto lease = Authorize(context);
-  const std::string key_id = lease.ok() ? lease->key_id() : "";
+  std::string key_id;
+  auto lease = Authorize(context, &key_id);
   if (!lease.ok()) {
     status = ToGrpcStatus(lease.status());
   } else if (auto ticket = gate_->TryEnter()) {

@@ -26,7 +26,9 @@ class Glm4vServiceImpl final : public v1::Glm4vService::Service {
 
  private:
   // The caller's key lease (an empty one without --api_keys_file) or the status refusing it.
-  absl::StatusOr<auth::ApiKeyStore::Lease> Authorize(const grpc::ServerContext& context) const;
+  // `key_id` receives the caller's key id once the key is known (also when its limit refuses).
+  absl::StatusOr<auth::ApiKeyStore::Lease> Authorize(const grpc::ServerContext& context,
+                                                     std::string* key_id = nullptr) const;
   // Key check, gate, in-flight gauge, request metrics and the per-request log line around
   // `body`, which reports the request's token usage through its argument.
   grpc::Status Instrumented(const char* method, const grpc::ServerContext& context,

@@ -6,6 +6,9 @@
 //
 // --test_front serves the HTTP API from this process (an OpenAiHttpServer talking gRPC to the
 // gateway) instead of the gateway's own --http_port: for debugging the HTTP layer alone.
+// --model_dir=DIR --no_vision (a text-only model), --gateway_flag=--x=y, --worker_flag=...,
+// --vision_flag=... (repeatable) shape the stack; --backend_tls_ca/_cert/_key are this
+// process's credentials for its own probes when the stack runs with TLS.
 #include <sys/wait.h>
 
 #include <iostream>
@@ -17,7 +20,11 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "services/common/backend_channel.h"
 #include "services/common/child_process.h"
+#include "services/common/tls_credentials.h"
 #include "services/gateway/openai/openai_http_server.h"
 #include "tests/stack/service_stack.h"
 
@@ -25,14 +32,33 @@ int main(int argc, char** argv) {
   std::vector<std::string> command;
   bool after_dashes = false;
   bool test_front = false;
+  glm4v::testing::StackOptions stack_options;
+  glm4v::TlsClientFiles probe_tls;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    absl::string_view value = arg;
     if (!after_dashes && arg == "--") {
       after_dashes = true;
     } else if (after_dashes) {
       command.push_back(arg);
     } else if (arg == "--test_front") {
       test_front = true;
+    } else if (arg == "--no_vision") {
+      stack_options.vision = false;
+    } else if (absl::ConsumePrefix(&value, "--model_dir=")) {
+      stack_options.model_dir = std::string(value);
+    } else if (absl::ConsumePrefix(&value, "--gateway_flag=")) {
+      stack_options.gateway_flags.emplace_back(value);
+    } else if (absl::ConsumePrefix(&value, "--worker_flag=")) {
+      stack_options.worker_flags.emplace_back(value);
+    } else if (absl::ConsumePrefix(&value, "--vision_flag=")) {
+      stack_options.vision_flags.emplace_back(value);
+    } else if (absl::ConsumePrefix(&value, "--backend_tls_ca=")) {
+      probe_tls.ca = std::string(value);
+    } else if (absl::ConsumePrefix(&value, "--backend_tls_cert=")) {
+      probe_tls.cert = std::string(value);
+    } else if (absl::ConsumePrefix(&value, "--backend_tls_key=")) {
+      probe_tls.key = std::string(value);
     } else {
       std::cerr << "stack_runner: unknown flag " << arg << "\n";
       return 2;
@@ -42,7 +68,13 @@ int main(int argc, char** argv) {
     std::cerr << "usage: stack_runner -- <command> [args...]\n";
     return 2;
   }
-  auto stack = glm4v::testing::Stack::Start({});
+  auto credentials = glm4v::ChannelCredentialsFromFiles(probe_tls);
+  if (!credentials.ok()) {
+    std::cerr << "stack_runner: " << credentials.status() << "\n";
+    return 2;
+  }
+  glm4v::SetBackendChannelCredentials(*credentials);
+  auto stack = glm4v::testing::Stack::Start(stack_options);
   if (!stack.ok()) {
     std::cerr << "stack_runner: " << stack.status() << "\n";
     return 1;

@@ -157,7 +157,8 @@ absl::StatusOr<bool> ApiKeyStore::ReloadIfChanged() {
   return true;
 }
 
-absl::StatusOr<ApiKeyStore::Lease> ApiKeyStore::Authorize(absl::string_view authorization) const {
+absl::StatusOr<ApiKeyStore::Lease> ApiKeyStore::Authorize(absl::string_view authorization,
+                                                          std::string* key_id) const {
   absl::string_view value = absl::StripAsciiWhitespace(authorization);
   if (value.empty()) {
     return absl::UnauthenticatedError(
@@ -179,6 +180,7 @@ absl::StatusOr<ApiKeyStore::Lease> ApiKeyStore::Authorize(absl::string_view auth
     limit = it->second.max_concurrent;
     lease.inflight_ = inflight_.at(it->second.id);
   }
+  if (key_id != nullptr) *key_id = lease.key_id_;
   const int before = lease.inflight_->fetch_add(1);
   if (limit > 0 && before >= limit) {
     lease.inflight_->fetch_sub(1);

@@ -53,8 +53,10 @@ class ApiKeyStore {
 
   // The value of an `authorization` header or gRPC metadata entry ("Bearer KEY"). Errors:
   // UNAUTHENTICATED (missing, malformed or unknown key: the message never repeats the key) or
-  // RESOURCE_EXHAUSTED (the key's max_concurrent requests are in flight).
-  absl::StatusOr<Lease> Authorize(absl::string_view authorization) const;
+  // RESOURCE_EXHAUSTED (the key's max_concurrent requests are in flight). `key_id` (optional)
+  // receives the id of a known key, also when its limit refuses it.
+  absl::StatusOr<Lease> Authorize(absl::string_view authorization,
+                                  std::string* key_id = nullptr) const;
 
   // Re-reads the file. On error the current keys stay.
   absl::Status Reload();

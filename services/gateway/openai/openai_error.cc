@@ -24,6 +24,8 @@ int HttpStatusForGrpcCode(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::OK: return 200;
     case grpc::StatusCode::INVALID_ARGUMENT: return 400;
+    case grpc::StatusCode::UNAUTHENTICATED: return 401;
+    case grpc::StatusCode::PERMISSION_DENIED: return 403;
     case grpc::StatusCode::NOT_FOUND: return 404;
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return 429;
     // 499 is nginx's "client closed request": the call was cancelled on the caller's side.
@@ -45,6 +47,15 @@ OpenAiError ErrorFromGrpcStatus(const grpc::Status& status) {
     case grpc::StatusCode::NOT_FOUND:
       e.type = "invalid_request_error";
       e.code = "not_found";
+      break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      // OpenAI's answer to a missing or wrong key.
+      e.type = "invalid_request_error";
+      e.code = "invalid_api_key";
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      e.type = "invalid_request_error";
+      e.code = "permission_denied";
       break;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       // What OpenAI's own API answers when a caller must back off and retry.

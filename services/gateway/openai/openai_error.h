@@ -20,7 +20,7 @@ struct OpenAiError {
 // 400 invalid_request_error naming the offending field (`param`, e.g. "messages[0].role").
 OpenAiError InvalidRequest(std::string message, std::string param = "");
 
-// INVALID_ARGUMENT 400, NOT_FOUND 404, RESOURCE_EXHAUSTED 429, CANCELLED 499, UNAVAILABLE 503,
+// INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, RESOURCE_EXHAUSTED 429, CANCELLED 499, UNAVAILABLE 503,
 // DEADLINE_EXCEEDED 504, everything else 500.
 int HttpStatusForGrpcCode(grpc::StatusCode code);
 

@@ -9,13 +9,17 @@ namespace {
 TEST(OpenAiErrorTest, GrpcCodesMapToHttpStatuses) {
   EXPECT_EQ(HttpStatusForGrpcCode(grpc::StatusCode::INVALID_ARGUMENT), 400);
   EXPECT_EQ(HttpStatusForGrpcCode(grpc::StatusCode::NOT_FOUND), 404);
+  EXPECT_EQ(HttpStatusForGrpcCode(grpc::StatusCode::UNAUTHENTICATED), 401);
+  EXPECT_EQ(HttpStatusForGrpcCode(grpc::StatusCode::PERMISSION_DENIED), 403);
+  EXPECT_EQ(ErrorFromGrpcStatus(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "x")).code,
+            "invalid_api_key");
   EXPECT_EQ(HttpStatusForGrpcCode(grpc::StatusCode::RESOURCE_EXHAUSTED), 429);
   EXPECT_EQ(HttpStatusForGrpcCode(grpc::StatusCode::CANCELLED), 499);
   EXPECT_EQ(HttpStatusForGrpcCode(grpc::StatusCode::UNAVAILABLE), 503);
   EXPECT_EQ(HttpStatusForGrpcCode(grpc::StatusCode::DEADLINE_EXCEEDED), 504);
   for (auto code : {grpc::StatusCode::UNKNOWN, grpc::StatusCode::INTERNAL,
                     grpc::StatusCode::FAILED_PRECONDITION, grpc::StatusCode::UNIMPLEMENTED,
-                    grpc::StatusCode::DATA_LOSS, grpc::StatusCode::PERMISSION_DENIED}) {
+                    grpc::StatusCode::DATA_LOSS}) {
     EXPECT_EQ(HttpStatusForGrpcCode(code), 500) << code;
   }
 }
