@@ -7,6 +7,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   bazel-bootstrap bazel-platforms
+  python3-grpcio python3-protobuf  # the black-box gRPC client test
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libdnnl-dev nlohmann-json3-dev libpng-dev libjpeg62-turbo-dev libpcre2-dev

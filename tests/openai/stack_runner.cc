@@ -20,7 +20,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
 #include "services/common/backend_channel.h"
 #include "services/common/child_process.h"

@@ -1,8 +1,10 @@
 // Drives the gateway's OpenAI-compatible API with the official `openai` npm client, the way
-// users will: model listing, a non-streaming and a streaming completion (which must agree under
-// greedy decoding), an image given as a data URL, and rejected requests.
+// users will: an API key (and a wrong one), model listing, a non-streaming and a streaming chat
+// completion (which must agree under greedy decoding), n > 1 choices, the legacy completions
+// endpoint, an image given as a data URL, penalties and logit_bias, and rejected requests.
 //
-//   node chat_test.mjs --base_url=http://127.0.0.1:8080/v1 --image=image0.png [--model=NAME]
+//   node chat_test.mjs --base_url=http://127.0.0.1:8080/v1 --image=image0.png --api_key=KEY
+//       [--model=NAME]
 //
 // Without --model the one model the server lists is used.
 // Exits non-zero on the first failed check.
@@ -17,7 +19,7 @@ function args() {
     if (!m) throw new Error(`bad argument ${a}`);
     out[m[1]] = m[2];
   }
-  for (const k of ['base_url', 'image']) {
+  for (const k of ['base_url', 'image', 'api_key']) {
     if (!out[k]) throw new Error(`--${k} is required`);
   }
   return out;
@@ -25,7 +27,7 @@ function args() {
 
 const opts = args();
 // No retries: a 429/5xx must surface here, not be hidden by the client's backoff.
-const client = new OpenAI({ baseURL: opts.base_url, apiKey: 'unused', maxRetries: 0, timeout: 60000 });
+const client = new OpenAI({ baseURL: opts.base_url, apiKey: opts.api_key, maxRetries: 0, timeout: 60000 });
 let model = opts.model;
 const question = [{ role: 'user', content: 'Describe the weather in one sentence.' }];
 
@@ -50,6 +52,26 @@ async function expectStatus(status, body) {
 }
 
 let unary;
+await check('a wrong API key is 401 (AuthenticationError)', async () => {
+  const stranger = new OpenAI({ baseURL: opts.base_url, apiKey: 'sk-wrong-key-0000', maxRetries: 0 });
+  let error;
+  try {
+    await stranger.chat.completions.create({ messages: question, max_tokens: 2 });
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof OpenAI.AuthenticationError, `got ${error}`);
+  assert.equal(error.status, 401);
+  assert.equal(error.code, 'invalid_api_key');
+  error = undefined;
+  try {
+    await stranger.models.list();
+  } catch (e) {
+    error = e;
+  }
+  assert.equal(error?.status, 401);
+});
+
 await check('models.list', async () => {
   const models = [];
   for await (const m of client.models.list()) models.push(m.id);
@@ -125,15 +147,66 @@ await check('image as a data URL', async () => {
     `${withImage.usage.prompt_tokens} vs ${textOnly.usage.prompt_tokens}`);
 });
 
+await check('n = 3 choices, seeded and reproducible', async () => {
+  const body = { model, messages: question, n: 3, max_tokens: 6, temperature: 1, seed: 7 };
+  const a = await client.chat.completions.create(body);
+  const b = await client.chat.completions.create(body);
+  assert.equal(a.choices.length, 3);
+  assert.deepEqual(a.choices.map((c) => c.index), [0, 1, 2]);
+  assert.deepEqual(a.choices.map((c) => c.message.content), b.choices.map((c) => c.message.content));
+  assert.ok(a.usage.completion_tokens <= 18);
+  assert.equal(a.usage.prompt_tokens, unary.usage.prompt_tokens);  // the prompt counts once
+});
+
+await check('legacy completions: text, stream, logprobs', async () => {
+  const c = await client.completions.create({
+    model, prompt: 'Once upon a time', max_tokens: 6, temperature: 0, logprobs: 2,
+  });
+  assert.equal(c.object, 'text_completion');
+  assert.match(c.id, /^cmpl-./);
+  assert.equal(typeof c.choices[0].text, 'string');
+  assert.ok(c.choices[0].logprobs.tokens.length > 0);
+  // (the tokens may end with the stop token, whose text the completion leaves out)
+  assert.ok(c.choices[0].logprobs.tokens.join('').startsWith(c.choices[0].text));
+  const stream = await client.completions.create({
+    model, prompt: 'Once upon a time', max_tokens: 6, temperature: 0, stream: true,
+  });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
+  assert.equal(text, c.choices[0].text);
+  const batch = await client.completions.create({
+    model, prompt: ['a', 'b'], n: 2, max_tokens: 2, temperature: 0,
+  });
+  assert.equal(batch.choices.length, 4);
+});
+
+await check('penalties and logit_bias are applied, bad values are 400', async () => {
+  const r = await client.chat.completions.create({
+    model, messages: question, max_tokens: 6, temperature: 0,
+    presence_penalty: 1.5, frequency_penalty: 1, logit_bias: { 5: -100 },
+  });
+  assert.ok(r.usage.completion_tokens > 0);
+  const e = await expectStatus(400, { model, messages: question, presence_penalty: 2.5 });
+  assert.equal(e.param, 'presence_penalty');
+  const e2 = await expectStatus(400, { model, messages: question, logit_bias: { x: 1 } });
+  assert.match(e2.param, /^logit_bias/);
+});
+
 await check('rejected requests are HTTP 400 with OpenAI error bodies', async () => {
-  const e1 = await expectStatus(400, { model, messages: question, n: 2 });
+  const e1 = await expectStatus(400, { model, messages: question, n: 17 });
   assert.equal(e1.param, 'n');
+  // Loopback image URLs are refused unless the gateway allows private addresses (SSRF).
   const e2 = await expectStatus(400, {
     model,
-    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/x.png' } }] }],
+    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://127.0.0.1:9/x.png' } }] }],
   });
-  assert.match(e2.message, /data URL/);
-  await expectStatus(400, { model, messages: question, frequency_penalty: 0.5 });
+  assert.match(e2.message, /allow_private_image_urls/);
+  // GLM-4V-9B has no function calling.
+  const e3 = await expectStatus(400, {
+    model, messages: question,
+    tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+  });
+  assert.equal(e3.param, 'tools');
   await expectStatus(404, { model: 'gpt-4o', messages: question });
 });
 
