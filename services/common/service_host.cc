@@ -53,8 +53,12 @@ absl::Status ServiceHost::Start() {
     exporter_options.host = options_.bind_host;
     exporter_options.port = options_.metrics_port;
     exporter_options.registry = options_.registry;
+    // /readyz says what the gRPC health service says (kubelet's gRPC probes cannot speak TLS,
+    // so TLS deployments probe this plaintext port instead).
     exporter_options.ready_check = [this]() {
-      return gate_.draining() ? absl::UnavailableError("draining") : absl::OkStatus();
+      if (gate_.draining()) return absl::UnavailableError("draining");
+      if (!serving_.load()) return absl::UnavailableError("not serving");
+      return absl::OkStatus();
     };
     absl::StatusOr<std::unique_ptr<metrics::HttpExporter>> exporter =
         metrics::HttpExporter::Start(std::move(exporter_options));
@@ -67,6 +71,7 @@ absl::Status ServiceHost::Start() {
 }
 
 void ServiceHost::SetServing(bool serving) {
+  serving_.store(serving);
   if (server_ == nullptr) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;

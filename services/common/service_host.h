@@ -12,6 +12,8 @@
 // the server shuts down (cancelling whatever is left) and the exporter stops.
 #pragma once
 
+#include <atomic>
+
 #include "grpcpp/security/server_credentials.h"
 
 #include <functional>
@@ -79,6 +81,7 @@ class ServiceHost {
   std::unique_ptr<metrics::HttpExporter> exporter_;
   DrainGate gate_;
   int grpc_port_ = 0;
+  std::atomic<bool> serving_{false};  // last SetServing (also /readyz)
 };
 
 }  // namespace glm4v

@@ -48,6 +48,18 @@ TEST(ServiceHostTest, ServesHealthAndMetricsThenDrains) {
   auto metrics = http.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("glm4v_test_total"), std::string::npos);
+  // /readyz follows the gRPC health status (the probe TLS deployments use).
+  auto ready = http.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  host.SetServing(false);
+  ready = http.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  host.SetServing(true);
+  ready = http.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
 
   // One request is in flight while the drain starts: health flips at once, new entries are
   // refused, and the drain waits for the ticket.

@@ -414,11 +414,23 @@ def check_overlay(rep, src, name, docs, ctx):
                     pname, ports[pname], binary, flag, want))
             rep.check("grpc" in ports and "metrics" in ports, "container needs ports named grpc and metrics")
 
-            # Probes: native gRPC probes on the gRPC port, health names the binary registers.
-            rep.case(cname + ": gRPC health probes")
+            # Probes: native gRPC probes on the gRPC port, health names the binary registers;
+            # with TLS on the gRPC port (the kubelet's gRPC probes cannot speak TLS) HTTP probes
+            # on the plaintext metrics port: /readyz (follows gRPC health) and /healthz.
+            tls = "tls_cert" in args
+            rep.case(cname + (": HTTP probes on the metrics port (TLS)" if tls else ": gRPC health probes"))
             hs = src.health_services(binary) if src.present(binary) else None
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 p = c.get(probe)
+                if tls:
+                    get = (p or {}).get("httpGet")
+                    if not rep.check(get and "grpc" not in p, "%s must be an httpGet probe (TLS gRPC port)" % probe):
+                        continue
+                    rep.check(get.get("port") in ("metrics", ports.get("metrics")),
+                              "%s must probe the metrics port, not %s" % (probe, get.get("port")))
+                    want_path = "/readyz" if probe == "readinessProbe" else "/healthz"
+                    rep.check(get.get("path") == want_path, "%s path %s != %s" % (probe, get.get("path"), want_path))
+                    continue
                 if not rep.check(p and "grpc" in p, "%s must be a native grpc: probe" % probe):
                     continue
                 rep.check(p["grpc"].get("port") == ports.get("grpc"), "%s port %s != gRPC containerPort %s" % (
@@ -430,8 +442,43 @@ def check_overlay(rep, src, name, docs, ctx):
                     else:
                         rep.check(svc in hs, "%s service %r is not registered by %s (health_services = %s)" % (
                             probe, svc, binary, sorted(hs)))
-            rep.check((c.get("readinessProbe") or {}).get("grpc", {}).get("service"),
-                      "readinessProbe should name the binary's own gRPC service")
+            if not tls:
+                rep.check((c.get("readinessProbe") or {}).get("grpc", {}).get("service"),
+                          "readinessProbe should name the binary's own gRPC service")
+
+            # Files the flags name under /etc/glm4v come from a mounted Secret that the overlay
+            # renders (keys, certificates), mounted as a directory so rotations reach the pod.
+            rep.case(cname + ": key and certificate files come from Secrets")
+            secret_names = {d["metadata"]["name"] for d in docs if d.get("kind") == "Secret"}
+            volumes = {v["name"]: v for v in (w["spec"]["template"]["spec"].get("volumes") or [])}
+            for flag, value in sorted(args.items()):
+                if not str(value).startswith("/etc/glm4v/"):
+                    continue
+                mount = None
+                for m in c.get("volumeMounts") or []:
+                    if str(value).startswith(m["mountPath"].rstrip("/") + "/"):
+                        mount = m
+                if not rep.check(mount is not None, "--%s=%s is under no volumeMount" % (flag, value)):
+                    continue
+                rep.check("subPath" not in mount, "--%s: the mount of %s uses subPath (no updates)" % (
+                    flag, mount["mountPath"]))
+                secret = (volumes.get(mount["name"]) or {}).get("secret", {}).get("secretName")
+                rep.check(secret in secret_names, "--%s: volume %s is not a Secret of this overlay (%s)" % (
+                    flag, mount["name"], secret))
+                if secret in secret_names:
+                    data = next(d for d in docs if d.get("kind") == "Secret" and d["metadata"]["name"] == secret)
+                    keys = set((data.get("data") or {})) | set((data.get("stringData") or {}))
+                    key = str(value)[len(mount["mountPath"].rstrip("/")) + 1:]
+                    rep.check(key in keys, "--%s: Secret %s has no key %s" % (flag, secret, key))
+            # The GPU (production) overlays serve the public edge locked down.
+            if name.startswith("gpu-"):
+                rep.case(cname + ": production overlay: API keys, TLS, mutual TLS inside")
+                need = {"gateway": ["api_keys_file", "tls_cert", "tls_key", "backend_tls_ca",
+                                    "backend_tls_cert", "backend_tls_key"],
+                        "vision_server": ["tls_cert", "tls_key", "tls_ca"],
+                        "worker_server": ["tls_cert", "tls_key", "tls_ca"]}.get(binary, [])
+                for flag in need:
+                    rep.check(flag in args, "--%s missing" % flag)
             live = c.get("livenessProbe") or {}
             drain = int_default(str(eff.get("drain_grace_seconds", "")))
             if drain is not None and live:

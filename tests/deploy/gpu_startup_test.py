@@ -37,11 +37,36 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The Secrets' files (/etc/glm4v/...) become certificates and keys made here.
+SECRET_FILES = {}
+
+
+def make_secret_files(root):
+    tmp = os.environ.get("TEST_TMPDIR") or "/tmp"
+    certs = os.path.join(tmp, "gpu-startup-certs")
+    subprocess.run(["bash", os.path.join(root, "tests/tls/make_test_certs.sh"), certs], check=True)
+    keys = os.path.join(tmp, "gpu-startup-api-keys")
+    with open(keys, "w") as f:
+        f.write("sk-gpu-startup-test-key id=test\n")
+    SECRET_FILES.update({
+        "/etc/glm4v/public-tls/tls.crt": os.path.join(certs, "server.pem"),
+        "/etc/glm4v/public-tls/tls.key": os.path.join(certs, "server.key"),
+        "/etc/glm4v/internal-tls/tls.crt": os.path.join(certs, "server.pem"),
+        "/etc/glm4v/internal-tls/tls.key": os.path.join(certs, "server.key"),
+        "/etc/glm4v/internal-tls/ca.crt": os.path.join(certs, "ca.pem"),
+        "/etc/glm4v/api-keys/api_keys": keys,
+    })
+
+
 def local_args(args, root):
-    """The container's args with the checkpoint and ports made local."""
+    """The container's args with the checkpoint, the Secrets' files and the ports made local."""
     out = []
     for a in args:
         name, _, value = a[2:].partition("=")
+        if value.startswith("/etc/glm4v/"):
+            if value not in SECRET_FILES:
+                raise SystemExit("gpu_startup_test: no local stand-in for %s" % value)
+            value = SECRET_FILES[value]
         if name == "model_dir":
             value = os.path.join(root, TINY_TEXT if "chat" in value else TINY_VISION)
         elif name == "tokenizer_path":
@@ -98,6 +123,7 @@ def main():
     binaries = {"worker_server": os.path.abspath(opts.worker),
                 "vision_server": os.path.abspath(opts.vision),
                 "gateway": os.path.abspath(opts.gateway)}
+    make_secret_files(root)
     tp_group = os.path.join(root, "deploy", "docker", "glm4v-tp-group")
     env = dict(os.environ)
     env.pop("CUDA_VISIBLE_DEVICES", None)
