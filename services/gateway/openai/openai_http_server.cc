@@ -297,6 +297,9 @@ void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> re
         grpc::Status failure;
         ChoiceFanout::Event event = std::move(*first);
         bool have_event = true;
+        // A heartbeat every 100 ms however fast tokens come: the write is what notices a
+        // client that left.
+        absl::Time next_beat = absl::Now() + absl::Milliseconds(100);
         while (ended < fanout->num_choices() && failure.ok()) {
           if (have_event) {
             if (event.end) {
@@ -305,11 +308,16 @@ void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> re
             } else {
               AppendStreamChunk(event.message, &(*responses)[event.choice]);
             }
-          } else if (!sink.write(" ", 1)) {
-            fanout->Cancel();
-            return false;
           }
-          have_event = fanout->Next(absl::Milliseconds(100), &event);
+          if (absl::Now() >= next_beat) {
+            if (!sink.write(" ", 1)) {
+              fanout->Cancel();
+              return false;
+            }
+            next_beat = absl::Now() + absl::Milliseconds(100);
+          }
+          if (ended == fanout->num_choices()) break;
+          have_event = fanout->Next(std::max(next_beat - absl::Now(), absl::ZeroDuration()), &event);
         }
         fanout->Cancel();  // joins the finished readers (or stops the rest after a failure)
         std::string body;
