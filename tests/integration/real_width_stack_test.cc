@@ -169,6 +169,20 @@ TEST(RealWidthStackTest, ImageAndTextQuestionsAtTp1AndTp2GiveToolsGenerateIds) {
     std::fprintf(stderr, "TP %d: text question %.1f s\n", tp,
                  absl::ToDoubleSeconds(absl::Now() - start));
     EXPECT_EQ(text.token_ids, want_text);
+
+    if (tp == 1) {
+      // logit_bias and the penalties at the real vocabulary (151,552): a ban and a forced id
+      // near its end, through gateway, worker and the host sampler.
+      v1::GenerateRequest biased = Request(false);
+      auto& bias = *biased.mutable_sampling()->mutable_logit_bias();
+      bias[want_text[0]] = -100;
+      bias[151000] = 100;
+      biased.mutable_sampling()->set_presence_penalty(2);
+      biased.mutable_sampling()->set_frequency_penalty(2);
+      StreamResult forced = RunStream(gateway.get(), biased, absl::Minutes(2));
+      ASSERT_TRUE(forced.status.ok()) << forced.status.error_message();
+      EXPECT_EQ(forced.token_ids, std::vector<uint32_t>(kNewTokens, 151000));
+    }
   }
 }
 
