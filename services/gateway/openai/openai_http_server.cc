@@ -52,12 +52,38 @@ bool PrintableAscii(const std::string& s) {
   return true;
 }
 
-// Choice k of each prompt gets seed + k: reproducible, yet the n choices differ.
-void SpreadSeeds(std::vector<glm4v::v1::GenerateRequest>* requests, int n) {
-  for (size_t i = 0; i < requests->size(); ++i) {
-    glm4v::v1::SamplingParams* s = (*requests)[i].mutable_sampling();
-    if (s->has_seed()) s->set_seed(s->seed() + i % n);
+// One GenerateRequest per choice: n copies of each prompt, request ids "<id>-<i>" when there is
+// more than one, and choice k of a prompt seeded seed + k (reproducible, yet the choices differ).
+std::vector<glm4v::v1::GenerateRequest> ExpandChoices(
+    const std::vector<glm4v::v1::GenerateRequest>& prompts, int n, const std::string& request_id) {
+  std::vector<glm4v::v1::GenerateRequest> out;
+  const size_t total = prompts.size() * n;
+  for (const glm4v::v1::GenerateRequest& prompt : prompts) {
+    for (int k = 0; k < n; ++k) {
+      out.push_back(prompt);
+      glm4v::v1::GenerateRequest& choice = out.back();
+      choice.set_request_id(total == 1 ? request_id : absl::StrCat(request_id, "-", out.size() - 1));
+      glm4v::v1::SamplingParams* s = choice.mutable_sampling();
+      if (s->has_seed()) s->set_seed(s->seed() + k);
+    }
   }
+  return out;
+}
+
+// The request id (the caller's X-Request-Id or a new one, echoed) and what every object of the
+// completion shares.
+CompletionContext NewContext(const httplib::Request& req, httplib::Response& res,
+                             CompletionKind kind, const std::string& model, int n,
+                             std::string* request_id) {
+  *request_id = RequestIdOrNew(req.get_header_value("X-Request-Id"));
+  res.set_header("X-Request-Id", *request_id);
+  CompletionContext ctx;
+  ctx.id = absl::StrCat(kind == CompletionKind::kChat ? "chatcmpl-" : "cmpl-", *request_id);
+  ctx.created = absl::ToUnixSeconds(absl::Now());
+  ctx.model = model;
+  ctx.kind = kind;
+  ctx.n = n;
+  return ctx;
 }
 
 }  // namespace
@@ -167,27 +193,17 @@ void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Re
     }
     if (!FetchImages(&request, res)) return;
   }
-  const std::string request_id = RequestIdOrNew(req.get_header_value("X-Request-Id"));
-  res.set_header("X-Request-Id", request_id);
-  CompletionContext ctx;
-  ctx.id = absl::StrCat("chatcmpl-", request_id);
-  ctx.created = absl::ToUnixSeconds(absl::Now());
-  ctx.model = options.model_name;
-  ctx.kind = CompletionKind::kChat;
+  std::string request_id;
+  CompletionContext ctx =
+      NewContext(req, res, CompletionKind::kChat, options.model_name, request.n, &request_id);
   ctx.logprobs = request.logprobs;
   ctx.top_logprobs = request.top_logprobs;
-  ctx.n = request.n;
   ctx.tool_names = request.tool_names;
   if (!request.user.empty()) {
     LOG_INFO("openai request").With("request_id", request_id).With("user", request.user);
   }
-  std::vector<glm4v::v1::GenerateRequest> requests(request.n, request.generate);
-  for (int i = 0; i < request.n; ++i) {
-    requests[i].set_request_id(request.n == 1 ? request_id : absl::StrCat(request_id, "-", i));
-  }
-  SpreadSeeds(&requests, request.n);
-  Generate(std::move(requests), std::move(ctx), request.stream, request.include_usage,
-           authorization, res);
+  Generate(ExpandChoices({request.generate}, request.n, request_id), std::move(ctx),
+           request.stream, request.include_usage, authorization, res);
 }
 
 void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
@@ -200,30 +216,16 @@ void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
     SendError(res, error);
     return;
   }
-  const std::string request_id = RequestIdOrNew(req.get_header_value("X-Request-Id"));
-  res.set_header("X-Request-Id", request_id);
-  CompletionContext ctx;
-  ctx.id = absl::StrCat("cmpl-", request_id);
-  ctx.created = absl::ToUnixSeconds(absl::Now());
-  ctx.model = options.model_name;
-  ctx.kind = CompletionKind::kText;
+  std::string request_id;
+  CompletionContext ctx =
+      NewContext(req, res, CompletionKind::kText, options.model_name, request.n, &request_id);
   ctx.logprobs = request.logprobs >= 0;
   ctx.top_logprobs = std::max(0, request.logprobs);
-  ctx.n = request.n;
-  std::vector<glm4v::v1::GenerateRequest> requests;
-  for (const glm4v::v1::GenerateRequest& prompt : request.prompts) {
-    for (int k = 0; k < request.n; ++k) {
-      requests.push_back(prompt);
-      const int i = static_cast<int>(requests.size()) - 1;
-      requests.back().set_request_id(
-          requests.size() == 1 && request.prompts.size() * request.n == 1
-              ? request_id
-              : absl::StrCat(request_id, "-", i));
-    }
+  if (!request.user.empty()) {
+    LOG_INFO("openai request").With("request_id", request_id).With("user", request.user);
   }
-  SpreadSeeds(&requests, request.n);
-  Generate(std::move(requests), std::move(ctx), request.stream, request.include_usage,
-           authorization, res);
+  Generate(ExpandChoices(request.prompts, request.n, request_id), std::move(ctx), request.stream,
+           request.include_usage, authorization, res);
 }
 
 // Waits for the first message before committing to 200, so that rejections (invalid argument,
