@@ -41,7 +41,7 @@ sources() {
       echo services/vision/image/{image_decode_fuzzer,image_decoder,image_format,png_decoder,jpeg_decoder,preprocess,bicubic_resize,resample_kernels,jpeg_band_pipeline,clip_normalize}.cc \
         kernels/cpu/{parallel,simd_level}.cc ;;
     openai_request)
-      echo services/gateway/openai/{openai_request_fuzzer,chat_request,chat_response,openai_error,data_url}.cc \
+      echo services/gateway/openai/{openai_request_fuzzer,chat_request,chat_response,completion_request,request_fields,glm4_tools,openai_error,data_url}.cc \
         services/gateway/tokenizer/bpe_ranks.cc "$BUILD/gen/protos/glm4v/v1/glm4v.pb.cc" ;;
     safetensors)
       echo common/{safetensors_fuzzer,safetensors,tensor,dtype}.cc ;;

@@ -96,7 +96,8 @@ ABSL_FLAG(bool, allow_private_image_urls, false,
 ABSL_FLAG(int, image_fetch_timeout_seconds, 10, "Time limit of one image URL fetch.");
 ABSL_FLAG(int, image_fetch_max_redirects, 3, "Redirects an image URL may take.");
 ABSL_FLAG(std::string, image_fetch_ca_file, "",
-          "Extra PEM CA bundle trusted for https image URLs (default: the system's).");
+          "PEM CA bundle trusted for https image URLs instead of the system CAs (empty: the "
+          "system CAs).");
 ABSL_FLAG(int, max_choices, 16, "Largest n (choices per prompt) of an OpenAI request.");
 ABSL_FLAG(int, drain_grace_seconds, 30, "On SIGTERM, how long in-flight requests may finish.");
 

@@ -28,7 +28,7 @@ class ImageFetcher {
     absl::Duration timeout = absl::Seconds(10);  // whole fetch, redirects included
     int max_redirects = 3;
     bool allow_private_addresses = false;
-    std::string ca_file;  // extra CA bundle for https (empty: the system's)
+    std::string ca_file;  // the CA bundle https is verified against (empty: the system's)
   };
 
   explicit ImageFetcher(Options options) : options_(std::move(options)) {}

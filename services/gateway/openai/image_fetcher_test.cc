@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/tls/test_certificates.h"
 
 namespace glm4v::openai {
 namespace {
@@ -130,6 +131,37 @@ TEST_F(ImageFetcherTest, RefusesInternalAddressesByDefault) {
     EXPECT_NE(image.status().message().find("--allow_private_image_urls"), std::string::npos)
         << image.status();
   }
+}
+
+// https: the server's certificate is verified (here against the test CA given as ca_file).
+TEST(ImageFetcherHttpsTest, VerifiesTheServersCertificate) {
+  auto certs = testing::MakeTestCertificates("fetch");
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  const std::string dir = *certs + "/";
+  httplib::SSLServer server((dir + "server.pem").c_str(), (dir + "server.key").c_str());
+  ASSERT_TRUE(server.is_valid());
+  server.Get("/cat.png", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kPng, "image/png");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread thread([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ImageFetcher::Options options;
+  options.allow_private_addresses = true;
+  options.ca_file = dir + "ca.pem";
+  const std::string url = absl::StrCat("https://localhost:", port, "/cat.png");
+  auto image = ImageFetcher(options).Fetch(url);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->bytes, kPng);
+  // Not trusted: a certificate from another CA (the system's CAs do not know the test CA).
+  options.ca_file = dir + "other_ca.pem";
+  image = ImageFetcher(options).Fetch(url);
+  ASSERT_FALSE(image.ok());
+  EXPECT_NE(image.status().message().find("untrusted certificate"), std::string::npos)
+      << image.status();
+  server.stop();
+  thread.join();
 }
 
 TEST_F(ImageFetcherTest, MalformedUrls) {
