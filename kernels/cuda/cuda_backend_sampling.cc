@@ -1,8 +1,8 @@
 // CudaBackend::DoSampleRows: a step's sampling on the device. The additive adjustments
 // (logit_bias, presence / frequency penalties), the repetition penalty and suppression are
-// applied to the logits in place, in that order, each row is drawn (argmax for greedy rows, else temperature /
-// top-k / top-p with the Gumbel-max draw of sampling.h keyed by the row's (seed, step)), and
-// only the ids and the asked logprobs are copied back.
+// applied to the logits in place, in that order, each row is drawn (argmax for greedy rows,
+// else temperature / top-k / top-p with the Gumbel-max draw of sampling.h keyed by the row's
+// (seed, step)), and only the ids and the asked logprobs are copied back.
 #include <cmath>
 #include <cstdint>
 #include <vector>

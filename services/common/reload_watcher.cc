@@ -28,18 +28,15 @@ void ReloadWatcher::InstallSighupHandler() {
 
 int ReloadWatcher::SighupCount() { return sighup_count.load(std::memory_order_relaxed); }
 
-ReloadWatcher::ReloadWatcher(absl::Duration interval, std::function<void(bool)> reload) {
+ReloadWatcher::ReloadWatcher(absl::Duration interval, std::function<void()> reload) {
   thread_ = std::thread([this, interval, reload = std::move(reload)] {
     int seen = SighupCount();
     absl::Time next_poll = absl::Now() + interval;
     while (!stop_.WaitForNotificationWithTimeout(std::min(kSignalLatency, interval))) {
       const int count = SighupCount();
-      if (count != seen) {
+      if (count != seen || absl::Now() >= next_poll) {
         seen = count;
-        reload(true);
-        next_poll = absl::Now() + interval;
-      } else if (absl::Now() >= next_poll) {
-        reload(false);
+        reload();
         next_poll = absl::Now() + interval;
       }
     }

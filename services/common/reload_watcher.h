@@ -2,10 +2,10 @@
 // and, as a Kubernetes Secret update gives no signal, by polling every `interval`.
 //
 //   ReloadWatcher::InstallSighupHandler();  // top of main, before threads start
-//   ReloadWatcher watcher(absl::Seconds(1), [&](bool sighup) { ... });
+//   ReloadWatcher watcher(absl::Seconds(1), [&] { store->ReloadIfChanged(); ... });
 //
-// The callback runs on the watcher's thread: `sighup` is true when a SIGHUP arrived since the
-// last call (reload unconditionally), false on a poll (reload what changed).
+// The callback runs on the watcher's thread, every `interval` and at once after a SIGHUP; it
+// reloads whatever changed.
 #pragma once
 
 #include <functional>
@@ -23,7 +23,7 @@ class ReloadWatcher {
   // SIGHUPs received so far.
   static int SighupCount();
 
-  ReloadWatcher(absl::Duration interval, std::function<void(bool sighup)> reload);
+  ReloadWatcher(absl::Duration interval, std::function<void()> reload);
   ~ReloadWatcher();  // stops and joins the thread
   ReloadWatcher(const ReloadWatcher&) = delete;
   ReloadWatcher& operator=(const ReloadWatcher&) = delete;

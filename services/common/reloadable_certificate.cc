@@ -3,12 +3,12 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <sys/stat.h>
 
 #include <ctime>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/file_identity.h"
 
 namespace glm4v {
 namespace {
@@ -80,20 +80,8 @@ absl::StatusOr<std::shared_ptr<ReloadableCertificate>> ReloadableCertificate::Lo
   return store;
 }
 
-std::string ReloadableCertificate::Stamp() const {
-  std::string stamp;
-  for (const std::string& path : {cert_path_, key_path_}) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) {
-      absl::StrAppend(&stamp, st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
-                      st.st_mtim.tv_nsec, ";");
-    }
-  }
-  return stamp;
-}
-
 absl::Status ReloadableCertificate::Reload() {
-  const std::string stamp = Stamp();
+  const std::string identity = FileIdentity({cert_path_, key_path_});
   auto pair = std::make_shared<Pair>();
   absl::Status status = [&]() -> absl::Status {
     auto chain = ReadCertificates(cert_path_);
@@ -101,7 +89,9 @@ absl::Status ReloadableCertificate::Reload() {
     pair->chain = *std::move(chain);
     if (absl::Status s = CheckValidity(pair->chain[0], cert_path_); !s.ok()) return s;
     std::unique_ptr<BIO, BioCloser> bio(BIO_new_file(key_path_.c_str(), "r"));
-    if (bio == nullptr) return absl::NotFoundError(absl::StrCat("cannot read key file ", key_path_));
+    if (bio == nullptr) {
+      return absl::NotFoundError(absl::StrCat("cannot read key file ", key_path_));
+    }
     pair->key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
     if (pair->key == nullptr) {
       return absl::InvalidArgumentError(
@@ -115,7 +105,7 @@ absl::Status ReloadableCertificate::Reload() {
     return absl::OkStatus();
   }();
   absl::MutexLock lock(&mu_);
-  stamp_ = stamp;  // a bad pair is reported once, not on every poll
+  identity_ = identity;  // a bad pair is reported once, not on every poll
   if (!status.ok()) return status;
   current_ = std::move(pair);
   return absl::OkStatus();
@@ -124,7 +114,7 @@ absl::Status ReloadableCertificate::Reload() {
 absl::StatusOr<bool> ReloadableCertificate::ReloadIfChanged() {
   {
     absl::MutexLock lock(&mu_);
-    if (Stamp() == stamp_) return false;
+    if (FileIdentity({cert_path_, key_path_}) == identity_) return false;
   }
   if (absl::Status s = Reload(); !s.ok()) return s;
   return true;

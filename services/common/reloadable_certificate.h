@@ -24,7 +24,6 @@ class ReloadableCertificate {
 
   // True when the files changed and the new pair was taken.
   absl::StatusOr<bool> ReloadIfChanged();
-  absl::Status Reload();
 
   // Makes every handshake on `ctx` use the current pair.
   void Install(SSL_CTX* ctx);
@@ -36,14 +35,14 @@ class ReloadableCertificate {
   struct Pair;
   ReloadableCertificate(std::string cert_path, std::string key_path)
       : cert_path_(std::move(cert_path)), key_path_(std::move(key_path)) {}
+  absl::Status Reload();
   static int OnHandshake(SSL* ssl, void* self);
-  std::string Stamp() const;
 
   const std::string cert_path_;
   const std::string key_path_;
   mutable absl::Mutex mu_;
   std::shared_ptr<Pair> current_ ABSL_GUARDED_BY(mu_);
-  std::string stamp_ ABSL_GUARDED_BY(mu_);
+  std::string identity_ ABSL_GUARDED_BY(mu_);  // FileIdentity of the pair last read
 };
 
 // Checks the PEM files a gRPC TLS port will watch, so that a wrong path, a mismatched key or an

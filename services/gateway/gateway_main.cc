@@ -111,6 +111,16 @@ absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::s
   return tokenizer::Tokenizer::LoadFromFiles(path, has_config ? config : "");
 }
 
+// One line per reload that happened or failed (a failed one keeps what was in use).
+void LogReload(const char* what, const absl::StatusOr<bool>& reloaded) {
+  if (!reloaded.ok()) {
+    LOG_WARN("reload refused; keeping the previous ones").With("what", what).With(
+        "error", reloaded.status());
+  } else if (*reloaded) {
+    LOG_INFO("reloaded").With("what", what);
+  }
+}
+
 absl::Status Run() {
   RETURN_IF_ERROR(InitLogging());
   SetLogComponent("gateway");
@@ -201,17 +211,18 @@ absl::Status Run() {
       {&options, &config, tok.get(), &prompts, vision.get(), &workers, &admission,
        &gateway_metrics});
 
-  std::unique_ptr<auth::ApiKeyStore> api_keys;
-  if (!absl::GetFlag(FLAGS_api_keys_file).empty()) {
-    if (absl::GetFlag(FLAGS_api_key_max_concurrent) < 0) {
-      return absl::InvalidArgumentError("--api_key_max_concurrent must be >= 0");
-    }
-    ASSIGN_OR_RETURN(api_keys, auth::ApiKeyStore::Load({absl::GetFlag(FLAGS_api_keys_file),
-                                                        absl::GetFlag(FLAGS_api_key_max_concurrent)}));
-    LOG_INFO("api keys loaded").With("keys", api_keys->size());
+  if (absl::GetFlag(FLAGS_api_key_max_concurrent) < 0) {
+    return absl::InvalidArgumentError("--api_key_max_concurrent must be >= 0");
   }
   if (absl::GetFlag(FLAGS_config_poll_interval_ms) <= 0) {
     return absl::InvalidArgumentError("--config_poll_interval_ms must be positive");
+  }
+  std::unique_ptr<auth::ApiKeyStore> api_keys;
+  if (!absl::GetFlag(FLAGS_api_keys_file).empty()) {
+    ASSIGN_OR_RETURN(api_keys,
+                     auth::ApiKeyStore::Load({absl::GetFlag(FLAGS_api_keys_file),
+                                              absl::GetFlag(FLAGS_api_key_max_concurrent)}));
+    LOG_INFO("api keys loaded").With("keys", api_keys->size());
   }
   // The HTTP port's certificate (the gRPC port watches its files itself).
   std::shared_ptr<ReloadableCertificate> http_tls;
@@ -219,36 +230,16 @@ absl::Status Run() {
   if (tls_files.enabled() && absl::GetFlag(FLAGS_http_port) >= 0) {
     ASSIGN_OR_RETURN(http_tls, ReloadableCertificate::Load(tls_files.cert, tls_files.key));
   }
-  // Keys and certificates change without a restart: SIGHUP, or a poll of the files.
-  ReloadWatcher reloads(
-      absl::Milliseconds(absl::GetFlag(FLAGS_config_poll_interval_ms)),
-      [&api_keys, &http_tls](bool sighup) {
-        if (api_keys != nullptr) {
-          absl::StatusOr<bool> reloaded = false;
-          if (!sighup) {
-            reloaded = api_keys->ReloadIfChanged();
-          } else if (absl::Status forced = api_keys->Reload(); forced.ok()) {
-            reloaded = true;
-          } else {
-            reloaded = forced;
-          }
-          if (!reloaded.ok()) {
-            LOG_WARN("api keys not reloaded; keeping the previous ones")
-                .With("error", reloaded.status());
-          } else if (*reloaded) {
-            LOG_INFO("api keys reloaded").With("keys", api_keys->size());
-          }
-        }
-        if (http_tls != nullptr) {
-          absl::StatusOr<bool> reloaded = http_tls->ReloadIfChanged();
-          if (!reloaded.ok()) {
-            LOG_WARN("https certificate not reloaded; keeping the previous one")
-                .With("error", reloaded.status());
-          } else if (*reloaded) {
-            LOG_INFO("https certificate reloaded").With("not_after", http_tls->not_after_unix());
-          }
-        }
-      });
+  // Keys and certificates change without a restart: checked on every poll and at SIGHUP.
+  ReloadWatcher reloads(absl::Milliseconds(absl::GetFlag(FLAGS_config_poll_interval_ms)),
+                        [&api_keys, &http_tls] {
+                          if (api_keys != nullptr) {
+                            LogReload("api keys", api_keys->ReloadIfChanged());
+                          }
+                          if (http_tls != nullptr) {
+                            LogReload("https certificate", http_tls->ReloadIfChanged());
+                          }
+                        });
 
   ServiceHost::Options host_options;
   host_options.component = "gateway";

@@ -422,6 +422,20 @@ TEST(FailureStackTest, NewFlagsRefuseBadValuesWithTheReason) {
        "expected dns:///NAME:PORT or file:///PATH"},
       {gateway, "--worker_poll_interval_ms=0", "--worker_poll_interval_ms must be positive"},
       {gateway, "--routing_load_token_cost=-1", "--routing_load_token_cost must be >= 0"},
+      // The public edge's flags (issue #20).
+      {gateway, "--api_keys_file=/nonexistent/api_keys",
+       "api keys file /nonexistent/api_keys cannot be read"},
+      {gateway, "--api_key_max_concurrent=-1", "--api_key_max_concurrent must be >= 0"},
+      {gateway, "--config_poll_interval_ms=0", "--config_poll_interval_ms must be positive"},
+      {gateway, "--tls_cert=/nonexistent/cert.pem", "--tls_cert and --tls_key go together"},
+      {gateway, "--backend_tls_cert=/nonexistent/client.pem",
+       "--backend_tls_cert/--backend_tls_key need --backend_tls_ca"},
+      {{RunfilePath("worker/server/worker_server"), model, "--host=127.0.0.1", "--grpc_port=0",
+        "--metrics_port=-1"},
+       "--tls_ca=/nonexistent/ca.pem", "--tls_ca needs --tls_cert and --tls_key"},
+      {{RunfilePath("services/vision/vision_server"), model, "--host=127.0.0.1", "--grpc_port=0",
+        "--metrics_port=-1", "--tls_key=/nonexistent/server.key"},
+       "--tls_cert=/nonexistent/server.pem", "cannot read certificate file /nonexistent/server.pem"},
   };
   int n = 0;
   for (const Case& c : cases) {

@@ -1,7 +1,6 @@
 #include "services/gateway/auth/api_key_store.h"
 
 #include <openssl/evp.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <utility>
@@ -12,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/common/file_identity.h"
 
 namespace glm4v::auth {
 namespace {
@@ -59,16 +59,9 @@ absl::StatusOr<std::unique_ptr<ApiKeyStore>> ApiKeyStore::Load(Options options) 
   return store;
 }
 
-absl::StatusOr<absl::flat_hash_map<std::string, ApiKeyStore::Entry>> ApiKeyStore::ReadFile(
-    FileStamp* stamp) const {
+absl::StatusOr<absl::flat_hash_map<std::string, ApiKeyStore::Entry>> ApiKeyStore::ReadFile()
+    const {
   const std::string& path = options_.path;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("api keys file ", path, " cannot be read"));
-  }
-  stamp->inode = st.st_ino;
-  stamp->size = st.st_size;
-  stamp->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("api keys file ", path, " cannot be read"));
   absl::flat_hash_map<std::string, Entry> keys;
@@ -123,34 +116,24 @@ absl::StatusOr<absl::flat_hash_map<std::string, ApiKeyStore::Entry>> ApiKeyStore
 }
 
 absl::Status ApiKeyStore::Reload() {
-  FileStamp stamp;
-  auto keys = ReadFile(&stamp);
+  // Identity before content: a change while reading is seen by the next check.
+  const std::string identity = FileIdentity({options_.path});
+  auto keys = ReadFile();
   absl::MutexLock lock(&mu_);
-  if (!keys.ok()) {
-    // Retry only once the file changes again.
-    stamp_ = stamp;
-    return keys.status();
-  }
+  identity_ = identity;  // a broken file is reported once, not on every poll
+  if (!keys.ok()) return keys.status();
   for (const auto& [digest, entry] : *keys) {
     auto& counter = inflight_[entry.id];
     if (counter == nullptr) counter = std::make_shared<std::atomic<int>>(0);
   }
   by_digest_ = *std::move(keys);
-  stamp_ = stamp;
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> ApiKeyStore::ReloadIfChanged() {
-  struct stat st {};
-  FileStamp now;
-  if (::stat(options_.path.c_str(), &st) == 0) {
-    now.inode = st.st_ino;
-    now.size = st.st_size;
-    now.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-  }
   {
     absl::MutexLock lock(&mu_);
-    if (now == stamp_) return false;
+    if (FileIdentity({options_.path}) == identity_) return false;
   }
   absl::Status status = Reload();
   if (!status.ok()) return status;

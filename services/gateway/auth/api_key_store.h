@@ -9,15 +9,14 @@
 // `id` names the key in metrics and logs (default: "key-" + the first 8 hex digits of the
 // key's SHA-256); `max_concurrent` caps its requests in flight (default: the store's
 // default_max_concurrent, 0 = unlimited). Only SHA-256 digests are kept in memory, and neither
-// keys nor digests are logged. Reload() swaps in a new file atomically; a malformed file keeps
-// the previous keys (and says why), so a bad edit never locks every caller out.
+// keys nor digests are logged. ReloadIfChanged() swaps in a new file atomically; a malformed
+// file keeps the previous keys (and says why), so a bad edit never locks every caller out.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <sys/types.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -58,9 +57,7 @@ class ApiKeyStore {
   absl::StatusOr<Lease> Authorize(absl::string_view authorization,
                                   std::string* key_id = nullptr) const;
 
-  // Re-reads the file. On error the current keys stay.
-  absl::Status Reload();
-  // Reload() when the file's identity (inode, size, mtime) changed since the last read (a
+  // Re-reads the file when its identity (inode, size, mtime) changed since the last read (a
   // Kubernetes Secret update swaps the file behind a symlink): true when it reloaded.
   absl::StatusOr<bool> ReloadIfChanged();
 
@@ -71,18 +68,12 @@ class ApiKeyStore {
     std::string id;
     int max_concurrent = 0;
   };
-  struct FileStamp {
-    ino_t inode = 0;
-    off_t size = -1;
-    int64_t mtime_ns = -1;
-    bool operator==(const FileStamp& o) const {
-      return inode == o.inode && size == o.size && mtime_ns == o.mtime_ns;
-    }
-  };
 
   explicit ApiKeyStore(Options options) : options_(std::move(options)) {}
+  // Re-reads the file. On error the current keys stay.
+  absl::Status Reload();
   // Parses the file into digest -> entry.
-  absl::StatusOr<absl::flat_hash_map<std::string, Entry>> ReadFile(FileStamp* stamp) const;
+  absl::StatusOr<absl::flat_hash_map<std::string, Entry>> ReadFile() const;
 
   const Options options_;
   mutable absl::Mutex mu_;
@@ -91,7 +82,7 @@ class ApiKeyStore {
   // flight.
   absl::flat_hash_map<std::string, std::shared_ptr<std::atomic<int>>> inflight_
       ABSL_GUARDED_BY(mu_);
-  FileStamp stamp_ ABSL_GUARDED_BY(mu_);
+  std::string identity_ ABSL_GUARDED_BY(mu_);  // FileIdentity of the file last read
 };
 
 // SHA-256 of `data` as 64 lowercase hex digits.

@@ -177,9 +177,6 @@ class Parser : public RequestFieldParser {
   }
 
   bool ParseResponseFormat(const json& root) {
-    if (Field(root, "functions") != nullptr || Field(root, "function_call") != nullptr) {
-      return Fail("legacy 'functions' are not supported; send 'tools'", "functions");
-    }
     const json* format = Field(root, "response_format");
     if (format != nullptr) {
       const json* type = format->is_object() ? Field(*format, "type") : nullptr;
@@ -192,6 +189,9 @@ class Parser : public RequestFieldParser {
 
   // tools + tool_choice -> a first system message in GLM-4's format.
   bool ParseTools(const json& root) {
+    if (Field(root, "functions") != nullptr || Field(root, "function_call") != nullptr) {
+      return Fail("legacy 'functions' are not supported; send 'tools'", "functions");
+    }
     const json* tools = Field(root, "tools");
     std::string choice = "auto";
     if (const json* c = Field(root, "tool_choice"); c != nullptr) {

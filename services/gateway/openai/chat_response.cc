@@ -73,10 +73,10 @@ json UsageToJson(const glm4v::v1::Usage& usage) {
           {"prompt_tokens_details", {{"cached_tokens", usage.cached_prompt_tokens()}}}};
 }
 
-glm4v::v1::Usage CombinedUsage(const std::vector<glm4v::v1::GenerateResponse>& choices, int n) {
+glm4v::v1::Usage CombinedUsage(const std::vector<glm4v::v1::Usage>& choices, int n) {
   glm4v::v1::Usage total;
   for (size_t i = 0; i < choices.size(); ++i) {
-    const glm4v::v1::Usage& u = choices[i].usage();
+    const glm4v::v1::Usage& u = choices[i];
     if (n <= 1 || i % n == 0) {
       total.set_prompt_tokens(total.prompt_tokens() + u.prompt_tokens());
       total.set_cached_prompt_tokens(total.cached_prompt_tokens() + u.cached_prompt_tokens());
@@ -103,8 +103,10 @@ json LogprobsToJson(const Logprobs& logprobs, int top_logprobs) {
 json CompletionToJson(const std::vector<glm4v::v1::GenerateResponse>& choices,
                       const CompletionContext& ctx) {
   json out_choices = json::array();
+  std::vector<glm4v::v1::Usage> usages;
   for (size_t i = 0; i < choices.size(); ++i) {
     const glm4v::v1::GenerateResponse& r = choices[i];
+    usages.push_back(r.usage());
     int64_t offset = 0;
     json choice = {{"index", i},
                    {"logprobs", ChoiceLogprobs(r.logprobs(), ctx, &offset)},
@@ -128,7 +130,7 @@ json CompletionToJson(const std::vector<glm4v::v1::GenerateResponse>& choices,
           {"created", ctx.created},
           {"model", ctx.model},
           {"choices", std::move(out_choices)},
-          {"usage", UsageToJson(CombinedUsage(choices, ctx.n))}};
+          {"usage", UsageToJson(CombinedUsage(usages, ctx.n))}};
 }
 
 std::string SseData(const json& j) { return "data: " + DumpJson(j) + "\n\n"; }
@@ -148,15 +150,19 @@ json ChatStreamEncoder::Chunk(int choice, json delta, const json& finish_reason,
   } else {
     c["delta"] = std::move(delta);
   }
-  json chunk = {{"id", ctx_.id},
-                {"object", ctx_.kind == CompletionKind::kText ? "text_completion"
-                                                              : "chat.completion.chunk"},
-                {"created", ctx_.created},
-                {"model", ctx_.model},
-                {"choices", json::array({std::move(c)})}};
+  json chunk = Envelope(json::array({std::move(c)}));
   // With include_usage every chunk carries "usage": null except the final usage chunk.
   if (include_usage_) chunk["usage"] = nullptr;
   return chunk;
+}
+
+json ChatStreamEncoder::Envelope(json choices) const {
+  return {{"id", ctx_.id},
+          {"object", ctx_.kind == CompletionKind::kText ? "text_completion"
+                                                        : "chat.completion.chunk"},
+          {"created", ctx_.created},
+          {"model", ctx_.model},
+          {"choices", std::move(choices)}};
 }
 
 std::string ChatStreamEncoder::Start() {
@@ -197,7 +203,7 @@ std::string ChatStreamEncoder::Next(int choice, const glm4v::v1::GenerateStreamR
   if (message.finish_reason() == glm4v::v1::FINISH_REASON_UNSPECIFIED) return out;
   c.finished = true;
   ++finished_count_;
-  *c.usage_holder.mutable_usage() = message.usage();
+  c.usage = message.usage();
   json finish = FinishReasonName(message.finish_reason());
   if (c.holding) {
     if (auto call = ParseGlm4ToolCall(c.held, ctx_.tool_names)) {
@@ -213,15 +219,10 @@ std::string ChatStreamEncoder::Next(int choice, const glm4v::v1::GenerateStreamR
   out += SseData(Chunk(choice, ctx_.kind == CompletionKind::kText ? json("") : json::object(),
                        finish));
   if (include_usage_ && finished()) {
-    std::vector<glm4v::v1::GenerateResponse> usages;
-    for (const Choice& each : choices_) usages.push_back(each.usage_holder);
-    json usage_chunk = {{"id", ctx_.id},
-                        {"object", ctx_.kind == CompletionKind::kText ? "text_completion"
-                                                                      : "chat.completion.chunk"},
-                        {"created", ctx_.created},
-                        {"model", ctx_.model},
-                        {"choices", json::array()},
-                        {"usage", UsageToJson(CombinedUsage(usages, ctx_.n))}};
+    std::vector<glm4v::v1::Usage> usages;
+    for (const Choice& each : choices_) usages.push_back(each.usage);
+    json usage_chunk = Envelope(json::array());
+    usage_chunk["usage"] = UsageToJson(CombinedUsage(usages, ctx_.n));
     out += SseData(usage_chunk);
   }
   return out;

@@ -35,7 +35,7 @@ nlohmann::json UsageToJson(const glm4v::v1::Usage& usage);
 
 // Usage of a whole request: each prompt's tokens once (its first choice's figures, which
 // include the prefix-cache hits), completion tokens of every choice.
-glm4v::v1::Usage CombinedUsage(const std::vector<glm4v::v1::GenerateResponse>& choices, int n);
+glm4v::v1::Usage CombinedUsage(const std::vector<glm4v::v1::Usage>& choices, int n);
 
 // Chat's logprobs object {"content": [{token, logprob, bytes, top_logprobs}]}.
 nlohmann::json LogprobsToJson(const google::protobuf::RepeatedPtrField<glm4v::v1::TokenLogprobs>&
@@ -81,8 +81,10 @@ class ChatStreamEncoder {
     std::string held;
     google::protobuf::RepeatedPtrField<glm4v::v1::TokenLogprobs> held_logprobs;
     int64_t text_offset = 0;  // legacy logprobs' text_offset
-    glm4v::v1::GenerateResponse usage_holder;  // usage of the finishing message
+    glm4v::v1::Usage usage;  // of the finishing message
   };
+  // id, object, created, model and these choices.
+  nlohmann::json Envelope(nlohmann::json choices) const;
   nlohmann::json Chunk(int choice, nlohmann::json delta, const nlohmann::json& finish_reason,
                        nlohmann::json logprobs = nullptr) const;
   std::string TextEvents(int choice, const std::string& text,

@@ -168,9 +168,10 @@ TEST(ChatResponseTest, ChoicesShareThePromptsUsage) {
   EXPECT_EQ(j["usage"]["completion_tokens"], 9);
   EXPECT_EQ(j["usage"]["total_tokens"], 19);
   // Two prompts x n = 2 (completions): each prompt once.
-  glm4v::v1::Usage u = CombinedUsage(
-      {Finished("", 5, 0, 1), Finished("", 5, 4, 1), Finished("", 7, 0, 1), Finished("", 7, 6, 1)},
-      2);
+  glm4v::v1::Usage u =
+      CombinedUsage({Finished("", 5, 0, 1).usage(), Finished("", 5, 4, 1).usage(),
+                     Finished("", 7, 0, 1).usage(), Finished("", 7, 6, 1).usage()},
+                    2);
   EXPECT_EQ(u.prompt_tokens(), 12u);
   EXPECT_EQ(u.completion_tokens(), 4u);
 }

@@ -25,6 +25,13 @@ struct ParsedUrl {
   std::string path;  // with the query
 };
 
+// scheme://host:port, IPv6 hosts in brackets.
+std::string Origin(const ParsedUrl& url) {
+  const bool ipv6 = url.host.find(':') != std::string::npos;
+  return absl::StrCat(url.scheme, "://", ipv6 ? "[" : "", url.host, ipv6 ? "]" : "", ":",
+                      url.port);
+}
+
 absl::StatusOr<ParsedUrl> ParseUrl(const std::string& url) {
   ParsedUrl out;
   absl::string_view rest = url;
@@ -191,11 +198,7 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
       return absl::DeadlineExceededError("image URL fetch took too long");
     }
     const auto left_us = std::chrono::microseconds(absl::ToInt64Microseconds(left));
-    httplib::Client client(absl::StrCat(parsed->scheme, "://",
-                                        parsed->host.find(':') != std::string::npos
-                                            ? absl::StrCat("[", parsed->host, "]")
-                                            : parsed->host,
-                                        ":", parsed->port));
+    httplib::Client client(Origin(*parsed));
     // Connect to the address that was checked, whatever DNS says next.
     client.set_hostname_addr_map({{parsed->host, addresses->front()}});
     client.set_connection_timeout(left_us);
@@ -265,13 +268,7 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
             absl::StrCat("image URL redirects more than ", options_.max_redirects, " times"));
       }
       std::string location = result->get_header_value("Location");
-      if (!location.empty() && location[0] == '/') {
-        location = absl::StrCat(parsed->scheme, "://",
-                                parsed->host.find(':') != std::string::npos
-                                    ? absl::StrCat("[", parsed->host, "]")
-                                    : parsed->host,
-                                ":", parsed->port, location);
-      }
+      if (!location.empty() && location[0] == '/') location = Origin(*parsed) + location;
       url = location;
       continue;
     }

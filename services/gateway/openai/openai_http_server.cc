@@ -125,29 +125,34 @@ struct OpenAiHttpServer::Impl {
                 httplib::Response& res);
   // Fills the http(s) image parts of a chat request; false (and the error sent) on failure.
   bool FetchImages(ChatCompletionRequest* request, httplib::Response& res) const;
-  // With the limits of GetModelInfo (vLLM's `max_model_len` field is what OpenAI-compatible
-  // clients read for the context length). An error status when the gateway refuses (keys).
-  grpc::Status ModelObject(const std::string& authorization, json* model) const {
-    *model = {{"id", options.model_name},
-              {"object", "model"},
-              {"created", created},
-              {"owned_by", "glm4v-serving"}};
+  // GetModelInfo with the caller's Authorization: UNAUTHENTICATED / PERMISSION_DENIED when the
+  // key is refused; other failures leave `info` empty (the model object is still listed).
+  grpc::Status FetchModelInfo(const std::string& authorization, glm4v::v1::ModelInfo* info) const {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     if (!authorization.empty()) context.AddMetadata("authorization", authorization);
-    glm4v::v1::ModelInfo info;
     const grpc::Status status =
-        stub->GetModelInfo(&context, glm4v::v1::GetModelInfoRequest(), &info);
+        stub->GetModelInfo(&context, glm4v::v1::GetModelInfoRequest(), info);
     if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
         status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
       return status;
     }
-    if (status.ok()) {
-      (*model)["max_model_len"] = info.context_length();
-      (*model)["max_prompt_tokens"] = info.max_prompt_tokens();
-      (*model)["accepts_images"] = info.accepts_images();
-    }
+    if (!status.ok()) info->Clear();
     return grpc::Status::OK;
+  }
+  // The model object, with the limits of GetModelInfo when the gateway answers (vLLM's
+  // `max_model_len` field is what OpenAI-compatible clients read for the context length).
+  json ModelObject(const glm4v::v1::ModelInfo& info) const {
+    json model = {{"id", options.model_name},
+                  {"object", "model"},
+                  {"created", created},
+                  {"owned_by", "glm4v-serving"}};
+    if (info.context_length() > 0) {
+      model["max_model_len"] = info.context_length();
+      model["max_prompt_tokens"] = info.max_prompt_tokens();
+      model["accepts_images"] = info.accepts_images();
+    }
+    return model;
   }
 };
 
@@ -186,8 +191,8 @@ void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Re
   }
   // (before the images are fetched: an unauthenticated caller makes the gateway fetch nothing)
   if (!request.image_urls.empty()) {
-    json ignored;
-    if (grpc::Status s = ModelObject(authorization, &ignored); !s.ok()) {
+    glm4v::v1::ModelInfo ignored;
+    if (grpc::Status s = FetchModelInfo(authorization, &ignored); !s.ok()) {
       SendError(res, ErrorFromGrpcStatus(s));
       return;
     }
@@ -384,10 +389,12 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
   auto model_object = [raw](const httplib::Request& req, httplib::Response& res, json* model) {
     std::string authorization;
     if (!raw->Authorization(req, res, &authorization)) return false;
-    if (grpc::Status s = raw->ModelObject(authorization, model); !s.ok()) {
+    glm4v::v1::ModelInfo info;
+    if (grpc::Status s = raw->FetchModelInfo(authorization, &info); !s.ok()) {
       SendError(res, ErrorFromGrpcStatus(s));
       return false;
     }
+    *model = raw->ModelObject(info);
     return true;
   };
   server.Get("/v1/models", [model_object](const httplib::Request& req, httplib::Response& res) {

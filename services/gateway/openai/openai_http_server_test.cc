@@ -135,6 +135,17 @@ TEST_F(OpenAiHttpServerTest, HttpImageUrlsNeedTheFetcher) {
   EXPECT_EQ(Body(r)["error"]["param"], "messages[0].content[0].image_url.url");
 }
 
+TEST_F(OpenAiHttpServerTest, AnAuthorizationHeaderThatCannotBeMetadataIs401) {
+  // (DEL is not printable: gRPC metadata could not carry it, and no key contains it)
+  httplib::Headers headers = {{"Authorization", "Bearer sk-\x7f-key"}};
+  auto r = client_->Post("/v1/chat/completions", headers,
+                         R"({"messages": [{"role": "user", "content": "hi"}]})",
+                         "application/json");
+  ExpectError(r, 401, "invalid_request_error");
+  EXPECT_EQ(Body(r)["error"]["code"], "invalid_api_key");
+  ExpectError(client_->Get("/v1/models", headers), 401, "invalid_request_error");
+}
+
 TEST_F(OpenAiHttpServerTest, CallerRequestIdIsEchoed) {
   httplib::Headers headers = {{"X-Request-Id", "my-req-1"}};
   auto r = client_->Post("/v1/chat/completions", headers,

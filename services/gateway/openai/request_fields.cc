@@ -187,15 +187,17 @@ bool RequestFieldParser::ParseSampling(const json& root, glm4v::v1::SamplingPara
     if (d <= 0) return Fail("'repetition_penalty' must be positive", "repetition_penalty");
     sp->set_repetition_penalty(static_cast<float>(d));
   }
-  for (const char* name : {"presence_penalty", "frequency_penalty"}) {
+  // OpenAI's additive penalties, each in [-2, 2].
+  auto penalty = [&](const char* name, void (glm4v::v1::SamplingParams::*set)(float)) {
     if (!GetNumber(root, name, &d, &present)) return false;
-    if (!present) continue;
+    if (!present) return true;
     if (d < -2 || d > 2) return Fail(absl::StrCat("'", name, "' must be between -2 and 2"), name);
-    if (name[0] == 'p') {
-      sp->set_presence_penalty(static_cast<float>(d));
-    } else {
-      sp->set_frequency_penalty(static_cast<float>(d));
-    }
+    (sp->*set)(static_cast<float>(d));
+    return true;
+  };
+  if (!penalty("presence_penalty", &glm4v::v1::SamplingParams::set_presence_penalty) ||
+      !penalty("frequency_penalty", &glm4v::v1::SamplingParams::set_frequency_penalty)) {
+    return false;
   }
   if (!ParseLogitBias(root, sp)) return false;
   // OpenAI seeds are signed 64-bit; keep the bit pattern so every seed stays distinct.
