@@ -11,7 +11,9 @@
 #include <cstring>
 #include <fstream>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace glm4v {
 namespace {
@@ -33,6 +35,14 @@ absl::StatusOr<int> BindAndRelease(int port) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return static_cast<int>(ntohs(addr.sin_port));
+}
+
+// True the first time this process sees `port`.
+bool Remember(int port) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* given = new absl::flat_hash_set<int>();
+  absl::MutexLock lock(&mu);
+  return given->insert(port).second;
 }
 
 int EphemeralRangeStart() {
@@ -57,6 +67,8 @@ absl::StatusOr<int> PickFreePort() {
       x = (x ^ (x >> 31)) * 0xbf58476d1ce4e5b9ull;
       x ^= x >> 29;
       const int port = kLowest + static_cast<int>(x % static_cast<uint64_t>(top - kLowest));
+      // A port handed out earlier may not be bound yet by whoever got it.
+      if (!Remember(port)) continue;
       absl::StatusOr<int> bound = BindAndRelease(port);
       if (bound.ok()) return *bound;
     }

@@ -12,6 +12,7 @@
 
 #include <httplib.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -82,7 +83,28 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options) {
   if (options.num_workers < 1 || options.tp_size < 1) {
     return absl::InvalidArgumentError("need at least one worker of at least one rank");
   }
-  std::unique_ptr<Stack> stack(new Stack(std::move(options)));
+  // A port is free when picked but a child binds it only after loading its model (seconds at
+  // real widths), so a test running beside this one can take it first. Such a start is not a
+  // failure of the code under test: start again on new ports.
+  constexpr int kAttempts = 4;
+  absl::StatusOr<std::unique_ptr<Stack>> stack;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    stack = StartOnce(options);
+    if (stack.ok() || !LostPortRace(stack.status())) break;
+    std::fprintf(stderr, "stack start attempt %d lost a port to another process; retrying\n",
+                 attempt);
+  }
+  return stack;
+}
+
+bool Stack::LostPortRace(const absl::Status& status) {
+  const absl::string_view m = status.message();
+  return absl::StrContains(m, "cannot listen on") || absl::StrContains(m, "cannot bind") ||
+         absl::StrContains(m, "Address already in use");
+}
+
+absl::StatusOr<std::unique_ptr<Stack>> Stack::StartOnce(const StackOptions& options) {
+  std::unique_ptr<Stack> stack(new Stack(options));
   stack->workers_.resize(stack->options_.num_workers);
   const std::string dir = OutputDir();
   auto assign = [&](ProcessSlot* slot, const std::string& name) -> absl::Status {

@@ -47,6 +47,8 @@ class Stack {
 
   // Starts everything and waits until each process reports SERVING and the gateway sees every
   // backend up. Errors carry the failing process's log tail.
+  // A start that loses one of its ports to another process (it was free when picked) is retried
+  // on new ports.
   static absl::StatusOr<std::unique_ptr<Stack>> Start(StackOptions options);
   ~Stack();  // SIGKILLs whatever still runs, gateway first
 
@@ -96,6 +98,8 @@ class Stack {
   };
 
   explicit Stack(StackOptions options) : options_(std::move(options)) {}
+  static absl::StatusOr<std::unique_ptr<Stack>> StartOnce(const StackOptions& options);
+  static bool LostPortRace(const absl::Status& status);
   ProcessSlot& Slot(Service s, int worker);
   const ProcessSlot& Slot(Service s, int worker) const;
   std::vector<std::string> Argv(Service s, int worker) const;
