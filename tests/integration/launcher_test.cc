@@ -28,8 +28,28 @@ class LauncherTest : public ::testing::Test {
     // Workers take consecutive ports; the second one must be free too (best effort).
   }
 
+  // A port picked free can be taken by a test running beside this one before a child binds it:
+  // such a start is tried again on new ports.
   absl::Status Launch(int num_workers, const std::string& log_name, int tp_size = 1,
                       const std::string& model_dir = "tests/data/tiny-glm4v/model") {
+    absl::Status st;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      if (attempt > 0) {
+        for (int* port : {&gateway_port_, &vision_port_, &worker_port_}) *port = *PickFreePort();
+      }
+      st = LaunchOnce(num_workers, log_name, tp_size, model_dir);
+      const std::string log = st.ok() ? "" : Log();
+      if (st.ok() || (log.find("cannot listen") == std::string::npos &&
+                      log.find("cannot bind") == std::string::npos)) {
+        break;
+      }
+      launcher_.reset();
+    }
+    return st;
+  }
+
+  absl::Status LaunchOnce(int num_workers, const std::string& log_name, int tp_size,
+                          const std::string& model_dir) {
     log_path_ = absl::StrCat(dir_, "/", log_name);
     ChildProcess::Options options;
     options.log_path = log_path_;
