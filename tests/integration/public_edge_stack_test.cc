@@ -6,12 +6,15 @@
 // text-only (GLM-4-9B-chat layout) model.
 #include <httplib.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -57,6 +60,17 @@ json ChatBody(const std::string& content) {
   return {{"messages", {{{"role", "user"}, {"content", content}}}},
           {"max_tokens", 4},
           {"temperature", 0}};
+}
+
+// Runs a shell command; its exit code and what it printed (stdout and stderr).
+std::pair<int, std::string> RunCommand(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string out;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 // The sample's value; -1 when absent.
@@ -208,6 +222,32 @@ TEST_F(PublicEdgeTest, KeysTlsAndMutualTlsThroughTheWholeStack) {
     while (reader->Read(&first)) {
     }
     reader->Finish();
+  }
+
+  // The project's own clients against the locked-down gateway: the CA and a key file.
+  {
+    WriteFile(dir + "team.key", absl::StrCat(kTeamKey, "\n"));
+    const std::string edge = absl::StrCat(" --tls_ca=", dir, "ca.pem --api_key_file=", dir,
+                                          "team.key");
+    auto [code, out] = RunCommand(absl::StrCat(RunfilePath("tools/client/client"), " --address=",
+                                               stack.gateway_address(), edge,
+                                               " --max_tokens=3 --ignore_eos What is it?"));
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_TRUE(absl::StrContains(out, "completion_tokens=3")) << out;
+    const std::string loadgen = absl::StrCat(
+        RunfilePath("tools/loadgen/loadgen"), " --target=", stack.gateway_address(),
+        " --num_requests=4 --max_concurrency=2 --input_len=8 --output_len=3 --model_dir=",
+        RunfilePath("tests/data/tiny-glm4v/model"));
+    std::tie(code, out) = RunCommand(loadgen + edge);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_TRUE(absl::StrContains(out, "succeeded           4")) << out;
+    // Without the key every request is refused; without the CA there is no connection.
+    std::tie(code, out) = RunCommand(absl::StrCat(loadgen, " --tls_ca=", dir, "ca.pem"));
+    EXPECT_NE(code, 0) << out;
+    EXPECT_TRUE(absl::StrContains(out, "error UNAUTHENTICATED 4")) << out;
+    std::tie(code, out) = RunCommand(absl::StrCat(loadgen, " --api_key_file=", dir, "team.key"));
+    EXPECT_NE(code, 0) << out;
+    EXPECT_TRUE(absl::StrContains(out, "cannot connect")) << out;
   }
 
   // Per-key metrics carry the key's id, never the key.

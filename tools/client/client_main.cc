@@ -2,6 +2,7 @@
 // gateway, prints the answer as it streams in, then usage and timings on stderr.
 //
 //   client --address=127.0.0.1:50051 --image=cat.png "What is in this image?"
+//   client --address=gw:50051 --tls_ca=ca.pem --api_key_file=key "Hi"   (a locked-down gateway)
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -14,9 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "grpcpp/client_context.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "protos/glm4v/v1/glm4v.grpc.pb.h"
+#include "tools/common/gateway_connection.h"
 
 ABSL_FLAG(std::string, address, "127.0.0.1:50051", "Gateway host:port.");
 ABSL_FLAG(std::string, image, "", "PNG or JPEG file to ask about (optional).");
@@ -93,10 +93,19 @@ int main(int argc, char** argv) {
   for (const std::string& stop : absl::GetFlag(FLAGS_stop)) sampling->add_stop(stop);
   sampling->set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
 
-  auto channel =
-      grpc::CreateChannel(absl::GetFlag(FLAGS_address), grpc::InsecureChannelCredentials());
-  auto stub = glm4v::v1::Glm4vService::NewStub(channel);
+  absl::StatusOr<glm4v::tools::GatewayConnection> connection =
+      glm4v::tools::GatewayConnectionFromFlags();
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      connection.ok() ? glm4v::tools::CreateGatewayChannel(absl::GetFlag(FLAGS_address),
+                                                           *connection)
+                      : connection.status();
+  if (!channel.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(channel.status().message()).c_str());
+    return 2;
+  }
+  auto stub = glm4v::v1::Glm4vService::NewStub(*channel);
   grpc::ClientContext context;
+  connection->Authorize(&context);
   context.set_deadline(
       absl::ToChronoTime(absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds))));
   const absl::Time start = absl::Now();

@@ -89,10 +89,11 @@ void SetDeadline(grpc::ClientContext* ctx, double timeout_s) {
 class CallBase {
  public:
   CallBase(glm4v::v1::Glm4vService::Stub* stub, glm4v::v1::GenerateRequest request,
-           bool has_image, double timeout_s, std::shared_ptr<Tracker> tracker)
+           bool has_image, const RunOptions& options, std::shared_ptr<Tracker> tracker)
       : stub_(stub), request_(std::move(request)), tracker_(std::move(tracker)) {
     record_.has_image = has_image;
-    SetDeadline(&ctx_, timeout_s);
+    SetDeadline(&ctx_, options.request_timeout_s);
+    if (!options.authorization.empty()) ctx_.AddMetadata("authorization", options.authorization);
   }
   virtual ~CallBase() = default;
 
@@ -212,13 +213,9 @@ RunResult RunLoad(const std::shared_ptr<grpc::Channel>& channel, PromptFactory& 
     bool has_image = false;
     glm4v::v1::GenerateRequest request = prompts.Next(&has_image);
     if (options.stream) {
-      (new StreamCall(stub.get(), std::move(request), has_image, options.request_timeout_s,
-                      tracker))
-          ->Start();
+      (new StreamCall(stub.get(), std::move(request), has_image, options, tracker))->Start();
     } else {
-      (new UnaryCall(stub.get(), std::move(request), has_image, options.request_timeout_s,
-                     tracker))
-          ->Start();
+      (new UnaryCall(stub.get(), std::move(request), has_image, options, tracker))->Start();
     }
     next += absl::Seconds(arrivals.NextGapSeconds());
   }

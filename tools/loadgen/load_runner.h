@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "grpcpp/channel.h"
@@ -26,6 +27,7 @@ struct RunOptions {
   double drain_timeout_s = 60;
   double request_timeout_s = 0;  // per-call gRPC deadline; 0: none
   uint64_t seed = 0;
+  std::string authorization;  // "Bearer KEY" sent with every call; empty: none
 };
 
 struct RunResult {

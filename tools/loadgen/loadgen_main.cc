@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/model_config.h"
+#include "tools/common/gateway_connection.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "tools/loadgen/arrivals.h"
@@ -141,12 +142,17 @@ int Main() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+  absl::StatusOr<tools::GatewayConnection> connection = tools::GatewayConnectionFromFlags();
+  if (!connection.ok()) return Fail(std::string(connection.status().message()));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      tools::CreateGatewayChannel(target, *connection, args);
+  if (!channel.ok()) return Fail(std::string(channel.status().message()));
+  run.authorization = connection->Authorization();
+  if (!(*channel)->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
     return Fail(absl::StrCat("cannot connect to ", target));
   }
 
-  RunResult result = RunLoad(channel, *factory, run);
+  RunResult result = RunLoad(*channel, *factory, run);
   LoadReport report = BuildReport(result.records, result.duration_s,
                                   {absl::GetFlag(FLAGS_slo_ttft_ms), absl::GetFlag(FLAGS_slo_tpot_ms)});
   std::cout << FormatReport(report) << std::flush;
