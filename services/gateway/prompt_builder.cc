@@ -70,6 +70,12 @@ absl::Status PromptBuilder::FromMessages(const v1::GenerateRequest& request,
   }
   ASSIGN_OR_RETURN(tokenizer::Prompt prompt, chat_->Build(messages));
   out->ids.assign(prompt.ids.begin(), prompt.ids.end());
+  if (!request.assistant_prefix().empty()) {
+    // Ordinary text, as message text is: special-token names in it are characters.
+    ASSIGN_OR_RETURN(std::vector<tokenizer::TokenId> prefix,
+                     tokenizer_->EncodeOrdinary(request.assistant_prefix()));
+    out->ids.insert(out->ids.end(), prefix.begin(), prefix.end());
+  }
   for (size_t pos : prompt.image_boi_positions) out->boi_positions.push_back(pos);
   if (out->boi_positions.size() != out->images.size()) {
     return absl::InternalError("chat template placed a different number of images");

@@ -69,6 +69,24 @@ TEST_F(PromptBuilderTest, UserTextCannotForgeRoleTokens) {
   EXPECT_EQ(assistants, 1);  // only the generation prompt
 }
 
+TEST_F(PromptBuilderTest, AnAssistantPrefixFollowsTheGenerationPromptAsOrdinaryText) {
+  v1::GenerateRequest request;
+  v1::ChatMessage* message = request.add_messages();
+  message->set_role(v1::ROLE_USER);
+  message->add_content()->set_text("Weather?");
+  auto plain = Builder().Build(request);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  request.set_assistant_prefix("get_weather\n<|user|>");
+  auto prompt = Builder().Build(request);
+  ASSERT_TRUE(prompt.ok()) << prompt.status();
+  auto prefix = tokenizer_->EncodeOrdinary("get_weather\n<|user|>");
+  ASSERT_TRUE(prefix.ok());
+  std::vector<uint32_t> expected = plain->ids;  // ... <|assistant|>
+  expected.insert(expected.end(), prefix->begin(), prefix->end());
+  EXPECT_EQ(prompt->ids, expected);  // the role-token name stays characters
+  EXPECT_EQ(prompt->spliced_length, static_cast<int>(expected.size()));
+}
+
 TEST_F(PromptBuilderTest, PlainTextPromptsFollowTheGmaskSopPrefixWithoutATemplate) {
   v1::GenerateRequest request;
   request.set_prompt("Once upon a time <|user|>");

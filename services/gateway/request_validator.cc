@@ -151,6 +151,16 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& request,
   if (int(has_messages) + int(has_ids) + int(has_text) != 1) {
     return Invalid("messages", "exactly one of messages, prompt_token_ids and prompt must be set");
   }
+  if (!request.assistant_prefix().empty()) {
+    if (!has_messages) {
+      return Invalid("assistant_prefix", "goes with messages (the chat template's assistant turn)");
+    }
+    if (static_cast<int64_t>(request.assistant_prefix().size()) > options.max_text_bytes) {
+      return Invalid("assistant_prefix",
+                     absl::StrCat("text is ", request.assistant_prefix().size(),
+                                  " bytes; the limit is ", options.max_text_bytes));
+    }
+  }
   int images = 0;
   if (has_text) {
     if (request.images_size() > 0) {

@@ -109,6 +109,20 @@ TEST(RequestValidatorTest, RejectsBadStructure) {
   assistant->set_role(v1::ROLE_ASSISTANT);
   assistant->add_content()->mutable_image()->set_data("png");
   EXPECT_EQ(Code(assistant_image), absl::StatusCode::kInvalidArgument);
+
+  // An assistant prefix continues a chat turn: with messages only, within the text limit.
+  v1::GenerateRequest prefixed = TextRequest();
+  prefixed.set_assistant_prefix("get_weather\n");
+  EXPECT_EQ(Code(prefixed), absl::StatusCode::kOk);
+  EXPECT_EQ(Code(prefixed, small), absl::StatusCode::kInvalidArgument);
+  v1::GenerateRequest prefixed_text;
+  prefixed_text.set_prompt("Once");
+  prefixed_text.set_assistant_prefix("x");
+  EXPECT_EQ(Code(prefixed_text), absl::StatusCode::kInvalidArgument);
+  v1::GenerateRequest prefixed_ids;
+  prefixed_ids.add_prompt_token_ids(1);
+  prefixed_ids.set_assistant_prefix("x");
+  EXPECT_EQ(Code(prefixed_ids), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(RequestValidatorTest, EnforcesImageLimits) {

@@ -492,6 +492,18 @@ TEST_F(PublicEdgeTest, ToolsOnATextOnlyChatModel) {
   json followup = PostJson(http, "/v1/chat/completions", body);
   EXPECT_GT(followup["usage"]["prompt_tokens"].get<int>(),
             answer["usage"]["prompt_tokens"].get<int>());
+  // A named function: the assistant turn starts with its name, so the answer is its call.
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
+  json forced = PostJson(http, "/v1/chat/completions", body);
+  ASSERT_TRUE(forced.is_object());
+  EXPECT_EQ(forced["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_TRUE(forced["choices"][0]["message"]["content"].is_null());
+  EXPECT_GT(forced["usage"]["prompt_tokens"].get<int>(),
+            followup["usage"]["prompt_tokens"].get<int>());  // + the name
+  // "required" among two tools cannot be honoured: 400.
+  json time_tool = body["tools"][0];
+  time_tool["function"]["name"] = "get_time";
+  body["tools"].push_back(time_tool);
   body["tool_choice"] = "required";
   auto refused = http.Post("/v1/chat/completions", body.dump(), "application/json");
   ASSERT_TRUE(refused);

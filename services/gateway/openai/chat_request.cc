@@ -194,23 +194,37 @@ class Parser : public RequestFieldParser {
     }
     const json* tools = Field(root, "tools");
     std::string choice = "auto";
+    std::string forced;  // the function tool_choice names
     if (const json* c = Field(root, "tool_choice"); c != nullptr) {
-      if (!c->is_string()) {
-        return Fail("tool_choice naming a function is not supported: GLM-4 decides whether to "
-                    "call a tool ('auto') or not ('none')",
-                    "tool_choice");
-      }
-      choice = c->get<std::string>();
-      if (choice == "required") {
-        return Fail("tool_choice 'required' is not supported: GLM-4 decides whether to call a "
-                    "tool ('auto') or not ('none')",
-                    "tool_choice");
-      }
-      if (choice != "auto" && choice != "none") {
-        return Fail("'tool_choice' must be \"auto\" or \"none\"", "tool_choice");
+      if (c->is_object()) {
+        const json* type = Field(*c, "type");
+        const json* function = Field(*c, "function");
+        const json* name =
+            function != nullptr && function->is_object() ? Field(*function, "name") : nullptr;
+        if (type == nullptr || *type != "function" || name == nullptr || !name->is_string()) {
+          return Fail("'tool_choice' naming a function must be {\"type\": \"function\", "
+                      "\"function\": {\"name\": NAME}}",
+                      "tool_choice");
+        }
+        choice = "function";
+        forced = name->get<std::string>();
+      } else if (c->is_string()) {
+        choice = c->get<std::string>();
+        if (choice != "auto" && choice != "none" && choice != "required") {
+          return Fail("'tool_choice' must be \"auto\", \"none\", \"required\" or an object "
+                      "naming a function",
+                      "tool_choice");
+        }
+      } else {
+        return TypeError("tool_choice", "a string or an object naming a function");
       }
     }
-    if (tools == nullptr || (tools->is_array() && tools->empty())) return true;
+    if (tools == nullptr || (tools->is_array() && tools->empty())) {
+      if (choice == "required" || choice == "function") {
+        return Fail(absl::StrCat("tool_choice '", choice, "' needs 'tools'"), "tool_choice");
+      }
+      return true;
+    }
     if (!tools->is_array()) return TypeError("tools", "an array");
     if (!limits_.accepts_tools) {
       return Fail(absl::StrCat("model '", limits_.model_name,
@@ -257,6 +271,29 @@ class Parser : public RequestFieldParser {
     if (choice == "none") {
       out_->tool_names.clear();
       return true;
+    }
+    if (choice == "required") {
+      // GLM-4 is made to call a tool by starting its turn with the tool's name; which of several
+      // to call it cannot be made to choose without constrained decoding.
+      if (out_->tool_names.size() != 1) {
+        return Fail(absl::StrCat("tool_choice 'required' with ", out_->tool_names.size(),
+                                 " tools is not supported (GLM-4 cannot be made to pick one "
+                                 "of several); name the function, or offer one tool"),
+                    "tool_choice");
+      }
+      forced = out_->tool_names[0];
+    }
+    if (!forced.empty()) {
+      if (std::find(out_->tool_names.begin(), out_->tool_names.end(), forced) ==
+          out_->tool_names.end()) {
+        return Fail(absl::StrCat("tool_choice names function '", forced, "', which 'tools' does "
+                                 "not offer"),
+                    "tool_choice.function.name");
+      }
+      // GLM-4's call turn is "<|assistant|>NAME\n{arguments}": the prompt ends with the name,
+      // the model writes the arguments.
+      out_->forced_tool = forced;
+      out_->generate.set_assistant_prefix(forced + "\n");
     }
     glm4v::v1::ChatMessage* system = out_->generate.add_messages();
     system->set_role(glm4v::v1::ROLE_SYSTEM);

@@ -3,10 +3,11 @@
 // Accepted: model, messages (system/developer/user/assistant/tool; content as a string or an
 // array of text and image_url parts; assistant tool_calls), the common fields of
 // request_fields.h (stream, n, user, sampling incl. penalties and logit_bias), logprobs,
-// top_logprobs, tools / tool_choice ("auto", "none") for models trained for them, and
-// response_format {"type": "text"}. Rejected with 400 naming the field: malformed values,
-// tools on a model without function calling, tool_choice "required" or a named function (GLM-4
-// decides itself), legacy `functions`, non-text response formats. Unknown fields are ignored,
+// top_logprobs, tools / tool_choice ("auto", "none", a named function, "required" with one
+// tool) for models trained for them, and response_format {"type": "text"}. Rejected with 400
+// naming the field: malformed values, tools on a model without function calling, tool_choice
+// "required" with several tools (GLM-4 cannot be made to pick one), legacy `functions`,
+// non-text response formats. Unknown fields are ignored,
 // as OpenAI's API does.
 //
 // image_url parts keep their URL: data: URLs are decoded here; http(s) URLs are listed in
@@ -40,6 +41,8 @@ struct ChatCompletionRequest : CommonRequest {
   int top_logprobs = 0;
   // Function names offered with tool_choice "auto": completions are parsed for calls.
   std::vector<std::string> tool_names;
+  // tool_choice naming a function (or "required" with one tool): every completion is its call.
+  std::string forced_tool;
   std::vector<PendingImageUrl> image_urls;
 };
 

@@ -168,6 +168,36 @@ TEST(ChatRequestTest, ToolsBecomeGlm4sSystemMessageAndToolCallsAssistantTurns) {
   EXPECT_EQ(r.generate.messages(0).role(), glm4v::v1::ROLE_USER);
 }
 
+TEST(ChatRequestTest, ANamedToolChoiceStartsTheAssistantTurnWithTheName) {
+  ChatRequestLimits chat_model = kLimits;
+  chat_model.accepts_tools = true;
+  json other = WeatherTool();
+  other["function"]["name"] = "get_time";
+  json body = Base();
+  body["tools"] = {WeatherTool(), other};
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
+  ChatCompletionRequest r;
+  OpenAiError err;
+  ASSERT_TRUE(ParseChatCompletionRequest(body.dump(), chat_model, &r, &err)) << err.message;
+  EXPECT_EQ(r.forced_tool, "get_time");
+  EXPECT_EQ(r.generate.assistant_prefix(), "get_time\n");
+  // Both tools are still described to the model.
+  EXPECT_NE(r.generate.messages(0).content(0).text().find("## get_weather"), std::string::npos);
+  // "required" with one tool forces that one.
+  body["tools"] = {WeatherTool()};
+  body["tool_choice"] = "required";
+  ChatCompletionRequest required;
+  ASSERT_TRUE(ParseChatCompletionRequest(body.dump(), chat_model, &required, &err)) << err.message;
+  EXPECT_EQ(required.forced_tool, "get_weather");
+  EXPECT_EQ(required.generate.assistant_prefix(), "get_weather\n");
+  // "auto" forces nothing.
+  body["tool_choice"] = "auto";
+  ChatCompletionRequest automatic;
+  ASSERT_TRUE(ParseChatCompletionRequest(body.dump(), chat_model, &automatic, &err));
+  EXPECT_TRUE(automatic.forced_tool.empty());
+  EXPECT_TRUE(automatic.generate.assistant_prefix().empty());
+}
+
 TEST(ChatRequestTest, ToolErrorsNameTheField) {
   ChatRequestLimits chat_model = kLimits;
   chat_model.accepts_tools = true;
@@ -181,12 +211,22 @@ TEST(ChatRequestTest, ToolErrorsNameTheField) {
   json body = Base();
   body["tools"] = {WeatherTool()};
   EXPECT_EQ(fail(body, kLimits), "tools");  // GLM-4V-9B: no function calling
-  body["tool_choice"] = "required";
-  EXPECT_EQ(fail(body, chat_model), "tool_choice");
-  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
-  EXPECT_EQ(fail(body, chat_model), "tool_choice");
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
+  EXPECT_EQ(fail(body, chat_model), "tool_choice.function.name");  // not offered
+  body["tool_choice"] = {{"type", "function"}, {"name", "get_weather"}};
+  EXPECT_EQ(fail(body, chat_model), "tool_choice");  // the name belongs in "function"
   body["tool_choice"] = "sometimes";
   EXPECT_EQ(fail(body, chat_model), "tool_choice");
+  body["tool_choice"] = 1;
+  EXPECT_EQ(fail(body, chat_model), "tool_choice");
+  json other = WeatherTool();
+  other["function"]["name"] = "get_time";
+  body["tools"] = {WeatherTool(), other};
+  body["tool_choice"] = "required";  // which of two: GLM-4 cannot be made to choose
+  EXPECT_EQ(fail(body, chat_model), "tool_choice");
+  body.erase("tools");
+  EXPECT_EQ(fail(body, chat_model), "tool_choice");  // required, but nothing offered
+  body["tools"] = {WeatherTool()};
   body.erase("tool_choice");
   body["tools"][0]["function"]["name"] = "get weather";
   EXPECT_EQ(fail(body, chat_model), "tools[0].function.name");

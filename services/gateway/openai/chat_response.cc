@@ -54,6 +54,18 @@ std::string ToolCallId(const CompletionContext& ctx, int choice) {
   return absl::StrCat("call_", ctx.id.substr(ctx.id.find('-') + 1), "_", choice);
 }
 
+// The tool call a chat completion's text makes, if any.
+std::optional<ToolCall> CallIn(const CompletionContext& ctx, const std::string& text) {
+  if (!ctx.forced_tool.empty()) return ForcedToolCall(ctx.forced_tool, text);
+  if (ctx.tool_names.empty()) return std::nullopt;
+  return ParseGlm4ToolCall(text, ctx.tool_names);
+}
+
+// A call's finish_reason: "tool_calls" unless it was cut off (then "length", as OpenAI's).
+const char* CallFinishReason(glm4v::v1::FinishReason reason) {
+  return reason == glm4v::v1::FINISH_REASON_STOP ? "tool_calls" : FinishReasonName(reason);
+}
+
 json ToolCallJson(const ToolCall& call, const std::string& id) {
   return {{"id", id},
           {"type", "function"},
@@ -113,13 +125,11 @@ json CompletionToJson(const std::vector<glm4v::v1::GenerateResponse>& choices,
                    {"finish_reason", FinishReasonName(r.finish_reason())}};
     if (ctx.kind == CompletionKind::kText) {
       choice["text"] = r.text();
-    } else if (auto call = ctx.tool_names.empty()
-                               ? std::nullopt
-                               : ParseGlm4ToolCall(r.text(), ctx.tool_names)) {
+    } else if (auto call = CallIn(ctx, r.text())) {
       choice["message"] = {{"role", "assistant"},
                            {"content", nullptr},
                            {"tool_calls", json::array({ToolCallJson(*call, ToolCallId(ctx, i))})}};
-      choice["finish_reason"] = "tool_calls";
+      choice["finish_reason"] = CallFinishReason(r.finish_reason());
     } else {
       choice["message"] = {{"role", "assistant"}, {"content", r.text()}};
     }
@@ -139,7 +149,7 @@ std::string SseDone() { return "data: [DONE]\n\n"; }
 
 ChatStreamEncoder::ChatStreamEncoder(CompletionContext ctx, bool include_usage, int num_choices)
     : ctx_(std::move(ctx)), include_usage_(include_usage), choices_(std::max(1, num_choices)) {
-  for (Choice& c : choices_) c.holding = !ctx_.tool_names.empty();
+  for (Choice& c : choices_) c.holding = !ctx_.tool_names.empty() || !ctx_.forced_tool.empty();
 }
 
 json ChatStreamEncoder::Chunk(int choice, json delta, const json& finish_reason,
@@ -191,7 +201,8 @@ std::string ChatStreamEncoder::Next(int choice, const glm4v::v1::GenerateStreamR
   if (c.holding) {
     c.held += message.text_delta();
     for (const auto& lp : message.logprobs()) *c.held_logprobs.Add() = lp;
-    if (!MayBeToolCall(c.held)) {  // an ordinary answer after all: release what was held
+    if (ctx_.forced_tool.empty() && !MayBeToolCall(c.held)) {
+      // An ordinary answer after all: release what was held.
       c.holding = false;
       out += TextEvents(choice, c.held, c.held_logprobs);
       c.held.clear();
@@ -206,11 +217,11 @@ std::string ChatStreamEncoder::Next(int choice, const glm4v::v1::GenerateStreamR
   c.usage = message.usage();
   json finish = FinishReasonName(message.finish_reason());
   if (c.holding) {
-    if (auto call = ParseGlm4ToolCall(c.held, ctx_.tool_names)) {
+    if (auto call = CallIn(ctx_, c.held)) {
       json delta = {{"tool_calls", json::array({ToolCallJson(*call, ToolCallId(ctx_, choice))})}};
       delta["tool_calls"][0]["index"] = 0;
       out += SseData(Chunk(choice, std::move(delta), nullptr));
-      finish = "tool_calls";
+      finish = CallFinishReason(message.finish_reason());
     } else {
       out += TextEvents(choice, c.held, c.held_logprobs);
     }

@@ -26,6 +26,8 @@ struct CompletionContext {
   int n = 1;             // choices per prompt: choice i answers prompt i / n
   // Chat with tools offered ("auto"): a completion naming one of these is a tool call.
   std::vector<std::string> tool_names;
+  // A forced tool_choice: every completion is the arguments of a call to this function.
+  std::string forced_tool;
 };
 
 // "stop" or "length" (the only reasons a finished OpenAI completion can have here).
@@ -59,7 +61,8 @@ std::string SseDone();
 // first, content chunks, a chunk with each choice's finish_reason; text: text chunks, then the
 // finish. With include_usage a last chunk carries the combined usage and empty choices. With
 // tools, a choice that may be a tool call is held back until it ends (GLM-4 gives no earlier
-// sign than the first characters) and then sent as one tool_calls delta or as its text.
+// sign than the first characters) and then sent as one tool_calls delta or as its text; under a
+// forced tool_choice every choice is held and sent as its call.
 class ChatStreamEncoder {
  public:
   ChatStreamEncoder(CompletionContext ctx, bool include_usage, int num_choices = 1);

@@ -271,5 +271,40 @@ TEST(ChatResponseTest, StreamedChoicesAndHeldToolCalls) {
   EXPECT_TRUE(enc.finished());
 }
 
+TEST(ChatResponseTest, AForcedToolChoiceMakesEveryCompletionItsCall) {
+  CompletionContext ctx = Ctx();
+  ctx.tool_names = {"get_weather"};
+  ctx.forced_tool = "get_weather";
+  // The prompt ended with "get_weather\n": the text is the arguments.
+  json j = CompletionToJson(Finished(" {\"city\": \"Oslo\"}\n", 5, 0, 6), ctx);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_TRUE(j["choices"][0]["message"]["content"].is_null());
+  EXPECT_EQ(j["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(j["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\": \"Oslo\"}");
+  // Arguments that are not JSON are passed on as generated (as OpenAI's API does); cut off by
+  // max_tokens the reason is "length".
+  glm4v::v1::GenerateResponse cut = Finished("{\"city\": \"Os", 5, 0, 4);
+  cut.set_finish_reason(glm4v::v1::FINISH_REASON_LENGTH);
+  j = CompletionToJson(cut, ctx);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(j["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\": \"Os");
+
+  // Streamed: everything is held (even a start like an ordinary answer's), then one call.
+  ChatStreamEncoder enc(ctx, /*include_usage=*/false);
+  enc.Start();
+  glm4v::v1::GenerateStreamResponse m;
+  m.set_text_delta("\n{\"city\":");
+  EXPECT_EQ(enc.Next(m), "");
+  m.set_text_delta(" \"Rome\"}");
+  m.set_finish_reason(glm4v::v1::FINISH_REASON_STOP);
+  std::vector<json> ev = ParseEvents(enc.Next(m));
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\": \"Rome\"}");
+  EXPECT_EQ(ev[1]["choices"][0]["finish_reason"], "tool_calls");
+}
+
 }  // namespace
 }  // namespace glm4v::openai

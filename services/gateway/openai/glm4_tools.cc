@@ -36,6 +36,10 @@ std::optional<ToolCall> ParseGlm4ToolCall(absl::string_view text,
   return ToolCall{name, std::string(arguments)};
 }
 
+ToolCall ForcedToolCall(const std::string& name, absl::string_view text) {
+  return ToolCall{name, std::string(absl::StripAsciiWhitespace(text))};
+}
+
 bool MayBeToolCall(absl::string_view prefix) {
   return prefix.empty() || (prefix[0] != '\n' && prefix[0] != ' ');
 }

@@ -31,6 +31,10 @@ struct ToolCall {
 std::optional<ToolCall> ParseGlm4ToolCall(absl::string_view text,
                                           const std::vector<std::string>& tool_names);
 
+// The call a completion made under a forced tool_choice: the prompt ended with "NAME\n", so the
+// whole text is the arguments (passed on as generated, as OpenAI does, even when not valid JSON).
+ToolCall ForcedToolCall(const std::string& name, absl::string_view text);
+
 // Whether a streamed completion that begins with `prefix` can still turn out to be a tool
 // call (an ordinary answer starts with "\n"; a call with a name character).
 bool MayBeToolCall(absl::string_view prefix);

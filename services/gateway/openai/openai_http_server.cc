@@ -204,6 +204,7 @@ void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Re
   ctx.logprobs = request.logprobs;
   ctx.top_logprobs = request.top_logprobs;
   ctx.tool_names = request.tool_names;
+  ctx.forced_tool = request.forced_tool;
   if (!request.user.empty()) {
     LOG_INFO("openai request").With("request_id", request_id).With("user", request.user);
   }

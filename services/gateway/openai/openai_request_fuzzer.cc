@@ -44,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ctx.logprobs = request.logprobs;
     ctx.top_logprobs = request.top_logprobs;
     ctx.tool_names = request.tool_names;
+    ctx.forced_tool = request.forced_tool;
     glm4v::openai::ChatStreamEncoder encoder(ctx, request.include_usage);
     glm4v::v1::GenerateStreamResponse chunk;
     for (const auto& part : request.generate.messages(0).content()) {
