@@ -137,9 +137,22 @@ int ReloadableCertificate::OnHandshake(SSL* ssl, void* arg) {
   return 1;
 }
 
+absl::Status ReloadableCertificate::RequireClientCertificates(const std::string& ca_path) {
+  auto ca = ReadCertificates(ca_path);  // names the file when it is missing or not PEM
+  if (!ca.ok()) return ca.status();
+  FreeAll(*ca);
+  client_ca_path_ = ca_path;
+  return absl::OkStatus();
+}
+
 void ReloadableCertificate::Install(SSL_CTX* ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_cert_cb(ctx, &ReloadableCertificate::OnHandshake, this);
+  if (!client_ca_path_.empty()) {
+    SSL_CTX_load_verify_locations(ctx, client_ca_path_.c_str(), nullptr);
+    SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(client_ca_path_.c_str()));
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
 }
 
 int64_t ReloadableCertificate::not_after_unix() const {

@@ -25,7 +25,12 @@ class ReloadableCertificate {
   // True when the files changed and the new pair was taken.
   absl::StatusOr<bool> ReloadIfChanged();
 
-  // Makes every handshake on `ctx` use the current pair.
+  // From now on Install() also requires a client certificate signed by a CA in `ca_path`
+  // (mutual TLS, the HTTPS twin of a gRPC port's --tls_ca); the file is read here, once.
+  absl::Status RequireClientCertificates(const std::string& ca_path);
+
+  // Makes every handshake on `ctx` use the current pair (and check the client's certificate
+  // when required).
   void Install(SSL_CTX* ctx);
 
   // notAfter of the current certificate (Unix seconds), for logs and metrics.
@@ -36,6 +41,7 @@ class ReloadableCertificate {
   ReloadableCertificate(std::string cert_path, std::string key_path)
       : cert_path_(std::move(cert_path)), key_path_(std::move(key_path)) {}
   absl::Status Reload();
+  std::string client_ca_path_;  // set before the server starts
   static int OnHandshake(SSL* ssl, void* self);
 
   const std::string cert_path_;

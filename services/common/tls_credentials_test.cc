@@ -163,5 +163,40 @@ TEST_F(TlsTest, HttpsServerReloadsItsCertificate) {
   thread.join();
 }
 
+// The gateway's --tls_ca also makes its HTTPS port require a client certificate from the CA.
+TEST_F(TlsTest, HttpsServerRequiresClientCertificatesWhenGivenACa) {
+  auto cert = ReloadableCertificate::Load(F("server.pem"), F("server.key"));
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  EXPECT_EQ((*cert)->RequireClientCertificates(F("missing_ca.pem")).code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE((*cert)->RequireClientCertificates(F("ca.pem")).ok());
+  httplib::SSLServer server([&](SSL_CTX& ctx) {
+    (*cert)->Install(&ctx);
+    return true;
+  });
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok", "text/plain");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread thread([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto get = [&](const std::string& client_cert, const std::string& client_key) {
+    std::unique_ptr<httplib::SSLClient> client =
+        client_cert.empty()
+            ? std::make_unique<httplib::SSLClient>("127.0.0.1", port)
+            : std::make_unique<httplib::SSLClient>("127.0.0.1", port, client_cert, client_key);
+    client->set_ca_cert_path(F("ca.pem").c_str());
+    client->enable_server_certificate_verification(true);
+    auto r = client->Get("/");
+    return r && r->status == 200;
+  };
+  EXPECT_FALSE(get("", ""));                                            // no certificate
+  EXPECT_FALSE(get(F("other_client.pem"), F("other_client.key")));      // another CA's
+  EXPECT_TRUE(get(F("client.pem"), F("client.key")));
+  server.stop();
+  thread.join();
+}
+
 }  // namespace
 }  // namespace glm4v

@@ -229,6 +229,10 @@ absl::Status Run() {
   const TlsServerFiles tls_files = ServerTlsFilesFromFlags();
   if (tls_files.enabled() && absl::GetFlag(FLAGS_http_port) >= 0) {
     ASSIGN_OR_RETURN(http_tls, ReloadableCertificate::Load(tls_files.cert, tls_files.key));
+    // --tls_ca means mutual TLS on every port the gateway serves, HTTPS included.
+    if (!tls_files.client_ca.empty()) {
+      RETURN_IF_ERROR(http_tls->RequireClientCertificates(tls_files.client_ca));
+    }
   }
   // Keys and certificates change without a restart: checked on every poll and at SIGHUP.
   ReloadWatcher reloads(absl::Milliseconds(absl::GetFlag(FLAGS_config_poll_interval_ms)),

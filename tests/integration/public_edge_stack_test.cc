@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -166,6 +167,12 @@ TEST_F(PublicEdgeTest, KeysTlsAndMutualTlsThroughTheWholeStack) {
   r = https.Get("/v1/models");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
+  // The key is checked before the body: no key and a malformed body is still 401, not 400.
+  for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+    r = https.Post(path, "{}", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << path << ": " << r->body;
+  }
   r = https.Get("/health");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -292,7 +299,8 @@ TEST_F(PublicEdgeTest, KeysTlsAndMutualTlsThroughTheWholeStack) {
 class ImageServer {
  public:
   explicit ImageServer(std::string png) {
-    server_.Get("/cat.png", [png](const httplib::Request&, httplib::Response& res) {
+    server_.Get("/cat.png", [png, this](const httplib::Request&, httplib::Response& res) {
+      ++hits_;
       res.set_content(png, "image/png");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
@@ -304,11 +312,13 @@ class ImageServer {
     thread_.join();
   }
   int port() const { return port_; }
+  int hits() const { return hits_.load(); }
 
  private:
   httplib::Server server_;
   std::thread thread_;
   int port_ = 0;
+  std::atomic<int> hits_{0};
 };
 
 json PostJson(httplib::Client& http, const std::string& path, const json& body) {
@@ -444,6 +454,15 @@ TEST_F(PublicEdgeTest, CompletionsChoicesBiasAndImageUrlsOnTheTinyModel) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 400) << missing->body;
   EXPECT_TRUE(absl::StrContains(missing->body, "HTTP 404")) << missing->body;
+  // More image URLs than the per-request limit (1 here): refused before any is fetched.
+  const int fetched = images.hits();
+  json many = image_body(absl::StrCat("http://127.0.0.1:", images.port(), "/cat.png"));
+  for (int i = 0; i < 40; ++i) many["messages"][0]["content"].push_back(many["messages"][0]["content"][0]);
+  auto too_many = http.Post("/v1/chat/completions", many.dump(), "application/json");
+  ASSERT_TRUE(too_many);
+  EXPECT_EQ(too_many->status, 400) << too_many->body;
+  EXPECT_EQ(json::parse(too_many->body)["error"]["param"], "messages");
+  EXPECT_EQ(images.hits(), fetched);
 
   // Tools: GLM-4V-9B was not trained for function calling.
   json tools = ChatBody("Weather in Paris?");

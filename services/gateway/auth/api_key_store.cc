@@ -49,6 +49,15 @@ ApiKeyStore::Lease::~Lease() {
   if (inflight_ != nullptr) inflight_->fetch_sub(1);
 }
 
+ApiKeyStore::Lease& ApiKeyStore::Lease::operator=(Lease&& other) {
+  if (this != &other) {
+    if (inflight_ != nullptr) inflight_->fetch_sub(1);
+    key_id_ = std::move(other.key_id_);
+    inflight_ = std::move(other.inflight_);
+  }
+  return *this;
+}
+
 absl::StatusOr<std::unique_ptr<ApiKeyStore>> ApiKeyStore::Load(Options options) {
   if (options.default_max_concurrent < 0) {
     return absl::InvalidArgumentError("api keys: default max_concurrent must be >= 0");
@@ -122,9 +131,19 @@ absl::Status ApiKeyStore::Reload() {
   absl::MutexLock lock(&mu_);
   identity_ = identity;  // a broken file is reported once, not on every poll
   if (!keys.ok()) return keys.status();
+  // Counters follow the key, not its id: a key renamed by the reload keeps counting its
+  // requests in flight, and an id moved to another key does not hand that key its count.
   for (const auto& [digest, entry] : *keys) {
-    auto& counter = inflight_[entry.id];
+    auto& counter = inflight_[digest];
     if (counter == nullptr) counter = std::make_shared<std::atomic<int>>(0);
+  }
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    // A removed key's leases keep their own reference until they end.
+    if (!keys->contains(it->first)) {
+      inflight_.erase(it++);
+    } else {
+      ++it;
+    }
   }
   by_digest_ = *std::move(keys);
   return absl::OkStatus();
@@ -161,7 +180,7 @@ absl::StatusOr<ApiKeyStore::Lease> ApiKeyStore::Authorize(absl::string_view auth
     if (it == by_digest_.end()) return absl::UnauthenticatedError("invalid API key");
     lease.key_id_ = it->second.id;
     limit = it->second.max_concurrent;
-    lease.inflight_ = inflight_.at(it->second.id);
+    lease.inflight_ = inflight_.at(digest);
   }
   if (key_id != nullptr) *key_id = lease.key_id_;
   const int before = lease.inflight_->fetch_add(1);

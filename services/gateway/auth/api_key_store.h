@@ -37,7 +37,7 @@ class ApiKeyStore {
    public:
     Lease() = default;
     Lease(Lease&&) = default;
-    Lease& operator=(Lease&&) = default;
+    Lease& operator=(Lease&& other);  // releases the slot this one held
     ~Lease();
     const std::string& key_id() const { return key_id_; }
 
@@ -78,8 +78,8 @@ class ApiKeyStore {
   const Options options_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> by_digest_ ABSL_GUARDED_BY(mu_);
-  // Per key id, made at load; kept across reloads so a reload does not forget the requests in
-  // flight.
+  // Requests in flight per key digest; kept across reloads for the keys that stay (whatever
+  // their id becomes), so a reload does not forget them.
   absl::flat_hash_map<std::string, std::shared_ptr<std::atomic<int>>> inflight_
       ABSL_GUARDED_BY(mu_);
   std::string identity_ ABSL_GUARDED_BY(mu_);  // FileIdentity of the file last read

@@ -119,5 +119,23 @@ TEST(ApiKeyStoreTest, ReloadSwapsKeysAndKeepsThemWhenTheNewFileIsBad) {
   EXPECT_EQ((*store)->ReloadIfChanged().value(), false);  // reported once, not every poll
 }
 
+TEST(ApiKeyStoreTest, InFlightCountsFollowTheKeyAcrossARenameAndNotTheId) {
+  const std::string path = WriteKeys("rename", "sk-alpha-00001 id=a max_concurrent=1\n");
+  auto store = ApiKeyStore::Load({path});
+  ASSERT_TRUE(store.ok());
+  auto held = (*store)->Authorize("Bearer sk-alpha-00001");
+  ASSERT_TRUE(held.ok());
+  // The key is renamed and its old id given to a new key, while its request runs.
+  const std::string next = WriteKeys(
+      "rename.next", "sk-alpha-00001 id=b max_concurrent=1\nsk-other-00002 id=a max_concurrent=1\n");
+  ASSERT_EQ(::rename(next.c_str(), path.c_str()), 0);
+  ASSERT_EQ((*store)->ReloadIfChanged().value(), true);
+  EXPECT_EQ((*store)->Authorize("Bearer sk-alpha-00001").status().code(),
+            absl::StatusCode::kResourceExhausted);  // still one in flight, under its new id
+  EXPECT_TRUE((*store)->Authorize("Bearer sk-other-00002").ok());  // "a" is a fresh key
+  held = ApiKeyStore::Lease();  // assigning over a lease releases its slot
+  EXPECT_TRUE((*store)->Authorize("Bearer sk-alpha-00001").ok());
+}
+
 }  // namespace
 }  // namespace glm4v::auth

@@ -5,14 +5,19 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 
 namespace glm4v::openai {
@@ -156,6 +161,46 @@ absl::StatusOr<std::vector<std::string>> Resolve(const std::string& host) {
   return out;
 }
 
+// Resolve() within `deadline`: glibc's resolver can block for its own timeouts (seconds per
+// nameserver and retry) on every hop, outside the fetch's clock otherwise. A lookup that
+// outlives the deadline finishes on its own thread and is dropped.
+absl::StatusOr<std::vector<std::string>> ResolveBefore(const std::string& host,
+                                                       absl::Time deadline) {
+  struct Lookup {
+    absl::Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    absl::StatusOr<std::vector<std::string>> result ABSL_GUARDED_BY(mu);
+  };
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host] {
+    absl::StatusOr<std::vector<std::string>> result = Resolve(host);
+    absl::MutexLock lock(&lookup->mu);
+    lookup->result = std::move(result);
+    lookup->done = true;
+  }).detach();
+  absl::MutexLock lock(&lookup->mu);
+  if (!lookup->mu.AwaitWithDeadline(absl::Condition(&lookup->done), deadline)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("image URL host '", host, "' did not resolve in time"));
+  }
+  return lookup->result;
+}
+
+// A redirect's Location against the URL that answered it: absolute, scheme-relative
+// ("//host/x"), absolute-path ("/x"), a query ("?x") or relative to the current path's
+// directory ("x"; dot segments are left for the server).
+std::string ResolveLocation(const ParsedUrl& base, const std::string& location) {
+  if (absl::StrContains(location.substr(0, location.find_first_of("/?#")), ":")) {
+    return location;  // has a scheme (ParseUrl refuses any but http(s))
+  }
+  if (absl::StartsWith(location, "//")) return absl::StrCat(base.scheme, ":", location);
+  if (absl::StartsWith(location, "/")) return Origin(base) + location;
+  std::string path = base.path.substr(0, base.path.find('?'));
+  if (absl::StartsWith(location, "?")) return Origin(base) + path + location;
+  path.resize(path.rfind('/') + 1);  // the directory; the path always starts with '/'
+  return Origin(base) + path + location;
+}
+
 std::string SniffImageType(const std::string& bytes) {
   if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) {
     return "image/png";
@@ -181,15 +226,16 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
   for (int hop = 0;; ++hop) {
     auto parsed = ParseUrl(url);
     if (!parsed.ok()) return parsed.status();
-    auto addresses = Resolve(parsed->host);
+    auto addresses = ResolveBefore(parsed->host, deadline);
     if (!addresses.ok()) return addresses.status();
     if (!options_.allow_private_addresses) {
       for (const std::string& ip : *addresses) {
         if (!IsPublicAddress(ip)) {
+          // Not which address: the caller must not learn the private network's layout.
           return absl::InvalidArgumentError(absl::StrCat(
-              "image URL host '", parsed->host, "' resolves to ", ip,
-              ", a private, loopback or link-local address; the gateway fetches only public "
-              "addresses (--allow_private_image_urls lifts this)"));
+              "image URL host '", parsed->host,
+              "' is not a public address (private, loopback, link-local or reserved); the "
+              "gateway fetches only public addresses (--allow_private_image_urls lifts this)"));
         }
       }
     }
@@ -210,6 +256,24 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
       client.enable_server_certificate_verification(true);
       if (!options_.ca_file.empty()) client.set_ca_cert_path(options_.ca_file.c_str());
     }
+    // The timeouts above bound each read, not the whole: a server trickling header bytes would
+    // hold the fetch (and grow its headers) for ever. At the deadline the socket is shut.
+    std::atomic<bool> cut_off{false};
+    absl::Notification fetched;
+    std::thread watchdog([&] {
+      if (!fetched.WaitForNotificationWithDeadline(deadline)) {
+        cut_off.store(true);
+        client.stop();
+      }
+    });
+    struct JoinOnExit {
+      absl::Notification* fetched;
+      std::thread* watchdog;
+      ~JoinOnExit() {
+        if (!fetched->HasBeenNotified()) fetched->Notify();
+        watchdog->join();
+      }
+    } join_on_exit{&fetched, &watchdog};
     std::string body;
     bool too_large = false, too_slow = false;
     httplib::Headers headers = {{"Accept", "image/png, image/jpeg"},
@@ -241,11 +305,14 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
           body.append(data, length);
           return true;
         });
+    fetched.Notify();
     if (too_large) {
       return absl::InvalidArgumentError(
           absl::StrCat("image at the URL is larger than ", options_.max_bytes, " bytes"));
     }
-    if (too_slow) return absl::DeadlineExceededError("image URL fetch took too long");
+    if (too_slow || cut_off.load()) {
+      return absl::DeadlineExceededError("image URL fetch took too long");
+    }
     if (!result) {
       const httplib::Error error = result.error();
       if (error == httplib::Error::Read || error == httplib::Error::ConnectionTimeout) {
@@ -267,9 +334,7 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
         return absl::InvalidArgumentError(
             absl::StrCat("image URL redirects more than ", options_.max_redirects, " times"));
       }
-      std::string location = result->get_header_value("Location");
-      if (!location.empty() && location[0] == '/') location = Origin(*parsed) + location;
-      url = location;
+      url = ResolveLocation(*parsed, result->get_header_value("Location"));
       continue;
     }
     if (status != 200) {

@@ -1,12 +1,18 @@
 #include "services/gateway/openai/image_fetcher.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/tls/test_certificates.h"
 
@@ -53,6 +59,12 @@ class ImageFetcherTest : public ::testing::Test {
     server_.Get("/hop", [](const httplib::Request&, httplib::Response& res) {
       res.set_redirect("/cat.png");
     });
+    server_.Get("/dir/cat.png", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kPng, "image/png");
+    });
+    server_.Get("/dir/relative", [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("cat.png");  // relative to /dir/
+    });
     server_.Get(R"(/chain/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
       res.set_redirect(absl::StrCat("/chain/", std::stoi(req.matches[1]) + 1));
     });
@@ -93,6 +105,9 @@ TEST_F(ImageFetcherTest, FetchesAnImageAndFollowsRedirects) {
   image = Local().Fetch(Url("/hop"));
   ASSERT_TRUE(image.ok()) << image.status();
   EXPECT_EQ(image->bytes, kPng);
+  image = Local().Fetch(Url("/dir/relative"));
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->bytes, kPng);
   EXPECT_TRUE(Local().Fetch(Url("/octet")).ok());  // type from the bytes
 }
 
@@ -131,6 +146,49 @@ TEST_F(ImageFetcherTest, RefusesInternalAddressesByDefault) {
     EXPECT_NE(image.status().message().find("--allow_private_image_urls"), std::string::npos)
         << image.status();
   }
+  // The refusal does not tell which address a name resolved to (no map of the network).
+  auto image = fetcher.Fetch(absl::StrCat("http://localhost:", port_, "/cat.png"));
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().message().find("127.0.0.1"), std::string::npos) << image.status();
+  EXPECT_EQ(image.status().message().find("::1"), std::string::npos) << image.status();
+}
+
+// A server that sends a status line and then a header byte every 200 ms, never ending its
+// headers: every single read is quick, so only the whole-fetch deadline can stop it.
+TEST(ImageFetcherTrickleTest, TheDeadlineCoversTheHeaders) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  std::atomic<bool> stop{false};
+  std::thread server([&] {
+    const int conn = accept(listener, nullptr, nullptr);
+    if (conn < 0) return;
+    const std::string status = "HTTP/1.1 200 OK\r\nX-Slow: ";
+    send(conn, status.data(), status.size(), MSG_NOSIGNAL);
+    while (!stop.load() && send(conn, "a", 1, MSG_NOSIGNAL) == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    close(conn);
+  });
+  ImageFetcher::Options options;
+  options.allow_private_addresses = true;
+  options.timeout = absl::Seconds(1);
+  const absl::Time start = absl::Now();
+  auto image = ImageFetcher(options).Fetch(
+      absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port), "/x.png"));
+  const absl::Duration took = absl::Now() - start;
+  stop.store(true);
+  server.join();
+  close(listener);
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kDeadlineExceeded) << image.status();
+  EXPECT_LT(took, absl::Seconds(4)) << "the 1 s deadline did not hold";
 }
 
 // https: the server's certificate is verified (here against the test CA given as ca_file).

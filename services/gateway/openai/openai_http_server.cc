@@ -126,7 +126,8 @@ struct OpenAiHttpServer::Impl {
   // Fills the http(s) image parts of a chat request; false (and the error sent) on failure.
   bool FetchImages(ChatCompletionRequest* request, httplib::Response& res) const;
   // GetModelInfo with the caller's Authorization: UNAUTHENTICATED / PERMISSION_DENIED when the
-  // key is refused; other failures leave `info` empty (the model object is still listed).
+  // key is refused, RESOURCE_EXHAUSTED when it is at its concurrency limit; other failures
+  // leave `info` empty (the model object is still listed).
   grpc::Status FetchModelInfo(const std::string& authorization, glm4v::v1::ModelInfo* info) const {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
@@ -134,7 +135,8 @@ struct OpenAiHttpServer::Impl {
     const grpc::Status status =
         stub->GetModelInfo(&context, glm4v::v1::GetModelInfoRequest(), info);
     if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
-        status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+        status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
       return status;
     }
     if (!status.ok()) info->Clear();
@@ -183,17 +185,33 @@ bool OpenAiHttpServer::Impl::FetchImages(ChatCompletionRequest* request,
 void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Response& res) {
   std::string authorization;
   if (!Authorization(req, res, &authorization)) return;
+  // The key first: a caller without one gets 401 before its body is parsed or a byte fetched.
+  glm4v::v1::ModelInfo info;
+  if (grpc::Status s = FetchModelInfo(authorization, &info); !s.ok()) {
+    SendError(res, ErrorFromGrpcStatus(s));
+    return;
+  }
   ChatCompletionRequest request;
   OpenAiError error;
   if (!ParseChatCompletionRequest(req.body, Limits(), &request, &error)) {
     SendError(res, error);
     return;
   }
-  // (before the images are fetched: an unauthenticated caller makes the gateway fetch nothing)
   if (!request.image_urls.empty()) {
-    glm4v::v1::ModelInfo ignored;
-    if (grpc::Status s = FetchModelInfo(authorization, &ignored); !s.ok()) {
-      SendError(res, ErrorFromGrpcStatus(s));
+    // The image limit before anything is fetched (the gRPC validator would only see it after
+    // every URL was downloaded).
+    int images = 0;
+    for (const auto& message : request.generate.messages()) {
+      for (const auto& part : message.content()) images += part.has_image() ? 1 : 0;
+    }
+    const int limit = info.accepts_images() ? static_cast<int>(info.max_images_per_request()) : 0;
+    if (info.context_length() > 0 && images > limit) {
+      SendError(res, InvalidRequest(
+                         info.accepts_images()
+                             ? absl::StrCat(images, " images; the limit is ", limit, " per request")
+                             : absl::StrCat("model '", options.model_name,
+                                            "' is text-only and takes no images"),
+                         "messages"));
       return;
     }
     if (!FetchImages(&request, res)) return;
@@ -216,6 +234,11 @@ void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
                                                httplib::Response& res) {
   std::string authorization;
   if (!Authorization(req, res, &authorization)) return;
+  glm4v::v1::ModelInfo info;
+  if (grpc::Status s = FetchModelInfo(authorization, &info); !s.ok()) {
+    SendError(res, ErrorFromGrpcStatus(s));
+    return;
+  }
   CompletionRequest request;
   OpenAiError error;
   if (!ParseCompletionRequest(req.body, Limits(), &request, &error)) {
@@ -240,6 +263,9 @@ void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
 // valid JSON) until the completion is written: a write that fails means the client left, and
 // every call is cancelled, so the workers free the sequences' KV at once instead of decoding
 // until max_tokens. A streaming answer notices the same through its event writes.
+// How long a stream may go without a byte before a keep-alive comment is sent.
+constexpr absl::Duration kStreamKeepAlive = absl::Seconds(1);
+
 void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> requests,
                                       CompletionContext ctx, bool stream, bool include_usage,
                                       const std::string& authorization, httplib::Response& res) {
@@ -266,8 +292,10 @@ void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> re
           int ended = 0;
           std::string events = encoder->Start();
           ChoiceFanout::Event event = std::move(*first);
+          bool have_event = true;
+          absl::Time last_write = absl::Now();
           while (true) {
-            if (event.end) {
+            if (have_event && event.end) {
               ++ended;
               if (!event.status.ok()) {
                 fanout->Cancel();
@@ -275,17 +303,28 @@ void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> re
                 sink.done();
                 return true;
               }
-            } else {
+            } else if (have_event) {
               events += encoder->Next(event.choice, event.message);
             }
-            // A failed write means the client went away: cancel so the engine stops decoding.
-            if (!write(events)) {
-              fanout->Cancel();
-              return false;
+            // Nothing to send for a while (a tool call held back until it ends): an SSE comment,
+            // which clients skip, so that the write notices a client that left and proxies
+            // do not cut an idle stream.
+            if (events.empty() && absl::Now() - last_write >= kStreamKeepAlive) {
+              events = ": keep-alive\n\n";
             }
-            events.clear();
+            if (!events.empty()) {
+              // A failed write means the client went away: cancel so the engine stops decoding.
+              if (!write(events)) {
+                fanout->Cancel();
+                return false;
+              }
+              last_write = absl::Now();
+              events.clear();
+            }
             if (ended == fanout->num_choices()) break;
-            fanout->Next(absl::InfiniteDuration(), &event);
+            have_event = fanout->Next(
+                std::max(last_write + kStreamKeepAlive - absl::Now(), absl::ZeroDuration()),
+                &event);
           }
           write(encoder->finished()
                     ? SseDone()

@@ -2,12 +2,17 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "protos/glm4v/v1/glm4v.grpc.pb.h"
 #include "services/common/free_port.h"
 
 namespace glm4v::openai {
@@ -153,6 +158,70 @@ TEST_F(OpenAiHttpServerTest, CallerRequestIdIsEchoed) {
                          "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->get_header_value("X-Request-Id"), "my-req-1");
+}
+
+// A backend whose answer is a tool call's arguments that take 2.5 s to arrive.
+class SlowToolCallBackend final : public glm4v::v1::Glm4vService::Service {
+  grpc::Status GetModelInfo(grpc::ServerContext*, const glm4v::v1::GetModelInfoRequest*,
+                            glm4v::v1::ModelInfo* info) override {
+    info->set_model("tiny-glm4v");
+    info->set_context_length(4096);
+    return grpc::Status::OK;
+  }
+  grpc::Status GenerateStream(
+      grpc::ServerContext* context, const glm4v::v1::GenerateRequest* request,
+      grpc::ServerWriter<glm4v::v1::GenerateStreamResponse>* writer) override {
+    assistant_prefix = request->assistant_prefix();
+    glm4v::v1::GenerateStreamResponse m;
+    m.set_text_delta("{\"city\":");
+    writer->Write(m);
+    for (int i = 0; i < 25 && !context->IsCancelled(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    m.set_text_delta(" \"Oslo\"}");
+    m.set_finish_reason(glm4v::v1::FINISH_REASON_STOP);
+    writer->Write(m);
+    return grpc::Status::OK;
+  }
+
+ public:
+  std::string assistant_prefix;
+};
+
+TEST(OpenAiHttpStreamTest, AHeldBackToolCallStreamSendsKeepAlives) {
+  SlowToolCallBackend backend;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&backend);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  ASSERT_GT(port, 0);
+  OpenAiHttpServer::Options options;
+  options.host = "127.0.0.1";
+  options.model_name = "tiny-glm4v";
+  options.accepts_tools = true;
+  auto server = OpenAiHttpServer::Start(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()),
+      options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  client.set_read_timeout(10, 0);
+  const json body = {
+      {"stream", true},
+      {"messages", {{{"role", "user"}, {"content", "Weather in Oslo?"}}}},
+      {"tools", {{{"type", "function"}, {"function", {{"name", "get_weather"}}}}}},
+      {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}};
+  auto r = client.Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(backend.assistant_prefix, "get_weather\n");
+  // The held-back second is bridged by comments, then the call arrives whole.
+  EXPECT_NE(r->body.find(": keep-alive\n\n"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find(R"("arguments":"{\"city\": \"Oslo\"}")"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find(R"("finish_reason":"tool_calls")"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("data: [DONE]"), std::string::npos);
+  (*server)->Stop();
+  grpc_server->Shutdown();
 }
 
 TEST_F(OpenAiHttpServerTest, StopIsIdempotent) {
