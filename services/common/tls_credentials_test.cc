@@ -25,6 +25,33 @@ namespace {
 
 glm4v::internal::VisionEncoder::Service placeholder_service;
 
+// An HTTPS server on loopback answering "/" whose handshakes go through `cert`.
+class HttpsServer {
+ public:
+  explicit HttpsServer(ReloadableCertificate* cert)
+      : server_([cert](SSL_CTX& ctx) {
+          cert->Install(&ctx);
+          return true;
+        }) {
+    server_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~HttpsServer() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  httplib::SSLServer server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -127,17 +154,9 @@ TEST_F(TlsTest, HttpsServerReloadsItsCertificate) {
   auto cert = ReloadableCertificate::Load(F("live.pem"), F("live.key"));
   ASSERT_TRUE(cert.ok()) << cert.status();
   EXPECT_GT((*cert)->not_after_unix(), absl::ToUnixSeconds(absl::Now()));
-  httplib::SSLServer server([&](SSL_CTX& ctx) {
-    (*cert)->Install(&ctx);
-    return true;
-  });
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok", "text/plain");
-  });
-  const int port = server.bind_to_any_port("127.0.0.1");
+  HttpsServer server(cert->get());
+  const int port = server.port();
   ASSERT_GT(port, 0);
-  std::thread thread([&] { server.listen_after_bind(); });
-  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto get = [&](const std::string& ca) {
     httplib::SSLClient client("127.0.0.1", port);
     client.set_ca_cert_path(ca.c_str());
@@ -159,8 +178,6 @@ TEST_F(TlsTest, HttpsServerReloadsItsCertificate) {
   EXPECT_EQ((*cert)->ReloadIfChanged().value(), true);
   EXPECT_TRUE(get(F("other_ca.pem")));
   EXPECT_FALSE(get(F("ca.pem")));
-  server.stop();
-  thread.join();
 }
 
 // The gateway's --tls_ca also makes its HTTPS port require a client certificate from the CA.
@@ -170,17 +187,9 @@ TEST_F(TlsTest, HttpsServerRequiresClientCertificatesWhenGivenACa) {
   EXPECT_EQ((*cert)->RequireClientCertificates(F("missing_ca.pem")).code(),
             absl::StatusCode::kNotFound);
   ASSERT_TRUE((*cert)->RequireClientCertificates(F("ca.pem")).ok());
-  httplib::SSLServer server([&](SSL_CTX& ctx) {
-    (*cert)->Install(&ctx);
-    return true;
-  });
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok", "text/plain");
-  });
-  const int port = server.bind_to_any_port("127.0.0.1");
+  HttpsServer server(cert->get());
+  const int port = server.port();
   ASSERT_GT(port, 0);
-  std::thread thread([&] { server.listen_after_bind(); });
-  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto get = [&](const std::string& client_cert, const std::string& client_key) {
     std::unique_ptr<httplib::SSLClient> client =
         client_cert.empty()
@@ -194,8 +203,6 @@ TEST_F(TlsTest, HttpsServerRequiresClientCertificatesWhenGivenACa) {
   EXPECT_FALSE(get("", ""));                                            // no certificate
   EXPECT_FALSE(get(F("other_client.pem"), F("other_client.key")));      // another CA's
   EXPECT_TRUE(get(F("client.pem"), F("client.key")));
-  server.stop();
-  thread.join();
 }
 
 }  // namespace
