@@ -22,6 +22,7 @@
 #include "services/common/shutdown_signal.h"
 #include "services/gateway/admission_controller.h"
 #include "services/gateway/auth/api_key_store.h"
+#include "services/gateway/auth/internal_caller.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_options.h"
 #include "services/gateway/generation_runner.h"
@@ -261,7 +262,11 @@ absl::Status Run() {
   // Server reflection on the public port: grpcurl and GUI gRPC clients discover the API.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ServiceHost host(host_options);
-  Glm4vServiceImpl service(&runner, &host.gate(), &gateway_metrics, api_keys.get());
+  // The HTTP front checks keys itself (one concurrency slot per HTTP request, whatever its n)
+  // and tells its in-process calls apart by this token.
+  const std::string internal_token = api_keys != nullptr ? auth::NewInternalToken() : "";
+  Glm4vServiceImpl service(&runner, &host.gate(), &gateway_metrics, api_keys.get(),
+                           internal_token);
   host.AddService(&service);
   RETURN_IF_ERROR(host.Start());
   // The HTTP front speaks to this very server through an in-process channel, so OpenAI
@@ -286,6 +291,11 @@ absl::Status Run() {
       http_options.image_fetch = fetch;
     }
     http_options.tls = http_tls;
+    http_options.api_keys = api_keys.get();
+    http_options.internal_token = internal_token;
+    http_options.on_key_refused = [&gateway_metrics](const std::string& key_id, const char* code) {
+      gateway_metrics.key_requests->WithLabels({key_id, code}).Increment();
+    };
     ASSIGN_OR_RETURN(http, openai::OpenAiHttpServer::Start(
                                host.server()->InProcessChannel(grpc::ChannelArguments()),
                                http_options));

@@ -4,6 +4,7 @@
 #include "common/logging.h"
 #include "services/common/grpc_status.h"
 #include "services/common/request_id.h"
+#include "services/gateway/auth/internal_caller.h"
 #include "services/gateway/response_assembly.h"
 
 namespace glm4v {
@@ -12,6 +13,15 @@ absl::StatusOr<auth::ApiKeyStore::Lease> Glm4vServiceImpl::Authorize(
     const grpc::ServerContext& context, std::string* key_id) const {
   if (api_keys_ == nullptr) return auth::ApiKeyStore::Lease();
   const auto& metadata = context.client_metadata();
+  if (auto token = metadata.find(auth::kInternalTokenMetadata);
+      !internal_token_.empty() && token != metadata.end() &&
+      auth::ConstantTimeEquals(absl::string_view(token->second.data(), token->second.size()),
+                               internal_token_)) {
+    // The HTTP front's call: its key was checked and its slot is held for the HTTP request.
+    auto id = metadata.find(auth::kInternalKeyIdMetadata);
+    if (key_id != nullptr && id != metadata.end()) key_id->assign(id->second.data(), id->second.size());
+    return auth::ApiKeyStore::Lease();
+  }
   auto it = metadata.find("authorization");
   const grpc::string_ref value = it == metadata.end() ? grpc::string_ref() : it->second;
   return api_keys_->Authorize(absl::string_view(value.data(), value.size()), key_id);

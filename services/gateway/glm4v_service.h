@@ -12,10 +12,16 @@ namespace glm4v {
 class Glm4vServiceImpl final : public v1::Glm4vService::Service {
  public:
   // Nothing owned. With `api_keys` every call needs metadata `authorization: Bearer KEY`
-  // (UNAUTHENTICATED otherwise); health and reflection are other services and stay open.
+  // (UNAUTHENTICATED otherwise), or `internal_token` (non-empty) with a key id: a call of this
+  // process's HTTP front, which checked the key and holds its slot (auth/internal_caller.h).
+  // Health and reflection are other services and stay open.
   Glm4vServiceImpl(const GenerationRunner* runner, DrainGate* gate, const GatewayMetrics* metrics,
-                   const auth::ApiKeyStore* api_keys = nullptr)
-      : runner_(runner), gate_(gate), metrics_(metrics), api_keys_(api_keys) {}
+                   const auth::ApiKeyStore* api_keys = nullptr, std::string internal_token = "")
+      : runner_(runner),
+        gate_(gate),
+        metrics_(metrics),
+        api_keys_(api_keys),
+        internal_token_(std::move(internal_token)) {}
 
   grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                         v1::GenerateResponse* response) override;
@@ -39,6 +45,7 @@ class Glm4vServiceImpl final : public v1::Glm4vService::Service {
   DrainGate* gate_;
   const GatewayMetrics* metrics_;
   const auth::ApiKeyStore* api_keys_;
+  const std::string internal_token_;
 };
 
 }  // namespace glm4v

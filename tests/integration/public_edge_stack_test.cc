@@ -230,6 +230,18 @@ TEST_F(PublicEdgeTest, KeysTlsAndMutualTlsThroughTheWholeStack) {
     }
     reader->Finish();
   }
+  // One HTTP request is one request of the key, however many choices it fans out into.
+  {
+    httplib::Headers solo = {{"Authorization", absl::StrCat("Bearer ", kSoloKey)}};
+    json body = ChatBody("hi");
+    body["n"] = 3;
+    body["temperature"] = 1;
+    body["seed"] = 7;
+    r = https.Post("/v1/chat/completions", solo, body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["choices"].size(), 3u) << r->body;
+  }
 
   // The project's own clients against the locked-down gateway: the CA and a key file.
   {

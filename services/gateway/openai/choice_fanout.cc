@@ -7,14 +7,11 @@ namespace glm4v::openai {
 
 ChoiceFanout::ChoiceFanout(glm4v::v1::Glm4vService::StubInterface* stub,
                            std::vector<glm4v::v1::GenerateRequest> requests, int n,
-                           std::string authorization)
-    : stub_(stub),
-      requests_(std::move(requests)),
-      n_(std::max(1, n)),
-      authorization_(std::move(authorization)) {
+                           const Metadata& metadata)
+    : stub_(stub), requests_(std::move(requests)), n_(std::max(1, n)) {
   for (size_t i = 0; i < requests_.size(); ++i) {
     contexts_.push_back(std::make_unique<grpc::ClientContext>());
-    if (!authorization_.empty()) contexts_.back()->AddMetadata("authorization", authorization_);
+    for (const auto& [key, value] : metadata) contexts_.back()->AddMetadata(key, value);
   }
   {
     absl::MutexLock lock(&mu_);

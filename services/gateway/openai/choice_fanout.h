@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -29,11 +30,11 @@ class ChoiceFanout {
     grpc::Status status;
   };
 
-  // requests[i] is choice i; choices [p * n, p * n + n) answer prompt p. `authorization`
-  // (an "Authorization" header value, may be empty) travels as gRPC metadata.
+  // requests[i] is choice i; choices [p * n, p * n + n) answer prompt p. `metadata` travels
+  // with every call (the caller's credentials).
+  using Metadata = std::vector<std::pair<std::string, std::string>>;
   ChoiceFanout(glm4v::v1::Glm4vService::StubInterface* stub,
-               std::vector<glm4v::v1::GenerateRequest> requests, int n,
-               std::string authorization);
+               std::vector<glm4v::v1::GenerateRequest> requests, int n, const Metadata& metadata);
   ~ChoiceFanout();  // Cancel()
   ChoiceFanout(const ChoiceFanout&) = delete;
   ChoiceFanout& operator=(const ChoiceFanout&) = delete;
@@ -52,7 +53,6 @@ class ChoiceFanout {
   glm4v::v1::Glm4vService::StubInterface* stub_;
   const std::vector<glm4v::v1::GenerateRequest> requests_;
   const int n_;
-  const std::string authorization_;
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts_;
   std::vector<std::thread> readers_;
 

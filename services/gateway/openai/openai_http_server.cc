@@ -19,6 +19,7 @@
 #include "services/common/health_probe.h"
 #include "services/common/request_id.h"
 #include "services/common/grpc_status.h"
+#include "services/gateway/auth/internal_caller.h"
 #include "services/gateway/openai/chat_request.h"
 #include "services/gateway/openai/choice_fanout.h"
 #include "services/gateway/openai/completion_request.h"
@@ -108,30 +109,56 @@ struct OpenAiHttpServer::Impl {
   }
   // The caller's Authorization header, forwarded to the gRPC service (which checks it); false
   // (and a 401 sent) when it cannot even travel as metadata.
-  bool Authorization(const httplib::Request& req, httplib::Response& res, std::string* out) const {
-    *out = req.get_header_value("Authorization");
-    if (PrintableAscii(*out)) return true;
-    OpenAiError e = ErrorFromGrpcStatus(
-        grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "malformed Authorization header"));
-    SendError(res, e);
-    return false;
+  // Who calls: the key's concurrency slot, held until the HTTP request is answered (null
+  // without keys), and the metadata its gRPC calls carry.
+  struct Caller {
+    std::shared_ptr<auth::ApiKeyStore::Lease> lease;
+    ChoiceFanout::Metadata metadata;
+  };
+  // Checks the Authorization header; false (and 401 / 429 sent) when refused.
+  bool Admit(const httplib::Request& req, httplib::Response& res, Caller* caller) const {
+    const std::string header = req.get_header_value("Authorization");
+    if (!PrintableAscii(header)) {
+      SendError(res, ErrorFromGrpcStatus(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                                      "malformed Authorization header")));
+      return false;
+    }
+    if (options.api_keys == nullptr) {
+      // No keys here; the gRPC service decides (it has none either in the gateway).
+      if (!header.empty()) caller->metadata.push_back({"authorization", header});
+      return true;
+    }
+    std::string key_id;
+    absl::StatusOr<auth::ApiKeyStore::Lease> lease = options.api_keys->Authorize(header, &key_id);
+    if (!lease.ok()) {
+      const grpc::Status status = ToGrpcStatus(lease.status());
+      if (!key_id.empty() && options.on_key_refused) {
+        options.on_key_refused(key_id, GrpcCodeName(status.error_code()).c_str());
+      }
+      SendError(res, ErrorFromGrpcStatus(status));
+      return false;
+    }
+    caller->lease = std::make_shared<auth::ApiKeyStore::Lease>(*std::move(lease));
+    caller->metadata = {{auth::kInternalTokenMetadata, options.internal_token},
+                        {auth::kInternalKeyIdMetadata, key_id}};
+    return true;
   }
 
   void HandleChat(const httplib::Request& req, httplib::Response& res);
   void HandleCompletions(const httplib::Request& req, httplib::Response& res);
   // Runs the choices and answers with one JSON object or an event stream.
   void Generate(std::vector<glm4v::v1::GenerateRequest> requests, CompletionContext ctx,
-                bool stream, bool include_usage, const std::string& authorization,
+                bool stream, bool include_usage, const Caller& caller,
                 httplib::Response& res);
   // Fills the http(s) image parts of a chat request; false (and the error sent) on failure.
   bool FetchImages(ChatCompletionRequest* request, httplib::Response& res) const;
-  // GetModelInfo with the caller's Authorization: UNAUTHENTICATED / PERMISSION_DENIED when the
-  // key is refused, RESOURCE_EXHAUSTED when it is at its concurrency limit; other failures
-  // leave `info` empty (the model object is still listed).
-  grpc::Status FetchModelInfo(const std::string& authorization, glm4v::v1::ModelInfo* info) const {
+  // GetModelInfo as the caller: UNAUTHENTICATED / PERMISSION_DENIED when the key is refused,
+  // RESOURCE_EXHAUSTED when it is at its concurrency limit; other failures leave `info` empty
+  // (the model object is still listed).
+  grpc::Status FetchModelInfo(const Caller& caller, glm4v::v1::ModelInfo* info) const {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
-    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+    for (const auto& [key, value] : caller.metadata) context.AddMetadata(key, value);
     const grpc::Status status =
         stub->GetModelInfo(&context, glm4v::v1::GetModelInfoRequest(), info);
     if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
@@ -183,11 +210,11 @@ bool OpenAiHttpServer::Impl::FetchImages(ChatCompletionRequest* request,
 }
 
 void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Response& res) {
-  std::string authorization;
-  if (!Authorization(req, res, &authorization)) return;
+  Caller caller;
+  if (!Admit(req, res, &caller)) return;
   // The key first: a caller without one gets 401 before its body is parsed or a byte fetched.
   glm4v::v1::ModelInfo info;
-  if (grpc::Status s = FetchModelInfo(authorization, &info); !s.ok()) {
+  if (grpc::Status s = FetchModelInfo(caller, &info); !s.ok()) {
     SendError(res, ErrorFromGrpcStatus(s));
     return;
   }
@@ -227,15 +254,15 @@ void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Re
     LOG_INFO("openai request").With("request_id", request_id).With("user", request.user);
   }
   Generate(ExpandChoices({request.generate}, request.n, request_id), std::move(ctx),
-           request.stream, request.include_usage, authorization, res);
+           request.stream, request.include_usage, caller, res);
 }
 
 void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
                                                httplib::Response& res) {
-  std::string authorization;
-  if (!Authorization(req, res, &authorization)) return;
+  Caller caller;
+  if (!Admit(req, res, &caller)) return;
   glm4v::v1::ModelInfo info;
-  if (grpc::Status s = FetchModelInfo(authorization, &info); !s.ok()) {
+  if (grpc::Status s = FetchModelInfo(caller, &info); !s.ok()) {
     SendError(res, ErrorFromGrpcStatus(s));
     return;
   }
@@ -254,7 +281,7 @@ void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
     LOG_INFO("openai request").With("request_id", request_id).With("user", request.user);
   }
   Generate(ExpandChoices(request.prompts, request.n, request_id), std::move(ctx), request.stream,
-           request.include_usage, authorization, res);
+           request.include_usage, caller, res);
 }
 
 // Waits for the first message before committing to 200, so that rejections (invalid argument,
@@ -268,9 +295,12 @@ constexpr absl::Duration kStreamKeepAlive = absl::Seconds(1);
 
 void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> requests,
                                       CompletionContext ctx, bool stream, bool include_usage,
-                                      const std::string& authorization, httplib::Response& res) {
+                                      const Caller& caller, httplib::Response& res) {
   const int n = ctx.n;
-  auto fanout = std::make_shared<ChoiceFanout>(stub.get(), std::move(requests), n, authorization);
+  auto fanout =
+      std::make_shared<ChoiceFanout>(stub.get(), std::move(requests), n, caller.metadata);
+  // The key's slot stays taken until the last byte is sent (the providers below hold it).
+  std::shared_ptr<auth::ApiKeyStore::Lease> lease = caller.lease;
   auto first = std::make_shared<ChoiceFanout::Event>();
   fanout->Next(absl::InfiniteDuration(), first.get());
   if (first->end && !first->status.ok()) {
@@ -332,7 +362,7 @@ void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> re
           sink.done();
           return true;
         },
-        [fanout](bool /*success*/) { fanout->Cancel(); });
+        [fanout, lease](bool /*success*/) { fanout->Cancel(); });
     return;
   }
   auto responses =
@@ -381,11 +411,14 @@ void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> re
         sink.done();
         return true;
       },
-      [fanout](bool /*success*/) { fanout->Cancel(); });
+      [fanout, lease](bool /*success*/) { fanout->Cancel(); });
 }
 
 absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
     std::shared_ptr<grpc::Channel> channel, Options options) {
+  if (options.api_keys != nullptr && options.internal_token.empty()) {
+    return absl::InvalidArgumentError("openai http: api keys need the gateway's internal token");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->channel = std::move(channel);
@@ -427,10 +460,10 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
   });
   // The model objects need a valid key as the completions do (OpenAI's /v1/models does).
   auto model_object = [raw](const httplib::Request& req, httplib::Response& res, json* model) {
-    std::string authorization;
-    if (!raw->Authorization(req, res, &authorization)) return false;
+    Impl::Caller caller;
+    if (!raw->Admit(req, res, &caller)) return false;
     glm4v::v1::ModelInfo info;
-    if (grpc::Status s = raw->FetchModelInfo(authorization, &info); !s.ok()) {
+    if (grpc::Status s = raw->FetchModelInfo(caller, &info); !s.ok()) {
       SendError(res, ErrorFromGrpcStatus(s));
       return false;
     }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/channel.h"
 #include "services/common/reloadable_certificate.h"
+#include "services/gateway/auth/api_key_store.h"
 #include "services/gateway/openai/image_fetcher.h"
 
 namespace glm4v::openai {
@@ -42,6 +44,13 @@ class OpenAiHttpServer {
     std::optional<ImageFetcher::Options> image_fetch;
     // Set: HTTPS with this (reloadable) certificate.
     std::shared_ptr<ReloadableCertificate> tls;
+    // Set: every OpenAI endpoint needs a key of this store, checked here once per HTTP request,
+    // whose concurrency slot is held for the request's whole life (all n choices); the gRPC
+    // calls then carry `internal_token` (required with a store, see auth/internal_caller.h).
+    // `on_key_refused(key_id, code)` counts the refusals of known keys (their limit).
+    const auth::ApiKeyStore* api_keys = nullptr;
+    std::string internal_token;
+    std::function<void(const std::string& key_id, const char* code)> on_key_refused;
   };
 
   static absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> Start(
