@@ -107,8 +107,6 @@ struct OpenAiHttpServer::Impl {
     limits.accepts_tools = options.accepts_tools;
     return limits;
   }
-  // The caller's Authorization header, forwarded to the gRPC service (which checks it); false
-  // (and a 401 sent) when it cannot even travel as metadata.
   // Who calls: the key's concurrency slot, held until the HTTP request is answered (null
   // without keys), and the metadata its gRPC calls carry.
   struct Caller {
@@ -210,10 +208,10 @@ bool OpenAiHttpServer::Impl::FetchImages(ChatCompletionRequest* request,
 }
 
 void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Response& res) {
+  // The key first: a caller without one gets 401 before its body is parsed or a byte fetched.
   Caller caller;
   if (!Admit(req, res, &caller)) return;
-  // The key first: a caller without one gets 401 before its body is parsed or a byte fetched.
-  glm4v::v1::ModelInfo info;
+  glm4v::v1::ModelInfo info;  // the served limits
   if (grpc::Status s = FetchModelInfo(caller, &info); !s.ok()) {
     SendError(res, ErrorFromGrpcStatus(s));
     return;
@@ -284,14 +282,15 @@ void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
            request.include_usage, caller, res);
 }
 
+// How long a stream may go without a byte before a keep-alive comment is sent.
+constexpr absl::Duration kStreamKeepAlive = absl::Seconds(1);
+
 // Waits for the first message before committing to 200, so that rejections (invalid argument,
 // overload, drain, a bad key) come back as proper HTTP errors. After that a non-streaming
 // answer is sent as a chunked body that carries a space every 100 ms (leading whitespace is
 // valid JSON) until the completion is written: a write that fails means the client left, and
 // every call is cancelled, so the workers free the sequences' KV at once instead of decoding
 // until max_tokens. A streaming answer notices the same through its event writes.
-// How long a stream may go without a byte before a keep-alive comment is sent.
-constexpr absl::Duration kStreamKeepAlive = absl::Seconds(1);
 
 void OpenAiHttpServer::Impl::Generate(std::vector<glm4v::v1::GenerateRequest> requests,
                                       CompletionContext ctx, bool stream, bool include_usage,
