@@ -1,5 +1,6 @@
 #include "tools/common/gateway_connection.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "tools/common/target_address.h"
 
 ABSL_FLAG(std::string, tls_ca, "", "CA certificate (PEM) that verifies the gateway; turns TLS on");
 ABSL_FLAG(std::string, tls_cert, "", "this client's certificate (PEM), for a port requiring mTLS");
@@ -84,6 +86,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateGatewayChannel(
     if (!tls.ok()) return tls.status();
     credentials = *std::move(tls);
     if (!connection.server_name.empty()) args.SetSslTargetNameOverride(connection.server_name);
+  } else if (!connection.api_key.empty() && !IsLoopbackTarget(target)) {
+    std::fprintf(stderr,
+                 "warning: the API key goes to %s in clear text (no --tls_ca); anyone on the "
+                 "path can read it\n",
+                 target.c_str());
   }
   return grpc::CreateCustomChannel(target, credentials, args);
 }

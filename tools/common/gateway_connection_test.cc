@@ -136,6 +136,19 @@ TEST_F(GatewayConnectionTest, TlsFlagsThatCannotWorkAlone) {
   EXPECT_FALSE(CreateGatewayChannel("127.0.0.1:1", *connection).ok());
 }
 
+TEST_F(GatewayConnectionTest, AKeyInClearTextToAnotherMachineIsWarnedAbout) {
+  GatewayConnection connection;
+  connection.api_key = "sk-plain";
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(CreateGatewayChannel("127.0.0.1:50051", connection).ok());
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(CreateGatewayChannel("10.1.2.3:50051", connection).ok());
+  const std::string warning = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(warning.find("in clear text"), std::string::npos) << warning;
+  EXPECT_EQ(warning.find("sk-plain"), std::string::npos) << warning;
+}
+
 TEST_F(GatewayConnectionTest, PlaintextWithAKey) {
   auto server = StartServer({});
   ASSERT_NE(server, nullptr);

@@ -22,10 +22,10 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "tools/loadgen/arrivals.h"
+#include "tools/common/target_address.h"
 #include "tools/loadgen/load_runner.h"
 #include "tools/loadgen/prompt_factory.h"
 #include "tools/loadgen/report.h"
-#include "tools/loadgen/target_address.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "gateway gRPC address");
 ABSL_FLAG(bool, allow_remote, false, "allow a target that is not on this machine");
@@ -80,7 +80,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 int Main() {
   const std::string target = absl::GetFlag(FLAGS_target);
-  if (!absl::GetFlag(FLAGS_allow_remote) && !IsLoopbackTarget(target)) {
+  if (!absl::GetFlag(FLAGS_allow_remote) && !tools::IsLoopbackTarget(target)) {
     return Fail(absl::StrCat("refusing non-loopback target ", target,
                              " (pass --allow_remote to load a remote server)"));
   }

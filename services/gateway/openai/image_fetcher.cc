@@ -128,6 +128,15 @@ bool PublicV6(const uint8_t a[16]) {
   if (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b) {              // NAT64
     return PublicV4(a + 12);
   }
+  // Tunnels that reach an IPv4 address where these prefixes are routed: 6to4 (2002::/16, the
+  // address in bytes 2-5) and Teredo (2001:0::/32, server in bytes 4-7, client bits-inverted in
+  // 12-15): both must be public.
+  if (a[0] == 0x20 && a[1] == 0x02) return PublicV4(a + 2);
+  if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x00 && a[3] == 0x00) {
+    const uint8_t client[4] = {static_cast<uint8_t>(~a[12]), static_cast<uint8_t>(~a[13]),
+                               static_cast<uint8_t>(~a[14]), static_cast<uint8_t>(~a[15])};
+    return PublicV4(a + 4) && PublicV4(client);
+  }
   return true;
 }
 

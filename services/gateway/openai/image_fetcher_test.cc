@@ -26,11 +26,13 @@ TEST(IsPublicAddressTest, RefusesInternalRanges) {
        {"127.0.0.1", "127.255.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
         "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::",
         "fe80::1", "fd00::1", "fc00::2", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
-        "64:ff9b::a00:1", "2001:db8::1", "not an ip"}) {
+        "64:ff9b::a00:1", "2001:db8::1", "not an ip",
+        // 6to4 and Teredo wrapping loopback / private IPv4 (Teredo's client bits inverted)
+        "2002:7f00:1::", "2002:a00:1::1", "2001:0:808:808::80ff:fffe", "2001:0:a00:1::f7f7:f7f7"}) {
     EXPECT_FALSE(IsPublicAddress(ip)) << ip;
   }
   for (const char* ip : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111",
-                         "::ffff:8.8.8.8"}) {
+                         "::ffff:8.8.8.8", "2002:808:808::1", "2001:0:808:808::f7f7:f7f7"}) {
     EXPECT_TRUE(IsPublicAddress(ip)) << ip;
   }
 }

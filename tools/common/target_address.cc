@@ -1,4 +1,4 @@
-#include "tools/loadgen/target_address.h"
+#include "tools/common/target_address.h"
 
 #include <arpa/inet.h>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 
-namespace glm4v::loadgen {
+namespace glm4v::tools {
 
 bool IsLoopbackTarget(absl::string_view target) {
   std::string t = absl::AsciiStrToLower(absl::StripAsciiWhitespace(target));
@@ -40,4 +40,4 @@ bool IsLoopbackTarget(absl::string_view target) {
   return false;
 }
 
-}  // namespace glm4v::loadgen
+}  // namespace glm4v::tools

@@ -1,8 +1,8 @@
-#include "tools/loadgen/target_address.h"
+#include "tools/common/target_address.h"
 
 #include "gtest/gtest.h"
 
-namespace glm4v::loadgen {
+namespace glm4v::tools {
 namespace {
 
 TEST(TargetAddressTest, Loopback) {
@@ -22,4 +22,4 @@ TEST(TargetAddressTest, NotLoopback) {
 }
 
 }  // namespace
-}  // namespace glm4v::loadgen
+}  // namespace glm4v::tools
