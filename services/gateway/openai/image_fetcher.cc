@@ -257,8 +257,11 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
     // Connect to the address that was checked, whatever DNS says next.
     client.set_hostname_addr_map({{parsed->host, addresses->front()}});
     client.set_connection_timeout(left_us);
-    client.set_read_timeout(left_us);
-    client.set_write_timeout(left_us);
+    // The watchdog below ends reads and writes at the deadline; these per-call timeouts only
+    // back it up, a second later, so that the deadline has one owner (a per-read timeout ending
+    // just before it, by its millisecond rounding, looked like a broken connection).
+    client.set_read_timeout(left_us + std::chrono::seconds(1));
+    client.set_write_timeout(left_us + std::chrono::seconds(1));
     client.set_follow_location(false);
     client.set_keep_alive(false);
     if (parsed->scheme == "https") {
@@ -275,14 +278,6 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
         client.stop();
       }
     });
-    struct JoinOnExit {
-      absl::Notification* fetched;
-      std::thread* watchdog;
-      ~JoinOnExit() {
-        if (!fetched->HasBeenNotified()) fetched->Notify();
-        watchdog->join();
-      }
-    } join_on_exit{&fetched, &watchdog};
     std::string body;
     bool too_large = false, too_slow = false;
     httplib::Headers headers = {{"Accept", "image/png, image/jpeg"},
@@ -315,6 +310,7 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
           return true;
         });
     fetched.Notify();
+    watchdog.join();
     if (too_large) {
       return absl::InvalidArgumentError(
           absl::StrCat("image at the URL is larger than ", options_.max_bytes, " bytes"));
@@ -324,10 +320,8 @@ absl::StatusOr<FetchedImage> ImageFetcher::Fetch(const std::string& original_url
     }
     if (!result) {
       const httplib::Error error = result.error();
-      if (error == httplib::Error::Read || error == httplib::Error::ConnectionTimeout) {
-        if (absl::Now() >= deadline) {
-          return absl::DeadlineExceededError("image URL fetch took too long");
-        }
+      if (error == httplib::Error::ConnectionTimeout) {  // the connect took all that was left
+        return absl::DeadlineExceededError("image URL fetch took too long");
       }
       if (error == httplib::Error::SSLServerVerification) {
         return absl::InvalidArgumentError(
