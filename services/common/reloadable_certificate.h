@@ -41,11 +41,11 @@ class ReloadableCertificate {
   ReloadableCertificate(std::string cert_path, std::string key_path)
       : cert_path_(std::move(cert_path)), key_path_(std::move(key_path)) {}
   absl::Status Reload();
-  std::string client_ca_path_;  // set before the server starts
   static int OnHandshake(SSL* ssl, void* self);
 
   const std::string cert_path_;
   const std::string key_path_;
+  std::string client_ca_path_;  // set before the server starts
   mutable absl::Mutex mu_;
   std::shared_ptr<Pair> current_ ABSL_GUARDED_BY(mu_);
   std::string identity_ ABSL_GUARDED_BY(mu_);  // FileIdentity of the pair last read

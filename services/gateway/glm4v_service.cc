@@ -19,7 +19,9 @@ absl::StatusOr<auth::ApiKeyStore::Lease> Glm4vServiceImpl::Authorize(
                                internal_token_)) {
     // The HTTP front's call: its key was checked and its slot is held for the HTTP request.
     auto id = metadata.find(auth::kInternalKeyIdMetadata);
-    if (key_id != nullptr && id != metadata.end()) key_id->assign(id->second.data(), id->second.size());
+    if (key_id != nullptr && id != metadata.end()) {
+      key_id->assign(id->second.data(), id->second.size());
+    }
     return auth::ApiKeyStore::Lease();
   }
   auto it = metadata.find("authorization");

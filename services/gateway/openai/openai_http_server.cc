@@ -211,11 +211,6 @@ void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Re
   // The key first: a caller without one gets 401 before its body is parsed or a byte fetched.
   Caller caller;
   if (!Admit(req, res, &caller)) return;
-  glm4v::v1::ModelInfo info;  // the served limits
-  if (grpc::Status s = FetchModelInfo(caller, &info); !s.ok()) {
-    SendError(res, ErrorFromGrpcStatus(s));
-    return;
-  }
   ChatCompletionRequest request;
   OpenAiError error;
   if (!ParseChatCompletionRequest(req.body, Limits(), &request, &error)) {
@@ -225,6 +220,11 @@ void OpenAiHttpServer::Impl::HandleChat(const httplib::Request& req, httplib::Re
   if (!request.image_urls.empty()) {
     // The image limit before anything is fetched (the gRPC validator would only see it after
     // every URL was downloaded).
+    glm4v::v1::ModelInfo info;
+    if (grpc::Status s = FetchModelInfo(caller, &info); !s.ok()) {
+      SendError(res, ErrorFromGrpcStatus(s));
+      return;
+    }
     int images = 0;
     for (const auto& message : request.generate.messages()) {
       for (const auto& part : message.content()) images += part.has_image() ? 1 : 0;
@@ -259,11 +259,6 @@ void OpenAiHttpServer::Impl::HandleCompletions(const httplib::Request& req,
                                                httplib::Response& res) {
   Caller caller;
   if (!Admit(req, res, &caller)) return;
-  glm4v::v1::ModelInfo info;
-  if (grpc::Status s = FetchModelInfo(caller, &info); !s.ok()) {
-    SendError(res, ErrorFromGrpcStatus(s));
-    return;
-  }
   CompletionRequest request;
   OpenAiError error;
   if (!ParseCompletionRequest(req.body, Limits(), &request, &error)) {
